@@ -1,0 +1,83 @@
+/**
+ * zerokit — the messaging core (what pyzmq gives Python): endpoints, typed sockets that are safe
+ * under concurrent use, codecs, zero-copy typed arrays, devices and the error hierarchy.
+ * Subsystems have their own entries: `zerokit/rpc`, `zerokit/draft`.
+ */
+
+export { decodeArray, dtypeOf, encodeArray, type NDArray, type TypedArray } from "./core/arrays.js";
+// Codecs and typed arrays
+export {
+  type Codec,
+  jsonCodec,
+  msgpackCodec,
+  objectCodec,
+  packObject,
+  packWire,
+  rawCodec,
+  stringCodec,
+  unpackObject,
+  unpackWire,
+} from "./core/codec.js";
+// Devices
+export {
+  type Device,
+  type DeviceOptions,
+  forwarder,
+  type MonitoredQueueOptions,
+  monitoredQueue,
+  queue,
+  streamer,
+} from "./core/devices.js";
+// Endpoints
+export {
+  type Bindable,
+  bindToRandomPort,
+  defaultAddress,
+  type Endpoint,
+  type EndpointUse,
+  formatEndpoint,
+  normalizeEndpoint,
+  parseEndpoint,
+  type RandomPortOptions,
+  type Transport,
+} from "./core/endpoint.js";
+// Errors
+export {
+  AbortError,
+  BusyError,
+  ClosedError,
+  EndpointError,
+  LostRemoteError,
+  MessageTooLargeError,
+  ProtocolError,
+  QueueFullError,
+  RemoteError,
+  TimeoutError,
+  ZerokitError,
+  type ZerokitErrorOptions,
+} from "./core/errors.js";
+// Sockets
+export {
+  DEFAULT_LINGER_MS,
+  type Frame,
+  type Message,
+  type Outgoing,
+  type ReceiveOptions,
+  type SendOptions,
+  type ZerokitSocketOptions,
+  ZSocket,
+} from "./core/socket.js";
+export {
+  Dealer,
+  Pair,
+  Pub,
+  Pull,
+  Push,
+  Rep,
+  Req,
+  Router,
+  type SocketOptions,
+  Sub,
+  XPub,
+  XSub,
+} from "./core/sockets.js";
