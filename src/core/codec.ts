@@ -30,6 +30,10 @@ const TYPED_ARRAY_KINDS = [
   "BigInt64Array",
   "BigUint64Array",
 ];
+type TypedArrayConstructor = {
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): ArrayBufferView;
+  BYTES_PER_ELEMENT: number;
+};
 const EXT_TYPED_ARRAY = 0x74;
 const EXT_MAP = 0x6d;
 
@@ -73,6 +77,19 @@ addExtension({
     const { target, position } = allocate(header.length + bytes.length);
     target.set(header, position);
     target.set(bytes, position + header.length);
+  },
+  // Registering the class above also replaces msgpackr's reader of ext 0x74, so read it here:
+  // kind byte, then the bytes, copied so that the array is aligned (same codes as msgpackr).
+  unpack(data: Uint8Array) {
+    const kind = data[0] ?? -1;
+    const bytes = new Uint8Array(data.subarray(1));
+    if (kind === 16) return bytes.buffer;
+    if (kind === 17) return new DataView(bytes.buffer);
+    const ctor = (globalThis as unknown as Record<string, TypedArrayConstructor | undefined>)[
+      TYPED_ARRAY_KINDS[kind] ?? ""
+    ];
+    if (!ctor) throw new Error(`unknown typed array kind ${kind}`);
+    return new ctor(bytes.buffer, 0, bytes.byteLength / ctor.BYTES_PER_ELEMENT);
   },
 } as never);
 

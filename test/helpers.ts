@@ -1,0 +1,84 @@
+/**
+ * Shared test helpers: the transports every socket test runs over, fresh endpoints for each, and
+ * waits that synchronise on real messages instead of sleeps.
+ */
+import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as zmq from "zeromq";
+import type { Message } from "../src/index.js";
+
+// Tests must never hang at exit on an undelivered message (measured-traps.md #2).
+zmq.context.blocky = false;
+
+/** Every transport a socket test runs over. */
+export const transports = ["tcp", "ipc", "inproc"] as const;
+export type TestTransport = (typeof transports)[number];
+
+let counter = 0;
+
+/**
+ * A fresh endpoint to bind on: `tcp://127.0.0.1:*` (bind() returns the real port), a unique ipc
+ * path under the OS temp dir, or a unique inproc name.
+ */
+export function freshEndpoint(transport: TestTransport): string {
+  const unique = `${process.pid}-${++counter}-${randomBytes(4).toString("hex")}`;
+  switch (transport) {
+    case "tcp":
+      return "tcp://127.0.0.1:*";
+    case "ipc":
+      return `ipc://${join(tmpdir(), `zk-test-${unique}.sock`)}`;
+    case "inproc":
+      return `inproc://zk-test-${unique}`;
+  }
+}
+
+/** The repository root (this file compiles to dist/test/helpers.js). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** The shared test vectors next to the repository (`<repo>/../shared/vectors`). */
+export const vectorsDir = resolve(repoRoot, "..", "shared", "vectors");
+
+/** The compiled tree, `<repo>/dist`. */
+export const distDir = join(repoRoot, "dist");
+
+/** Frames as strings, for readable assertions. */
+export function texts(message: readonly Uint8Array[]): string[] {
+  return message.map((frame) => Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString("utf8"));
+}
+
+/** A socket that can receive with a timeout, as far as {@link publishUntilReceived} needs. */
+interface Receiver {
+  receive(options?: { timeout?: number; signal?: AbortSignal }): Promise<Message>;
+}
+
+/**
+ * Publishes `make(i)` again and again until `receiver` gets a message, and returns that first
+ * message. This is how a PUB/SUB test waits for the subscription to reach the publisher (the
+ * "slow joiner"), without sleeping. Gives up after `deadlineMs`.
+ */
+export async function publishUntilReceived(
+  send: (i: number) => Promise<void>,
+  receiver: Receiver,
+  deadlineMs = 5000,
+): Promise<Message> {
+  const deadline = Date.now() + deadlineMs;
+  for (let i = 0; ; i++) {
+    await send(i);
+    try {
+      return await receiver.receive({ timeout: 20 });
+    } catch (error) {
+      if ((error as { code?: string }).code !== "ETIMEDOUT" || Date.now() > deadline) throw error;
+    }
+  }
+}
+
+/** Resolves when `promise` settles and tells whether it rejected, with the reason. */
+export async function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  try {
+    return { ok: true, value: await promise };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
