@@ -1,0 +1,157 @@
+/**
+ * The ZSocket guarantees: receive as a promise, an iterator and messages({signal}); timeouts and
+ * aborts that lose nothing; many concurrent senders and receivers; a closed socket.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { AbortError, ClosedError, Pair, Pull, Push, TimeoutError } from "../../src/index.js";
+import { freshEndpoint, texts, transports } from "../helpers.js";
+
+const T = { timeout: 10_000 };
+
+/** A connected PUSH→PULL pair over `transport`. */
+async function pipeline(transport: (typeof transports)[number]) {
+  const pull = new Pull();
+  const push = new Push();
+  push.connect(await pull.bind(freshEndpoint(transport)));
+  return {
+    pull,
+    push,
+    async [Symbol.asyncDispose]() {
+      push.close();
+      pull.close();
+    },
+  };
+}
+
+for (const transport of transports) {
+  describe(`socket queues over ${transport}`, () => {
+    test("receive() as a promise, for await, and messages({signal})", T, async () => {
+      await using p = await pipeline(transport);
+      await p.push.send("promise");
+      assert.deepEqual(texts(await p.pull.receive()), ["promise"]);
+
+      for (let i = 0; i < 3; i++) await p.push.send(["iter", String(i)]);
+      const seen: string[] = [];
+      for await (const message of p.pull) {
+        seen.push(texts(message).join(":"));
+        if (seen.length === 3) break;
+      }
+      assert.deepEqual(seen, ["iter:0", "iter:1", "iter:2"]);
+      assert.equal(p.pull.closed, false, "breaking out of the loop leaves the socket open");
+
+      const controller = new AbortController();
+      for (let i = 0; i < 3; i++) await p.push.send(String(i));
+      const got: string[] = [];
+      for await (const [frame] of p.pull.messages({ signal: controller.signal })) {
+        got.push(frame!.toString());
+        if (got.length === 3) controller.abort(); // the loop ends without an error
+      }
+      assert.deepEqual(got, ["0", "1", "2"]);
+    });
+
+    test("for await ends normally when the socket closes", T, async () => {
+      await using p = await pipeline(transport);
+      await p.push.send("last");
+      const seen: string[] = [];
+      for await (const [frame] of p.pull) {
+        seen.push(frame!.toString());
+        p.pull.close();
+      }
+      assert.deepEqual(seen, ["last"]);
+    });
+
+    test("receive timeout rejects with TimeoutError; abort with AbortError", T, async () => {
+      await using p = await pipeline(transport);
+      const started = Date.now();
+      const timedOut = await p.pull.receive({ timeout: 30 }).catch((error: unknown) => error);
+      assert.ok(timedOut instanceof TimeoutError, String(timedOut));
+      assert.equal(timedOut.code, "ETIMEDOUT");
+      assert.equal(timedOut.timeoutMs, 30);
+      assert.ok(Date.now() - started >= 25);
+
+      const controller = new AbortController();
+      const pending = p.pull.receive({ signal: controller.signal });
+      controller.abort();
+      await assert.rejects(pending, (error: unknown) => error instanceof AbortError && error.code === "ABORT_ERR");
+      await assert.rejects(p.pull.receive({ signal: AbortSignal.abort() }), AbortError);
+
+      // The socket still works after both.
+      await p.push.send("still alive");
+      assert.deepEqual(texts(await p.pull.receive({ timeout: 5000 })), ["still alive"]);
+    });
+
+    test("a message arriving after its receiver timed out is kept for the next receive", T, async () => {
+      await using p = await pipeline(transport);
+      await assert.rejects(p.pull.receive({ timeout: 20 }), TimeoutError);
+      const controller = new AbortController();
+      const aborted = p.pull.receive({ signal: controller.signal });
+      controller.abort();
+      await assert.rejects(aborted, AbortError);
+      await p.push.send("late");
+      await p.push.send("later");
+      assert.deepEqual(texts(await p.pull.receive()), ["late"]);
+      assert.deepEqual(texts(await p.pull.receive({ timeout: 5000 })), ["later"]);
+    });
+
+    test("1,000 concurrent send() calls all resolve, in order, without EBUSY", T, async () => {
+      await using p = await pipeline(transport);
+      const sends: Promise<void>[] = [];
+      for (let i = 0; i < 1000; i++) sends.push(p.push.send(["n", String(i)]));
+      const results = await Promise.allSettled(sends);
+      const failed = results.filter((r) => r.status === "rejected");
+      assert.deepEqual(failed, []);
+      for (let i = 0; i < 1000; i++) {
+        const [, n] = await p.pull.receive();
+        assert.equal(n?.toString(), String(i));
+      }
+    });
+
+    test("many concurrent receive() callers each get a distinct message", T, async () => {
+      await using p = await pipeline(transport);
+      const mixed = Array.from({ length: 60 }, (_, i) =>
+        i % 3 === 0 ? p.pull.receive() : i % 3 === 1 ? p.pull.receive({ timeout: 8000 }) : p.pull.receive({}),
+      );
+      await Promise.all(Array.from({ length: 60 }, (_, i) => p.push.send(String(i))));
+      const got = (await Promise.all(mixed)).map((m) => m[0]!.toString());
+      assert.deepEqual(
+        got,
+        Array.from({ length: 60 }, (_, i) => String(i)),
+        "served first come, first served",
+      );
+    });
+
+    test("a closed socket rejects send, receive, bind and connect with ClosedError", T, async () => {
+      const pair = new Pair();
+      const peer = new Pair();
+      const address = await pair.bind(freshEndpoint(transport));
+      peer.connect(address);
+      const pendingPlain = pair.receive();
+      const pendingTimed = pair.receive({ timeout: 8000 });
+      pair.close();
+      pair.close(); // twice is fine
+      assert.equal(pair.closed, true);
+      await assert.rejects(pendingPlain, ClosedError);
+      await assert.rejects(pendingTimed, ClosedError);
+      await assert.rejects(pair.send("x"), ClosedError);
+      await assert.rejects(pair.receive(), ClosedError);
+      await assert.rejects(pair.bind(freshEndpoint(transport)), ClosedError);
+      assert.throws(() => pair.connect(address), ClosedError);
+      await assert.rejects(pair.sendString("x"), ClosedError);
+      await assert.rejects(pair.receiveJson(), (error: unknown) => (error as ClosedError).code === "ECLOSED");
+      peer.close();
+    });
+  });
+}
+
+test("pending and queued sends reject with ClosedError when the socket closes", T, async () => {
+  // No peer at all: the first send waits inside ZeroMQ, the rest wait in the writer queue.
+  const push = new Push();
+  const sends = Array.from({ length: 5 }, (_, i) => push.send(String(i)));
+  push.close();
+  const results = await Promise.allSettled(sends);
+  for (const result of results) {
+    assert.equal(result.status, "rejected");
+    assert.ok(result.reason instanceof ClosedError, String(result.reason));
+  }
+});
