@@ -1,0 +1,733 @@
+import type * as zmq from "zeromq";
+import {
+  AbortError,
+  abortErrorFrom,
+  ClosedError,
+  LostRemoteError,
+  MessageTooLargeError,
+  ProtocolError,
+  RemoteError,
+  TimeoutError,
+} from "../core/errors.js";
+import type { Message } from "../core/socket.js";
+import { Dealer, type SocketOptions } from "../core/sockets.js";
+import { callStorage, Ticker } from "./context.js";
+import {
+  CANCEL,
+  decodeEvent,
+  ERR,
+  type EventHeader,
+  encodeEvent,
+  FEATURES,
+  HEARTBEAT,
+  idBytes,
+  idKey,
+  MORE,
+  nextId,
+  OK,
+  PROTOCOL_VERSION,
+  type RpcEvent,
+  STREAM,
+  STREAM_DONE,
+} from "./protocol.js";
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Milliseconds to wait for the first reply; default the client's `timeout`. */
+  timeout?: number;
+  /** Aborting stops waiting at once and cancels the call on the server (see README). */
+  signal?: AbortSignal;
+  /** Context headers sent with the request (e.g. `{ trace_id: "..." }`). */
+  headers?: Record<string, unknown>;
+}
+
+/** Facts about a request, given to client hooks. */
+export interface RequestInfo {
+  readonly method: string;
+  readonly args: readonly unknown[];
+  readonly headers: Record<string, unknown>;
+}
+
+/** Client middleware points (zerorpc-python's client hooks in TypeScript form). */
+export interface ClientHooks {
+  /** Before a request leaves; may add headers (zerorpc `client_before_request`). */
+  beforeCall?(request: RequestInfo): void;
+  /** When a call answered (OK or stream end) (`client_after_request`). */
+  afterCall?(request: RequestInfo, result: unknown): void;
+  /** When a call failed remotely; may return a replacement error (`client_handle_remote_error`). */
+  onRemoteError?(request: RequestInfo, error: RemoteError): unknown;
+}
+
+/** Options of {@link RpcClient}. */
+export interface ClientOptions {
+  /** Milliseconds to wait for a call's first reply. Default 30,000 (zerorpc's 30 s). */
+  timeout?: number;
+  /** Heartbeat period in ms, or `false` to turn heartbeats off. Default 5000. */
+  heartbeat?: number | false;
+  /** Start beating on a channel only after the server's first beat (zerorpc's passive mode). */
+  passiveHeartbeat?: boolean;
+  /** Largest request or reply accepted, in bytes. Default 100 MiB. */
+  maxMessageSize?: number;
+  /** Stream items the client lets the server send ahead of the consumer. Default 100. */
+  streamWindow?: number;
+  /** Middleware. */
+  hooks?: ClientHooks;
+  /** Options for the DEALER sockets. */
+  socket?: SocketOptions<zmq.Dealer>;
+}
+
+type Mode = "undecided" | "collect" | "iterate";
+
+interface Peer {
+  socket: Dealer;
+  label: string;
+  /** Completed handshakes (a bound socket may have several workers). */
+  connections: number;
+  observed: boolean;
+  cancel: boolean | undefined;
+  probing: Promise<boolean> | undefined;
+  suspectUntil: number;
+  loop: Promise<void>;
+}
+
+interface ClientChannel {
+  key: string;
+  method: string;
+  peer: Peer;
+  request: RequestInfo | undefined;
+  deadline: number;
+  timeoutMs: number;
+  lastHeard: number;
+  lastSent: number;
+  beating: boolean;
+  mode: Mode;
+  streaming: boolean;
+  done: boolean;
+  value: unknown;
+  error: Error | undefined;
+  items: unknown[];
+  itemHead: number;
+  serverCredit: number;
+  resolve: ((value: unknown) => void) | undefined;
+  reject: ((error: Error) => void) | undefined;
+  wake: (() => void) | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+const noop = () => {};
+
+/**
+ * The result of a call: await it for the value (a streamed reply collects into an array), or
+ * iterate it with `for await` to consume a stream item by item with backpressure. The reply
+ * tells which it is; nothing needs declaring up front.
+ */
+export interface CallResult<T> extends PromiseLike<T>, AsyncIterable<T extends readonly (infer U)[] ? U : T> {
+  catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R>;
+  finally(onFinally?: (() => void) | null): Promise<T>;
+}
+
+/** A streamed reply: iterate it (backpressure), or await it to collect every item. */
+export interface StreamResult<T> extends PromiseLike<T[]>, AsyncIterable<T> {
+  catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T[] | R>;
+  finally(onFinally?: (() => void) | null): Promise<T[]>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: matches any function signature.
+type AnyFn = (...args: any[]) => any;
+
+/** What calling a remote method returns, given the local signature's return type. */
+export type Remote<R> =
+  R extends AsyncGenerator<infer U, unknown, unknown>
+    ? StreamResult<U>
+    : R extends Generator<infer U, unknown, unknown>
+      ? StreamResult<U>
+      : R extends AsyncIterable<infer U>
+        ? StreamResult<U>
+        : CallResult<Awaited<R>>;
+
+/** The typed view of a remote service: each method returns a {@link Remote} of its result. */
+export type Proxied<Api> = {
+  readonly [K in keyof Api as Api[K] extends AnyFn ? K : never]: Api[K] extends (...args: infer A) => infer R
+    ? (...args: A) => Remote<R>
+    : never;
+};
+
+class Result implements CallResult<unknown> {
+  constructor(
+    private readonly channel: ClientChannel,
+    private readonly client: RpcClient,
+  ) {}
+
+  // biome-ignore lint/suspicious/noThenProperty: a call result is deliberately awaitable.
+  then<A = unknown, B = never>(
+    onFulfilled?: ((value: unknown) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.promise().then(onFulfilled, onRejected);
+  }
+
+  catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<unknown> {
+    return this.promise().catch(onRejected);
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<unknown> {
+    return this.promise().finally(onFinally);
+  }
+
+  private promise(): Promise<unknown> {
+    const channel = this.channel;
+    if (channel.mode === "undecided") {
+      channel.mode = "collect";
+      this.client.grantCredit(channel);
+    }
+    if (channel.done) return channel.error ? Promise.reject(channel.error) : Promise.resolve(channel.value);
+    return new Promise((resolve, reject) => {
+      channel.resolve = resolve;
+      channel.reject = reject;
+    });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<unknown> {
+    const channel = this.channel;
+    const client = this.client;
+    if (channel.mode === "undecided") channel.mode = "iterate";
+    let finished = false;
+    return {
+      next: async (): Promise<IteratorResult<unknown>> => {
+        while (!finished) {
+          if (channel.itemHead < channel.items.length) {
+            const value = channel.items[channel.itemHead];
+            channel.items[channel.itemHead++] = undefined;
+            client.grantCredit(channel);
+            return { value, done: false };
+          }
+          if (channel.done) {
+            finished = true;
+            if (channel.error) throw channel.error;
+            if (!channel.streaming) {
+              // A plain OK reply iterates as its elements (an array) or as itself.
+              channel.streaming = true;
+              const value = channel.value;
+              if (Array.isArray(value)) {
+                channel.items = value.slice();
+                channel.itemHead = 0;
+                finished = false;
+                continue;
+              }
+              return { value, done: false };
+            }
+            return { value: undefined, done: true };
+          }
+          await new Promise<void>((wake) => {
+            channel.wake = wake;
+          });
+        }
+        return { value: undefined, done: true };
+      },
+      return: async (): Promise<IteratorResult<unknown>> => {
+        finished = true;
+        if (!channel.done) client.cancelChannel(channel, new AbortError("the stream was closed by its consumer"));
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}
+
+/**
+ * A zerorpc-compatible client. Connect to one or more servers (one socket per server, so a
+ * call's heartbeats and credit always reach the server that runs it, and a dead server is skipped
+ * while a live one can answer), or bind and let workers connect.
+ *
+ * Concurrency: any number of calls may be in flight at once from any number of callers.
+ *
+ * @example
+ * await using client = new RpcClient({ timeout: 5000 });
+ * client.connect("tcp://127.0.0.1:4242");
+ * const sum = await client.call<number>("add", [1, 2]);
+ * for await (const n of client.call<number>("range", [5])) console.log(n);
+ */
+export class RpcClient implements AsyncDisposable {
+  readonly #timeout: number;
+  readonly #heartbeat: number | false;
+  readonly #passive: boolean;
+  readonly #maxMessageSize: number;
+  readonly #window: number;
+  readonly #hooks: ClientHooks | undefined;
+  readonly #socketOptions: SocketOptions<zmq.Dealer> | undefined;
+  readonly #channels = new Map<string, ClientChannel>();
+  readonly #peers: Peer[] = [];
+  #bindPeer: Peer | undefined;
+  #next = 0;
+  #closed = false;
+  readonly #ticker: Ticker;
+
+  constructor(options: ClientOptions = {}) {
+    this.#timeout = options.timeout ?? 30_000;
+    this.#heartbeat = options.heartbeat === undefined ? 5000 : options.heartbeat;
+    this.#passive = options.passiveHeartbeat ?? false;
+    this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
+    this.#window = Math.max(2, options.streamWindow ?? 100);
+    this.#hooks = options.hooks;
+    this.#socketOptions = options.socket;
+    const period = this.#heartbeat === false ? 100 : Math.min(25, this.#heartbeat / 4);
+    this.#ticker = new Ticker(
+      Math.max(1, period),
+      (now) => this.#onTick(now),
+      () => this.#channels.size > 0,
+    );
+  }
+
+  /**
+   * Connects to a server. Each endpoint gets its own socket; calls go round-robin over the
+   * servers that are connected.
+   * @throws {EndpointError} for a malformed endpoint.
+   */
+  connect(endpoint: string): void {
+    this.#assertOpen();
+    const socket = new Dealer(this.#socketOptions);
+    try {
+      socket.connect(endpoint);
+    } catch (error) {
+      socket.close();
+      throw error;
+    }
+    this.#addPeer(socket, endpoint);
+  }
+
+  /**
+   * Binds an endpoint for workers (servers that connect) and resolves with its address. Every
+   * bind shares one socket; see the README for what that means for N workers.
+   */
+  async bind(endpoint: string): Promise<string> {
+    this.#assertOpen();
+    if (!this.#bindPeer) {
+      const socket = new Dealer(this.#socketOptions);
+      this.#bindPeer = this.#addPeer(socket, endpoint);
+    }
+    return this.#bindPeer.socket.bind(endpoint);
+  }
+
+  #addPeer(socket: Dealer, label: string): Peer {
+    const peer: Peer = {
+      socket,
+      label,
+      connections: 0,
+      observed: false,
+      cancel: undefined,
+      probing: undefined,
+      suspectUntil: 0,
+      loop: Promise.resolve(),
+    };
+    peer.loop = this.#receiveLoop(peer);
+    this.#peers.push(peer);
+    // Connection tracking is only needed to choose between several servers.
+    if (this.#peers.length > 1) for (const p of this.#peers) this.#observe(p);
+    return peer;
+  }
+
+  #observe(peer: Peer): void {
+    if (peer.observed) return;
+    peer.observed = true;
+    const events = peer.socket.raw.events;
+    events.on("handshake", () => {
+      peer.connections++;
+      peer.suspectUntil = 0;
+    });
+    events.on("disconnect", () => {
+      peer.connections = Math.max(0, peer.connections - 1);
+    });
+  }
+
+  #pickPeer(): Peer {
+    const peers = this.#peers;
+    if (peers.length === 1) return peers[0] as Peer;
+    if (peers.length === 0) throw new ClosedError("the client is not connected or bound to any endpoint");
+    const now = performance.now();
+    for (let i = 0; i < peers.length; i++) {
+      const peer = peers[(this.#next + i) % peers.length] as Peer;
+      if (peer.connections > 0 && peer.suspectUntil <= now) {
+        this.#next = (this.#next + i + 1) % peers.length;
+        return peer;
+      }
+    }
+    for (let i = 0; i < peers.length; i++) {
+      const peer = peers[(this.#next + i) % peers.length] as Peer;
+      if (peer.connections > 0) {
+        this.#next = (this.#next + i + 1) % peers.length;
+        return peer;
+      }
+    }
+    const peer = peers[this.#next % peers.length] as Peer;
+    this.#next = (this.#next + 1) % peers.length;
+    return peer;
+  }
+
+  /**
+   * Calls `method` with positional `args`. Await the result for the value, or iterate it when the
+   * method streams.
+   *
+   * @throws {RemoteError} the remote raised; {@link TimeoutError} no first reply in time;
+   *   {@link LostRemoteError} heartbeats stopped; {@link AbortError} the signal aborted;
+   *   {@link MessageTooLargeError} the request or reply exceeds `maxMessageSize`.
+   * @example
+   * const sum = await client.call<number>("add", [1, 2], { timeout: 1000 });
+   */
+  call<T = unknown>(method: string, args: readonly unknown[] = [], options?: CallOptions): CallResult<T> {
+    const now = performance.now();
+    const key = nextId();
+    const timeoutMs = options?.timeout ?? this.#timeout;
+    const channel: ClientChannel = {
+      key,
+      method,
+      peer: undefined as unknown as Peer,
+      request: undefined,
+      deadline: now + timeoutMs,
+      timeoutMs,
+      lastHeard: now,
+      lastSent: now,
+      beating: !this.#passive,
+      mode: "undecided",
+      streaming: false,
+      done: false,
+      value: undefined,
+      error: undefined,
+      items: [],
+      itemHead: 0,
+      serverCredit: 1,
+      resolve: undefined,
+      reject: undefined,
+      wake: undefined,
+      signal: undefined,
+      onAbort: undefined,
+    };
+    const result = new Result(channel, this) as unknown as CallResult<T>;
+    if (this.#closed) {
+      this.#settle(channel, undefined, new ClosedError("the client is closed"));
+      return result;
+    }
+    const header: EventHeader = { message_id: idBytes(key), v: PROTOCOL_VERSION };
+    const context = callStorage.getStore();
+    if (context) Object.assign(header, context.headers);
+    if (options?.headers) Object.assign(header, options.headers);
+    if (this.#hooks?.beforeCall) {
+      const request: RequestInfo = { method, args, headers: header };
+      channel.request = request;
+      this.#hooks.beforeCall(request);
+    }
+    let blob: Buffer;
+    try {
+      blob = encodeEvent(header, method, args);
+    } catch (error) {
+      this.#settle(
+        channel,
+        undefined,
+        new ProtocolError(`cannot encode the request: ${(error as Error).message}`, { cause: error }),
+      );
+      return result;
+    }
+    if (blob.length > this.#maxMessageSize) {
+      this.#settle(channel, undefined, new MessageTooLargeError(blob.length, this.#maxMessageSize));
+      return result;
+    }
+    const signal = options?.signal;
+    if (signal) {
+      if (signal.aborted) {
+        this.#settle(channel, undefined, abortErrorFrom(signal));
+        return result;
+      }
+      channel.signal = signal;
+      channel.onAbort = () => this.cancelChannel(channel, abortErrorFrom(signal));
+      signal.addEventListener("abort", channel.onAbort, { once: true });
+    }
+    let peer: Peer;
+    try {
+      peer = this.#pickPeer();
+    } catch (error) {
+      this.#settle(channel, undefined, error as Error);
+      return result;
+    }
+    channel.peer = peer;
+    this.#channels.set(key, channel);
+    this.#ticker.ensure();
+    peer.socket.send([EMPTY, blob]).then(undefined, (error: unknown) => {
+      if (!channel.done) this.#forget(channel, error as Error);
+    });
+    return result;
+  }
+
+  /**
+   * A typed view of the service: `client.proxy<Api>().add(1, 2)` calls `add`. The proxy is not
+   * a thenable (it has no `then`), so it can be returned from async functions safely.
+   *
+   * @example
+   * const api = client.proxy<typeof import("./service.js")>();
+   * const sum: number = await api.add(1, 2);
+   * for await (const n of api.range(3)) console.log(n);
+   */
+  proxy<Api extends object>(options?: CallOptions): Proxied<Api> {
+    const cache = new Map<string, AnyFn>();
+    return new Proxy(Object.create(null) as object, {
+      get: (_target, property) => {
+        if (typeof property !== "string" || property === "then") return undefined;
+        let fn = cache.get(property);
+        if (!fn) {
+          fn = (...args: unknown[]) => this.call(property, args, options);
+          cache.set(property, fn);
+        }
+        return fn;
+      },
+      has: () => false,
+    }) as Proxied<Api>;
+  }
+
+  /** The channel of a reply, if it is still open. */
+  #onMessage(frames: Message): void {
+    const blob = frames[frames.length - 1];
+    if (!blob) return;
+    let event: RpcEvent;
+    try {
+      event = decodeEvent(blob);
+    } catch {
+      return; // nothing to attribute it to
+    }
+    const responseTo = event.header.response_to;
+    if (responseTo === undefined || responseTo === null) return;
+    const channel = this.#channels.get(idKey(responseTo));
+    if (!channel) return;
+    if (blob.length > this.#maxMessageSize) {
+      this.#forget(channel, new MessageTooLargeError(blob.length, this.#maxMessageSize));
+      return;
+    }
+    switch (event.name) {
+      case OK: {
+        if (!Array.isArray(event.args)) {
+          this.#forget(channel, new ProtocolError("OK must carry [result]"));
+          return;
+        }
+        const value = event.args[0];
+        this.#hooks?.afterCall?.(channel.request ?? { method: channel.method, args: [], headers: {} }, value);
+        this.#forget(channel, undefined, value);
+        return;
+      }
+      case ERR: {
+        const args = Array.isArray(event.args) ? event.args : [event.args];
+        const text = (v: unknown) =>
+          v === undefined || v === null ? "" : Buffer.isBuffer(v) ? v.toString() : String(v);
+        let error: Error =
+          args.length >= 2
+            ? new RemoteError(text(args[0]), text(args[1]), text(args[2]))
+            : new RemoteError("RemoteError", text(args[0]), "");
+        const replaced = this.#hooks?.onRemoteError?.(
+          channel.request ?? { method: channel.method, args: [], headers: {} },
+          error as RemoteError,
+        );
+        if (replaced instanceof Error) error = replaced;
+        this.#forget(channel, error);
+        return;
+      }
+      case STREAM:
+        channel.streaming = true;
+        channel.deadline = Number.POSITIVE_INFINITY;
+        channel.serverCredit--;
+        channel.items.push(event.args);
+        this.grantCredit(channel);
+        this.#wake(channel);
+        return;
+      case STREAM_DONE:
+        channel.streaming = true;
+        this.#forget(channel, undefined, undefined);
+        return;
+      case HEARTBEAT:
+        channel.lastHeard = performance.now();
+        channel.beating = true;
+        return;
+      default:
+        return; // _zpc_more (we never stream to the server) and unknown events
+    }
+  }
+
+  /** Grants the server credit as the consumer makes room (Python semantics: `_zpc_more` adds). */
+  grantCredit(channel: ClientChannel): void {
+    if (!channel.streaming || channel.done) return;
+    const buffered = channel.mode === "collect" ? 0 : channel.items.length - channel.itemHead;
+    const ahead = buffered + channel.serverCredit;
+    if (ahead * 2 >= this.#window) return;
+    const grant = this.#window - ahead;
+    channel.serverCredit += grant;
+    this.#sendEvent(channel, MORE, [grant]);
+  }
+
+  #sendEvent(channel: ClientChannel, name: string, args: unknown): void {
+    const header: EventHeader = {
+      message_id: idBytes(nextId()),
+      v: PROTOCOL_VERSION,
+      response_to: idBytes(channel.key),
+    };
+    channel.lastSent = performance.now();
+    channel.peer.socket.send([EMPTY, encodeEvent(header, name, args)]).then(noop, noop);
+  }
+
+  #wake(channel: ClientChannel): void {
+    const wake = channel.wake;
+    if (wake) {
+      channel.wake = undefined;
+      wake();
+    }
+  }
+
+  /** Ends a channel with a value or an error and delivers it. */
+  #forget(channel: ClientChannel, error: Error | undefined, value?: unknown): void {
+    this.#channels.delete(channel.key);
+    this.#settle(channel, value, error);
+  }
+
+  #settle(channel: ClientChannel, value: unknown, error: Error | undefined): void {
+    if (channel.done) return;
+    channel.done = true;
+    if (channel.onAbort) channel.signal?.removeEventListener("abort", channel.onAbort);
+    if (error) channel.error = error;
+    else if (channel.streaming && channel.mode !== "iterate") {
+      const items = channel.items.slice(channel.itemHead);
+      channel.value = items;
+    } else if (!channel.streaming) channel.value = value;
+    if (channel.resolve) {
+      if (error) channel.reject?.(error);
+      else channel.resolve(channel.value);
+      channel.resolve = undefined;
+      channel.reject = undefined;
+    }
+    this.#wake(channel);
+  }
+
+  /** Stops a call from this side: settles it at once and tells the server if it understands. */
+  cancelChannel(channel: ClientChannel, reason: Error): void {
+    if (channel.done) return;
+    this.#forget(channel, reason);
+    const peer = channel.peer;
+    if (!peer) return;
+    if (peer.cancel === true) {
+      this.#sendEvent(channel, CANCEL, []);
+    } else if (peer.cancel === undefined) {
+      // Only a peer that said it understands cancel gets one: unknown events can wedge Python.
+      void this.#probe(peer).then((supported) => {
+        if (supported) this.#sendEvent(channel, CANCEL, []);
+      });
+    }
+  }
+
+  #probe(peer: Peer): Promise<boolean> {
+    peer.probing ??= new Promise<boolean>((resolve) => {
+      const channel = this.#channelFor(peer, FEATURES);
+      const result = new Result(channel, this);
+      result.then(
+        (features) => {
+          peer.cancel = (features as { cancel?: unknown } | null)?.cancel === true;
+          resolve(peer.cancel);
+        },
+        (error: unknown) => {
+          if (error instanceof RemoteError) peer.cancel = false;
+          peer.probing = undefined;
+          resolve(false);
+        },
+      );
+    });
+    return peer.probing;
+  }
+
+  #channelFor(peer: Peer, method: string): ClientChannel {
+    const now = performance.now();
+    const key = nextId();
+    const channel: ClientChannel = {
+      key,
+      method,
+      peer,
+      request: undefined,
+      deadline: now + Math.min(this.#timeout, 5000),
+      timeoutMs: Math.min(this.#timeout, 5000),
+      lastHeard: now,
+      lastSent: now,
+      beating: !this.#passive,
+      mode: "collect",
+      streaming: false,
+      done: false,
+      value: undefined,
+      error: undefined,
+      items: [],
+      itemHead: 0,
+      serverCredit: 1,
+      resolve: undefined,
+      reject: undefined,
+      wake: undefined,
+      signal: undefined,
+      onAbort: undefined,
+    };
+    this.#channels.set(key, channel);
+    this.#ticker.ensure();
+    const header: EventHeader = { message_id: idBytes(key), v: PROTOCOL_VERSION };
+    peer.socket.send([EMPTY, encodeEvent(header, method, [])]).then(noop, noop);
+    return channel;
+  }
+
+  #onTick(now: number): void {
+    const period = this.#heartbeat;
+    for (const channel of this.#channels.values()) {
+      if (now >= channel.deadline) {
+        this.#forget(
+          channel,
+          new TimeoutError(
+            `timeout after ${channel.timeoutMs} ms, when calling remote method ${channel.method}`,
+            channel.timeoutMs,
+          ),
+        );
+        continue;
+      }
+      if (period === false) continue;
+      if (now - channel.lastHeard > 2 * period) {
+        channel.peer.suspectUntil = now + 2 * period;
+        this.#forget(
+          channel,
+          new LostRemoteError(
+            `lost remote after ${2 * period} ms without heartbeat, when calling remote method ${channel.method}`,
+          ),
+        );
+        continue;
+      }
+      if (channel.beating && now - channel.lastSent >= period) this.#sendEvent(channel, HEARTBEAT, [0]);
+    }
+  }
+
+  async #receiveLoop(peer: Peer): Promise<void> {
+    const socket = peer.socket;
+    while (!this.#closed) {
+      let frames: Message;
+      try {
+        frames = await socket.receive();
+      } catch (error) {
+        if (error instanceof ClosedError || this.#closed) return;
+        continue;
+      }
+      this.#onMessage(frames);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError("the client is closed");
+  }
+
+  /** Closes every socket; calls still waiting reject with `ClosedError`. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ticker.stop();
+    for (const channel of [...this.#channels.values()]) this.#forget(channel, new ClosedError("the client was closed"));
+    for (const peer of this.#peers) peer.socket.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await Promise.all(this.#peers.map((peer) => peer.loop));
+  }
+}

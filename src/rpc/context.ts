@@ -1,0 +1,54 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+
+/** What a running handler can learn about its call, without changing its signature. */
+export interface CallContext {
+  /** The method being called. */
+  readonly method: string;
+  /** The request's context headers (every header key but the protocol's own), e.g. `trace_id`. */
+  readonly headers: Readonly<Record<string, unknown>>;
+  /** The caller's routing identity, hex-encoded (empty for one-way events). */
+  readonly peer: string;
+  /** Aborts when the client cancels, is lost (missed heartbeats) or the server closes. */
+  readonly signal: AbortSignal;
+}
+
+export const callStorage = new AsyncLocalStorage<CallContext>();
+
+/**
+ * The context of the RPC call the current code runs in, or `undefined` outside a handler.
+ * Calls made from inside a handler carry its context headers along (e.g. a trace id).
+ *
+ * @example
+ * async function slow() {
+ *   const { signal, headers } = currentCall()!;
+ *   await setTimeout(10_000, undefined, { signal }); // stops when the client goes away
+ * }
+ */
+export function currentCall(): CallContext | undefined {
+  return callStorage.getStore();
+}
+
+/** Runs `tick` every `periodMs` while `active()` is true; never keeps the process alive. */
+export class Ticker {
+  #timer: NodeJS.Timeout | undefined;
+  constructor(
+    private readonly periodMs: number,
+    private readonly tick: (now: number) => void,
+    private readonly active: () => boolean,
+  ) {}
+
+  /** Starts ticking if it is not already. Cheap enough to call on every new channel. */
+  ensure(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => {
+      this.tick(performance.now());
+      if (!this.active()) this.stop();
+    }, this.periodMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * zerokit/rpc — RPC wire compatible with zerorpc (protocol v3): servers, clients with a typed
+ * proxy, streams as async iterables, heartbeats, cancellation, introspection, one-way events.
+ */
+
+export {
+  AbortError,
+  BusyError,
+  ClosedError,
+  LostRemoteError,
+  MessageTooLargeError,
+  ProtocolError,
+  RemoteError,
+  TimeoutError,
+  ZerokitError,
+} from "../core/errors.js";
+export {
+  type CallOptions,
+  type CallResult,
+  type ClientHooks,
+  type ClientOptions,
+  type Proxied,
+  type Remote,
+  type RequestInfo,
+  RpcClient,
+  type StreamResult,
+} from "./client.js";
+export { type CallContext, currentCall } from "./context.js";
+export { type EventProxy, Publisher, Puller, Pusher, type ReceiverOptions, Subscriber } from "./events.js";
+export { doc } from "./introspect.js";
+export { type CallInfo, RpcServer, type ServerHooks, type ServerOptions } from "./server.js";

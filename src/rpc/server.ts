@@ -1,0 +1,548 @@
+import type * as zmq from "zeromq";
+import { BusyError, ClosedError, LostRemoteError, MessageTooLargeError, ProtocolError } from "../core/errors.js";
+import type { Message } from "../core/socket.js";
+import { Router, type SocketOptions } from "../core/sockets.js";
+import { type CallContext, callStorage, Ticker } from "./context.js";
+import { argsTuple, collectMethods, inspectEntry, type MethodInfo } from "./introspect.js";
+import {
+  CANCEL,
+  contextOf,
+  decodeEvent,
+  ERR,
+  type EventHeader,
+  encodeEvent,
+  FEATURES,
+  HEARTBEAT,
+  idBytes,
+  idKey,
+  MORE,
+  nextId,
+  OK,
+  PROTOCOL_VERSION,
+  type RpcEvent,
+  STREAM,
+  STREAM_DONE,
+  type WireId,
+} from "./protocol.js";
+
+/** Facts about a call, given to server hooks. */
+export interface CallInfo {
+  readonly method: string;
+  readonly args: readonly unknown[];
+  readonly headers: Readonly<Record<string, unknown>>;
+  readonly peer: string;
+}
+
+/** Middleware points, the zerorpc-python ones in TypeScript form. Hooks must not throw. */
+export interface ServerHooks {
+  /** Before a call runs (zerorpc `server_before_exec`). May be async; a throw answers ERR. */
+  beforeCall?(call: CallInfo): void | Promise<void>;
+  /** After a call answered OK or finished its stream (`server_after_exec`). */
+  afterCall?(call: CallInfo, result: unknown): void;
+  /** When a call fails; may return a replacement error (`server_inspect_exception`). */
+  onError?(call: CallInfo, error: unknown): unknown;
+  /** Extra header keys for every reply of a call (`get_task_context` on the server side). */
+  replyHeaders?(call: CallInfo): Record<string, unknown> | undefined;
+}
+
+/** Options of {@link RpcServer}. */
+export interface ServerOptions {
+  /** Name for `_zerorpc_name`/`_zerorpc_ping`. Default: the class name of the exposed object. */
+  name?: string;
+  /** Heartbeat period in ms, or `false` to turn heartbeats off. Default 5000 (zerorpc's 5 s). */
+  heartbeat?: number | false;
+  /** Most calls running at once. Default unlimited. */
+  poolSize?: number;
+  /** At the pool limit: `"queue"` (default) waits for a free slot, `"reject"` answers BusyError. */
+  overflow?: "queue" | "reject";
+  /** Most calls waiting for a slot with `overflow: "queue"`; more are refused. Default 10,000. */
+  maxQueued?: number;
+  /** Largest request accepted, in bytes; larger ones answer MessageTooLargeError. Default 100 MiB. */
+  maxMessageSize?: number;
+  /** Middleware. */
+  hooks?: ServerHooks;
+  /** Called for input that could not be answered (e.g. undecodable MessagePack). */
+  onProtocolError?: (error: ProtocolError, frames: Message) => void;
+  /** Options for the ROUTER socket. */
+  socket?: SocketOptions<zmq.Router>;
+}
+
+interface ServerChannel {
+  key: string;
+  envelope: Buffer[];
+  requestId: WireId;
+  version: number;
+  credit: number;
+  creditWaiter: (() => void) | undefined;
+  lastHeard: number;
+  lastSent: number;
+  controller: AbortController | undefined;
+  info: CallInfo;
+}
+
+const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
+const noop = () => {};
+
+/** `callStorage` context with a lazily created AbortSignal (most calls never read it). */
+class Context implements CallContext {
+  constructor(
+    readonly method: string,
+    readonly headers: Readonly<Record<string, unknown>>,
+    readonly peer: string,
+    private readonly channel: ServerChannel,
+  ) {}
+  get signal(): AbortSignal {
+    this.channel.controller ??= new AbortController();
+    return this.channel.controller.signal;
+  }
+}
+
+const EMPTY_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return value !== null && typeof value === "object" && Symbol.asyncIterator in value;
+}
+function isGenerator(value: unknown): value is Iterator<unknown> & Iterable<unknown> {
+  return (
+    value !== null &&
+    typeof value === "object" &&
+    typeof (value as Iterator<unknown>).next === "function" &&
+    Symbol.iterator in value
+  );
+}
+
+/** The `[name, message, stack]` args of an ERR event for a thrown value. */
+export function errorArgs(error: unknown): [string, string, string] {
+  if (error instanceof Error) {
+    return [error.name || error.constructor.name, error.message, error.stack ?? ""];
+  }
+  return ["Error", String(error), ""];
+}
+
+/**
+ * A zerorpc-compatible server: exposes the public methods (names not starting with `_`) of an
+ * object, class instance, module namespace or map of functions to zerokit and Python zerorpc
+ * clients. Sync and async methods answer OK; methods returning a generator or async iterable
+ * stream with credit flow control; throws answer ERR `[name, message, stack]`.
+ *
+ * Concurrency: every request runs at once (a slow handler never blocks others) unless
+ * `poolSize` bounds it. Bind and/or connect to any number of endpoints (connect = worker mode).
+ *
+ * @example
+ * await using server = new RpcServer({ add: (a: number, b: number) => a + b }, { name: "calc" });
+ * const address = await server.bind("tcp://127.0.0.1:4242");
+ */
+export class RpcServer implements AsyncDisposable {
+  readonly name: string;
+  readonly #socket: Router;
+  readonly #methods: Map<string, MethodInfo>;
+  readonly #heartbeat: number | false;
+  readonly #poolSize: number;
+  readonly #overflow: "queue" | "reject";
+  readonly #maxQueued: number;
+  readonly #maxMessageSize: number;
+  readonly #hooks: ServerHooks | undefined;
+  readonly #onProtocolError: ((error: ProtocolError, frames: Message) => void) | undefined;
+  readonly #channels = new Map<string, ServerChannel>();
+  readonly #ticker: Ticker | undefined;
+  #running = 0;
+  #queued: (() => void)[] = [];
+  #loop: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(target: object, options: ServerOptions = {}) {
+    this.#methods = collectMethods(target);
+    const ctorName = (target as { constructor?: { name?: string } }).constructor?.name;
+    this.name = options.name ?? (ctorName && ctorName !== "Object" ? ctorName : "zerokit");
+    this.#heartbeat = options.heartbeat === undefined ? 5000 : options.heartbeat;
+    this.#poolSize = options.poolSize ?? Number.POSITIVE_INFINITY;
+    this.#overflow = options.overflow ?? "queue";
+    this.#maxQueued = options.maxQueued ?? 10_000;
+    this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
+    this.#hooks = options.hooks;
+    this.#onProtocolError = options.onProtocolError;
+    this.#socket = new Router(options.socket);
+    if (this.#heartbeat !== false) {
+      const period = this.#heartbeat;
+      this.#ticker = new Ticker(
+        Math.max(5, period / 4),
+        (now) => this.#onTick(now, period),
+        () => this.#channels.size > 0,
+      );
+    }
+  }
+
+  /** Names of the exposed methods, sorted. */
+  get methods(): string[] {
+    return [...this.#methods.keys()];
+  }
+
+  /**
+   * Listens on an endpoint and starts serving; resolves with the connectable address.
+   * @throws {EndpointError} for a malformed endpoint or a failed bind.
+   */
+  async bind(endpoint: string): Promise<string> {
+    const address = await this.#socket.bind(endpoint);
+    this.#start();
+    return address;
+  }
+
+  /** Connects to a client or queue that binds (worker mode) and starts serving. */
+  connect(endpoint: string): void {
+    this.#socket.connect(endpoint);
+    this.#start();
+  }
+
+  #start(): void {
+    this.#loop ??= this.#receiveLoop();
+  }
+
+  async #receiveLoop(): Promise<void> {
+    const socket = this.#socket;
+    while (!this.#closed) {
+      let frames: Message;
+      try {
+        frames = await socket.receive();
+      } catch (error) {
+        if (error instanceof ClosedError || this.#closed) return;
+        continue;
+      }
+      this.#onMessage(frames);
+    }
+  }
+
+  #onMessage(frames: Message): void {
+    const last = frames.length - 1;
+    if (last < 1) return;
+    const blob = frames[last] as Buffer;
+    const envelope = frames.slice(0, last);
+    if (blob.length > this.#maxMessageSize) {
+      this.#rejectOversized(envelope, blob);
+      return;
+    }
+    let event: RpcEvent;
+    try {
+      event = decodeEvent(blob);
+    } catch (error) {
+      this.#onProtocolError?.(error as ProtocolError, frames);
+      return;
+    }
+    const responseTo = event.header.response_to;
+    if (responseTo !== undefined && responseTo !== null) {
+      this.#onChannelEvent(idKey(responseTo), event);
+      return;
+    }
+    this.#onRequest(envelope, event);
+  }
+
+  #rejectOversized(envelope: Buffer[], blob: Buffer): void {
+    // Read only the header, which comes first, to answer the right channel.
+    let header: EventHeader | undefined;
+    try {
+      header = decodeEvent(blob).header;
+    } catch {
+      this.#onProtocolError?.(new ProtocolError("oversized message could not be decoded"), [...envelope, blob]);
+      return;
+    }
+    if (header.response_to !== undefined && header.response_to !== null) return;
+    const error = new MessageTooLargeError(blob.length, this.#maxMessageSize);
+    this.#send(envelope, header.message_id, ERR, errorArgs(error), undefined);
+  }
+
+  #onChannelEvent(key: string, event: RpcEvent): void {
+    const channel = this.#channels.get(key);
+    if (!channel) return; // unknown or finished channel: drop, never block (zerorpc-python #61)
+    const name = channel.version < 3 ? swapV2(event.name) : event.name;
+    if (name === HEARTBEAT) {
+      channel.lastHeard = performance.now();
+    } else if (name === MORE) {
+      const n = Array.isArray(event.args) ? Number(event.args[0]) : Number.NaN;
+      if (Number.isFinite(n) && n > 0) {
+        channel.credit += n;
+        const wake = channel.creditWaiter;
+        channel.creditWaiter = undefined;
+        wake?.();
+      }
+    } else if (name === CANCEL) {
+      this.#abortChannel(channel, new ClosedError("the client cancelled the call"));
+    }
+  }
+
+  #onRequest(envelope: Buffer[], event: RpcEvent): void {
+    const { header, name } = event;
+    const version = typeof header.v === "number" ? header.v : 1;
+    if (!Array.isArray(event.args)) {
+      const error = new ProtocolError(`the args of ${JSON.stringify(name)} must be an array`);
+      this.#send(envelope, header.message_id, ERR, errorArgs(error), undefined);
+      return;
+    }
+    const args = event.args as unknown[];
+    if (this.#running >= this.#poolSize) {
+      if (this.#overflow === "reject" || this.#queued.length >= this.#maxQueued) {
+        this.#send(envelope, header.message_id, ERR, errorArgs(new BusyError()), undefined);
+        return;
+      }
+      this.#queued.push(() => this.#dispatch(envelope, header, name, args, version));
+      return;
+    }
+    this.#dispatch(envelope, header, name, args, version);
+  }
+
+  #dispatch(envelope: Buffer[], header: EventHeader, name: string, args: unknown[], version: number): void {
+    const builtin = this.#introspect(name, args);
+    if (builtin !== undefined) {
+      this.#send(
+        envelope,
+        header.message_id,
+        builtin.ok ? OK : ERR,
+        builtin.ok ? [builtin.value] : builtin.error,
+        undefined,
+      );
+      return;
+    }
+    const method = this.#methods.get(name);
+    if (!method) {
+      this.#send(envelope, header.message_id, ERR, ["NameError", name, `NameError: ${name}`], undefined);
+      return;
+    }
+    const now = performance.now();
+    const headers = contextOf(header) ?? EMPTY_HEADERS;
+    const peer = envelope.length > 1 ? (envelope[0] as Buffer).toString("hex") : "";
+    const channel: ServerChannel = {
+      key: "",
+      envelope,
+      requestId: header.message_id,
+      version,
+      credit: 1,
+      creditWaiter: undefined,
+      lastHeard: now,
+      lastSent: now,
+      controller: undefined,
+      info: { method: name, args, headers, peer },
+    };
+    this.#running++;
+    const hooks = this.#hooks;
+    if (hooks?.beforeCall) {
+      this.#register(channel);
+      let before: void | Promise<void>;
+      try {
+        before = hooks.beforeCall(channel.info);
+      } catch (error) {
+        this.#fail(channel, error);
+        return;
+      }
+      Promise.resolve(before).then(
+        () => this.#invoke(channel, method, args, true),
+        (error: unknown) => this.#fail(channel, error),
+      );
+      return;
+    }
+    this.#invoke(channel, method, args, false);
+  }
+
+  #invoke(channel: ServerChannel, method: MethodInfo, args: unknown[], registered: boolean): void {
+    const context = new Context(method.name, channel.info.headers, channel.info.peer, channel);
+    let result: unknown;
+    try {
+      result = callStorage.run(context, method.fn, ...args);
+    } catch (error) {
+      this.#fail(channel, error);
+      return;
+    }
+    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+      if (!registered) this.#register(channel);
+      (result as PromiseLike<unknown>).then(
+        (value) => this.#settle(channel, value),
+        (error: unknown) => this.#fail(channel, error),
+      );
+      return;
+    }
+    this.#settle(channel, result);
+  }
+
+  #settle(channel: ServerChannel, value: unknown): void {
+    if (this.#isGone(channel)) return;
+    if (isAsyncIterable(value) || isGenerator(value)) {
+      if (!channel.key) this.#register(channel);
+      void this.#runStream(channel, value);
+      return;
+    }
+    this.#finish(channel);
+    this.#hooks?.afterCall?.(channel.info, value);
+    this.#send(channel.envelope, channel.requestId, OK, [value], channel);
+  }
+
+  #fail(channel: ServerChannel, error: unknown): void {
+    if (this.#isGone(channel)) return;
+    this.#finish(channel);
+    const reported = this.#hooks?.onError?.(channel.info, error) ?? error;
+    this.#send(channel.envelope, channel.requestId, ERR, errorArgs(reported), channel);
+  }
+
+  /** True when the channel was aborted (client lost or cancelled): then nothing more is sent. */
+  #isGone(channel: ServerChannel): boolean {
+    return channel.controller?.signal.aborted === true;
+  }
+
+  async #runStream(channel: ServerChannel, source: AsyncIterable<unknown> | Iterable<unknown>): Promise<void> {
+    const iterator = isAsyncIterable(source)
+      ? source[Symbol.asyncIterator]()
+      : (source as Iterable<unknown>)[Symbol.iterator]();
+    const controller = (channel.controller ??= new AbortController());
+    let finished = false;
+    try {
+      while (true) {
+        if (channel.credit <= 0) await this.#waitCredit(channel);
+        if (controller.signal.aborted) break;
+        const step = await iterator.next();
+        if (step.done) {
+          finished = true;
+          break;
+        }
+        if (controller.signal.aborted) break;
+        channel.credit--;
+        this.#send(channel.envelope, channel.requestId, STREAM, step.value, channel);
+      }
+      if (finished) {
+        if (channel.credit <= 0) await this.#waitCredit(channel);
+        if (!controller.signal.aborted) {
+          this.#finish(channel);
+          this.#hooks?.afterCall?.(channel.info, undefined);
+          this.#send(channel.envelope, channel.requestId, STREAM_DONE, null, channel);
+        }
+      }
+    } catch (error) {
+      if (!controller.signal.aborted) this.#fail(channel, error);
+    } finally {
+      if (!finished) await Promise.resolve(iterator.return?.()).then(noop, noop);
+      if (controller.signal.aborted) this.#finish(channel);
+    }
+  }
+
+  #waitCredit(channel: ServerChannel): Promise<void> {
+    const signal = (channel.controller ??= new AbortController()).signal;
+    if (signal.aborted) return Promise.resolve();
+    // #abortChannel wakes the waiter, so no abort listener is needed per wait.
+    return new Promise<void>((resolve) => {
+      channel.creditWaiter = resolve;
+    });
+  }
+
+  #register(channel: ServerChannel): void {
+    channel.key = idKey(channel.requestId);
+    this.#channels.set(channel.key, channel);
+    this.#ticker?.ensure();
+  }
+
+  /** Ends a call's bookkeeping once (its channel, its pool slot). */
+  #finish(channel: ServerChannel): void {
+    if (channel.lastSent < 0) return;
+    channel.lastSent = -1;
+    if (channel.key) this.#channels.delete(channel.key);
+    this.#running--;
+    const next = this.#queued.shift();
+    if (next) next();
+  }
+
+  #abortChannel(channel: ServerChannel, reason: Error): void {
+    this.#channels.delete(channel.key);
+    const controller = (channel.controller ??= new AbortController());
+    controller.abort(reason);
+    channel.creditWaiter?.();
+    if (channel.lastSent >= 0) {
+      channel.lastSent = -1;
+      this.#running--;
+      const next = this.#queued.shift();
+      if (next) next();
+    }
+  }
+
+  #onTick(now: number, period: number): void {
+    for (const channel of this.#channels.values()) {
+      if (now - channel.lastHeard > 2 * period) {
+        this.#abortChannel(
+          channel,
+          new LostRemoteError(`lost the client of ${channel.info.method} after ${2 * period} ms without heartbeat`),
+        );
+        continue;
+      }
+      if (now - channel.lastSent >= period) {
+        channel.lastSent = now;
+        const name = channel.version < 3 ? swapV2(HEARTBEAT) : HEARTBEAT;
+        this.#send(channel.envelope, channel.requestId, name, [0], undefined);
+      }
+    }
+  }
+
+  #send(envelope: Buffer[], responseTo: WireId, name: string, args: unknown, channel: ServerChannel | undefined): void {
+    const header: EventHeader = { message_id: idBytes(nextId()), v: PROTOCOL_VERSION, response_to: responseTo };
+    const extra = channel && this.#hooks?.replyHeaders?.(channel.info);
+    if (extra) Object.assign(header, extra);
+    let blob: Buffer;
+    try {
+      blob = encodeEvent(header, name, args);
+    } catch (error) {
+      blob = encodeEvent(
+        header,
+        ERR,
+        errorArgs(new ProtocolError(`cannot encode the reply: ${(error as Error).message}`)),
+      );
+    }
+    if (channel && channel.lastSent >= 0) channel.lastSent = performance.now();
+    this.#socket.send([...envelope, blob]).then(noop, noop);
+  }
+
+  #introspect(
+    name: string,
+    args: unknown[],
+  ): { ok: true; value: unknown } | { ok: false; error: [string, string, string] } | undefined {
+    if (!name.startsWith("_z")) return undefined;
+    const method = (n: unknown) => this.#methods.get(String(n));
+    switch (name) {
+      case "_zerorpc_ping":
+        return { ok: true, value: ["pong", this.name] };
+      case "_zerorpc_name":
+        return { ok: true, value: this.name };
+      case "_zerorpc_list":
+        return { ok: true, value: this.methods };
+      case "_zerorpc_help": {
+        const m = method(args[0]);
+        return m ? { ok: true, value: m.doc } : { ok: false, error: ["NameError", String(args[0]), ""] };
+      }
+      case "_zerorpc_args": {
+        const m = method(args[0]);
+        return m ? { ok: true, value: argsTuple(m) } : { ok: false, error: ["NameError", String(args[0]), ""] };
+      }
+      case "_zerorpc_inspect": {
+        const methods: Record<string, unknown> = {};
+        for (const m of this.#methods.values()) methods[m.name] = inspectEntry(m);
+        return { ok: true, value: { name: this.name, methods } };
+      }
+      case FEATURES:
+        return { ok: true, value: { cancel: true, version: 1 } };
+      default:
+        return undefined;
+    }
+  }
+
+  /** Stops serving: running calls see their signal abort; the socket closes. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ticker?.stop();
+    for (const channel of [...this.#channels.values()])
+      this.#abortChannel(channel, new ClosedError("the server closed"));
+    this.#queued = [];
+    this.#socket.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.#loop;
+  }
+}
+
+/** Protocol v2 swapped the names of the heartbeat and credit events. */
+function swapV2(name: string): string {
+  return name === HEARTBEAT ? MORE : name === MORE ? HEARTBEAT : name;
+}
