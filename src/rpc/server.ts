@@ -92,9 +92,13 @@ class Context implements CallContext {
     private readonly channel: ServerChannel,
   ) {}
   get signal(): AbortSignal {
-    this.channel.controller ??= new AbortController();
-    return this.channel.controller.signal;
+    return controllerOf(this.channel).signal;
   }
+}
+
+function controllerOf(channel: ServerChannel): AbortController {
+  channel.controller ??= new AbortController();
+  return channel.controller;
 }
 
 const EMPTY_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -388,7 +392,7 @@ export class RpcServer implements AsyncDisposable {
     const iterator = isAsyncIterable(source)
       ? source[Symbol.asyncIterator]()
       : (source as Iterable<unknown>)[Symbol.iterator]();
-    const controller = (channel.controller ??= new AbortController());
+    const controller = controllerOf(channel);
     let finished = false;
     try {
       while (true) {
@@ -420,7 +424,7 @@ export class RpcServer implements AsyncDisposable {
   }
 
   #waitCredit(channel: ServerChannel): Promise<void> {
-    const signal = (channel.controller ??= new AbortController()).signal;
+    const signal = controllerOf(channel).signal;
     if (signal.aborted) return Promise.resolve();
     // #abortChannel wakes the waiter, so no abort listener is needed per wait.
     return new Promise<void>((resolve) => {
@@ -446,7 +450,7 @@ export class RpcServer implements AsyncDisposable {
 
   #abortChannel(channel: ServerChannel, reason: Error): void {
     this.#channels.delete(channel.key);
-    const controller = (channel.controller ??= new AbortController());
+    const controller = controllerOf(channel);
     controller.abort(reason);
     channel.creditWaiter?.();
     if (channel.lastSent >= 0) {
