@@ -74,6 +74,8 @@ export interface ClientOptions {
   hooks?: ClientHooks;
   /** Options for the DEALER sockets. */
   socket?: SocketOptions<zmq.Dealer>;
+  /** Sees every event received and sent (for debugging, e.g. the CLI's `-d`). */
+  onEvent?: EventObserver;
 }
 
 type Mode = "undecided" | "collect" | "iterate";
@@ -257,6 +259,7 @@ export class RpcClient implements AsyncDisposable {
   readonly #window: number;
   readonly #hooks: ClientHooks | undefined;
   readonly #socketOptions: SocketOptions<zmq.Dealer> | undefined;
+  readonly #onEvent: EventObserver | undefined;
   readonly #channels = new Map<string, ClientChannel>();
   readonly #peers: Peer[] = [];
   #bindPeer: Peer | undefined;
@@ -272,6 +275,7 @@ export class RpcClient implements AsyncDisposable {
     this.#window = Math.max(2, options.streamWindow ?? 100);
     this.#hooks = options.hooks;
     this.#socketOptions = options.socket;
+    this.#onEvent = options.onEvent;
     const period = this.#heartbeat === false ? 100 : Math.min(25, this.#heartbeat / 4);
     this.#ticker = new Ticker(
       Math.max(1, period),
@@ -450,6 +454,7 @@ export class RpcClient implements AsyncDisposable {
       return result;
     }
     channel.peer = peer;
+    this.#onEvent?.("out", method, header, args);
     this.#channels.set(key, channel);
     this.#ticker.ensure();
     peer.socket.send([EMPTY, blob]).then(undefined, (error: unknown) => {
@@ -493,6 +498,7 @@ export class RpcClient implements AsyncDisposable {
     } catch {
       return; // nothing to attribute it to
     }
+    this.#onEvent?.("in", event.name, event.header, event.args);
     const responseTo = event.header.response_to;
     if (responseTo === undefined || responseTo === null) return;
     const channel = this.#channels.get(idKey(responseTo));
@@ -567,6 +573,7 @@ export class RpcClient implements AsyncDisposable {
       response_to: idBytes(channel.key),
     };
     channel.lastSent = performance.now();
+    this.#onEvent?.("out", name, header, args);
     channel.peer.socket.send([EMPTY, encodeEvent(header, name, args)]).then(noop, noop);
   }
 

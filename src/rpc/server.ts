@@ -65,7 +65,12 @@ export interface ServerOptions {
   onProtocolError?: (error: ProtocolError, frames: Message) => void;
   /** Options for the ROUTER socket. */
   socket?: SocketOptions<zmq.Router>;
+  /** Sees every event received and sent (for debugging, e.g. the CLI's `-d`). */
+  onEvent?: EventObserver;
 }
+
+/** Observes events: `"in"` for received, `"out"` for sent. */
+export type EventObserver = (direction: "in" | "out", name: string, header: EventHeader, args: unknown) => void;
 
 interface ServerChannel {
   key: string;
@@ -147,6 +152,7 @@ export class RpcServer implements AsyncDisposable {
   readonly #maxMessageSize: number;
   readonly #hooks: ServerHooks | undefined;
   readonly #onProtocolError: ((error: ProtocolError, frames: Message) => void) | undefined;
+  readonly #onEvent: EventObserver | undefined;
   readonly #channels = new Map<string, ServerChannel>();
   readonly #ticker: Ticker | undefined;
   #running = 0;
@@ -165,6 +171,7 @@ export class RpcServer implements AsyncDisposable {
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
     this.#hooks = options.hooks;
     this.#onProtocolError = options.onProtocolError;
+    this.#onEvent = options.onEvent;
     this.#socket = new Router(options.socket);
     if (this.#heartbeat !== false) {
       const period = this.#heartbeat;
@@ -231,6 +238,7 @@ export class RpcServer implements AsyncDisposable {
       this.#onProtocolError?.(error as ProtocolError, frames);
       return;
     }
+    this.#onEvent?.("in", event.name, event.header, event.args);
     const responseTo = event.header.response_to;
     if (responseTo !== undefined && responseTo !== null) {
       this.#onChannelEvent(idKey(responseTo), event);
@@ -493,6 +501,7 @@ export class RpcServer implements AsyncDisposable {
       );
     }
     if (channel && channel.lastSent >= 0) channel.lastSent = performance.now();
+    this.#onEvent?.("out", name, header, args);
     this.#socket.send([...envelope, blob]).then(noop, noop);
   }
 
