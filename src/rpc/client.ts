@@ -30,6 +30,7 @@ import {
   STREAM,
   STREAM_DONE,
 } from "./protocol.js";
+import type { EventObserver } from "./server.js";
 
 /** Options of one call. */
 export interface CallOptions {
