@@ -2,6 +2,7 @@
  * Shared test helpers: the transports every socket test runs over, fresh endpoints for each, and
  * waits that synchronise on real messages instead of sleeps.
  */
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -74,11 +75,34 @@ export async function publishUntilReceived(
   }
 }
 
-/** Resolves when `promise` settles and tells whether it rejected, with the reason. */
-export async function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  try {
-    return { ok: true, value: await promise };
-  } catch (error) {
-    return { ok: false, error };
-  }
+/** How a child process ended: its exit code or signal, its output, and how long it ran. */
+export interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+  elapsedMs: number;
+  /** True when it was killed for running past the limit. */
+  killed: boolean;
+}
+
+/** Runs `node script ...args`, killing it after `limitMs`, and reports how it ended. */
+export async function runNode(script: string, args: readonly string[], limitMs: number): Promise<ChildResult> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+  };
+  child.stdout.on("data", collect);
+  child.stderr.on("data", collect);
+  let killed = false;
+  const killer = setTimeout(() => {
+    killed = true;
+    child.kill("SIGKILL");
+  }, limitMs);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.on("close", (c, s) => resolve([c, s])),
+  );
+  clearTimeout(killer);
+  return { code, signal, output, elapsedMs: performance.now() - started, killed };
 }
