@@ -127,16 +127,10 @@ const noop = () => {};
  * iterate it with `for await` to consume a stream item by item with backpressure. The reply
  * tells which it is; nothing needs declaring up front.
  */
-export interface CallResult<T> extends PromiseLike<T>, AsyncIterable<T extends readonly (infer U)[] ? U : T> {
-  catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R>;
-  finally(onFinally?: (() => void) | null): Promise<T>;
-}
+export interface CallResult<T> extends Promise<T>, AsyncIterable<T extends readonly (infer U)[] ? U : T> {}
 
 /** A streamed reply: iterate it (backpressure), or await it to collect every item. */
-export interface StreamResult<T> extends PromiseLike<T[]>, AsyncIterable<T> {
-  catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T[] | R>;
-  finally(onFinally?: (() => void) | null): Promise<T[]>;
-}
+export interface StreamResult<T> extends Promise<T[]>, AsyncIterable<T> {}
 
 // biome-ignore lint/suspicious/noExplicitAny: matches any function signature.
 type AnyFn = (...args: any[]) => any;
@@ -158,7 +152,8 @@ export type Proxied<Api> = {
     : never;
 };
 
-class Result implements CallResult<unknown> {
+class Result {
+  readonly [Symbol.toStringTag] = "Promise";
   constructor(
     private readonly channel: ClientChannel,
     private readonly client: RpcClient,

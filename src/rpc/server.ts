@@ -83,6 +83,7 @@ interface ServerChannel {
   lastSent: number;
   controller: AbortController | undefined;
   info: CallInfo;
+  context: CallContext | undefined;
 }
 
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
@@ -331,6 +332,7 @@ export class RpcServer implements AsyncDisposable {
       lastSent: now,
       controller: undefined,
       info: { method: name, args, headers, peer },
+      context: undefined,
     };
     this.#running++;
     const hooks = this.#hooks;
@@ -354,6 +356,7 @@ export class RpcServer implements AsyncDisposable {
 
   #invoke(channel: ServerChannel, method: MethodInfo, args: unknown[], registered: boolean): void {
     const context = new Context(method.name, channel.info.headers, channel.info.peer, channel);
+    channel.context = context;
     let result: unknown;
     try {
       result = callStorage.run(context, method.fn, ...args);
@@ -376,7 +379,9 @@ export class RpcServer implements AsyncDisposable {
     if (this.#isGone(channel)) return;
     if (isAsyncIterable(value) || isGenerator(value)) {
       if (!channel.key) this.#register(channel);
-      void this.#runStream(channel, value);
+      // Generator bodies run on first next(): keep them inside the call's context.
+      if (channel.context) void callStorage.run(channel.context, () => this.#runStream(channel, value));
+      else void this.#runStream(channel, value);
       return;
     }
     this.#finish(channel);

@@ -1,0 +1,271 @@
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { describe, test } from "node:test";
+import {
+  AbortError,
+  BusyError,
+  currentCall,
+  MessageTooLargeError,
+  RemoteError,
+  RpcClient,
+  RpcServer,
+  TimeoutError,
+} from "../../src/rpc/index.js";
+import { Anchor } from "./anchor.js";
+import { endpointFor, transports } from "./util.js";
+
+const T = { timeout: 15_000 };
+
+async function pair(target: object, transport: "tcp" | "ipc", serverOptions = {}, clientOptions = {}) {
+  const server = new RpcServer(target, { name: "anchor", heartbeat: 200, ...serverOptions });
+  const address = await server.bind(endpointFor(transport));
+  const client = new RpcClient({ heartbeat: 200, timeout: 5000, ...clientOptions });
+  client.connect(address);
+  return {
+    server,
+    client,
+    address,
+    async [Symbol.asyncDispose]() {
+      await client[Symbol.asyncDispose]();
+      await server[Symbol.asyncDispose]();
+    },
+  };
+}
+
+for (const transport of transports) {
+  describe(`rpc over ${transport}`, () => {
+    test("sync and async methods answer OK; the typed proxy calls them", T, async () => {
+      await using p = await pair(new Anchor(), transport);
+      assert.equal(await p.client.call("add", [1, 2]), 3);
+      const api = p.client.proxy<Anchor>();
+      assert.equal(await api.add(40, 2), 42);
+      assert.deepEqual(await api.echo({ a: [1, 2.5, null], b: Buffer.from([0, 1, 255]) }), {
+        a: [1, 2.5, null],
+        b: Buffer.from([0, 1, 255]),
+      });
+      assert.equal(await api.sleep(0.01), 0.01);
+    });
+
+    test("the proxy is not a thenable and can be returned from async code", T, async () => {
+      await using p = await pair(new Anchor(), transport);
+      const api = p.client.proxy<Anchor>();
+      assert.equal((api as unknown as { then?: unknown }).then, undefined);
+      const same = await (async () => api)();
+      assert.equal(await same.add(1, 1), 2);
+    });
+
+    test("generators stream: iterate item by item, or await to collect", T, async () => {
+      await using p = await pair(new Anchor(), transport);
+      const api = p.client.proxy<Anchor>();
+      const seen: number[] = [];
+      for await (const n of api.range(5)) seen.push(n);
+      assert.deepEqual(seen, [0, 1, 2, 3, 4]);
+      assert.deepEqual(await api.range(6, 2), [0, 2, 4]);
+      assert.equal((await api.range(1000)).length, 1000);
+      const async = {
+        async *ticks(n: number) {
+          for (let i = 0; i < n; i++) yield { i };
+        },
+      };
+      await using q = await pair(async, transport);
+      assert.deepEqual(await q.client.call("ticks", [2]), [{ i: 0 }, { i: 1 }]);
+    });
+
+    test("breaking out of a stream ends it cleanly and the server stops producing", T, async () => {
+      let produced = 0;
+      let stopped: Promise<unknown> | undefined;
+      const service = {
+        *forever() {
+          stopped = once(currentCall()!.signal, "abort");
+          while (true) {
+            produced++;
+            yield produced;
+          }
+        },
+      };
+      await using p = await pair(service, transport);
+      for await (const n of p.client.call<number>("forever")) if (n >= 250) break;
+      await stopped; // the server handler sees its signal abort (explicit cancel to a zerokit peer)
+      const after = produced;
+      assert.ok(after < 250 + 200, `producer ran ahead by at most the credit window (${after})`);
+      assert.equal(
+        await p.client.call("forever").then(
+          () => 0,
+          () => 0,
+        ),
+        0,
+      );
+    });
+
+    test("a thrown error answers ERR [name, message, stack] as RemoteError", T, async () => {
+      await using p = await pair(new Anchor(), transport);
+      const error = await p.client.call("fail", ["bad"]).then(
+        () => assert.fail("should throw"),
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof RemoteError);
+      assert.equal(error.remoteName, "ValueError");
+      assert.equal(error.remoteMessage, "bad");
+      assert.match(error.remoteStack, /ValueError: bad/);
+      assert.equal(error.code, "EREMOTE");
+    });
+
+    test("an unknown method answers NameError", T, async () => {
+      await using p = await pair(new Anchor(), transport);
+      await assert.rejects(
+        p.client.call("nosuch"),
+        (e: unknown) => e instanceof RemoteError && e.remoteName === "NameError" && e.remoteMessage === "nosuch",
+      );
+      await assert.rejects(p.client.call("_private"), RemoteError);
+    });
+
+    test("introspection: ping, name, list, help, args, inspect", T, async () => {
+      await using p = await pair(new Anchor(), transport);
+      const c = p.client;
+      assert.deepEqual(await c.call("_zerorpc_ping"), ["pong", "anchor"]);
+      assert.equal(await c.call("_zerorpc_name"), "anchor");
+      assert.deepEqual(await c.call("_zerorpc_list"), ["add", "echo", "fail", "kw", "range", "sleep"]);
+      assert.equal(await c.call("_zerorpc_help", ["add"]), "Return a + b.");
+      assert.deepEqual(await c.call("_zerorpc_args", ["kw"]), [["a", "b"], null, null, [2]]);
+      const inspect = (await c.call("_zerorpc_inspect")) as {
+        name: string;
+        methods: Record<string, { args: unknown; doc: unknown }>;
+      };
+      assert.equal(inspect.name, "anchor");
+      assert.deepEqual(inspect.methods.range, {
+        args: [{ name: "n" }, { name: "step", default: 1 }],
+        doc: "Stream 0..n-1 (STREAM events followed by STREAM_DONE).",
+      });
+      assert.deepEqual(inspect.methods.fail?.args, [{ name: "msg", default: "boom" }]);
+    });
+
+    test("context headers reach the handler and propagate to calls it makes", T, async () => {
+      const inner = { trace: () => currentCall()?.headers.trace_id };
+      await using back = await pair(inner, transport);
+      const front = {
+        async relay() {
+          const ctx = currentCall()!;
+          assert.equal(ctx.method, "relay");
+          assert.ok(ctx.peer.length > 0);
+          return back.client.call("trace");
+        },
+      };
+      await using p = await pair(front, transport);
+      assert.equal(await p.client.call("relay", [], { headers: { trace_id: "abc-123" } }), "abc-123");
+    });
+
+    test("a call without a first reply in time fails with TimeoutError", T, async () => {
+      await using p = await pair(new Anchor(), transport);
+      const started = performance.now();
+      await assert.rejects(
+        p.client.call("sleep", [5], { timeout: 150 }),
+        (e: unknown) => e instanceof TimeoutError && e.code === "ETIMEDOUT",
+      );
+      assert.ok(performance.now() - started < 2000);
+      assert.equal(await p.client.call("add", [2, 2]), 4); // the client keeps working
+    });
+
+    test("aborting a call stops waiting at once and aborts the handler's signal", T, async () => {
+      let aborted: Promise<unknown> | undefined;
+      let started!: () => void;
+      const running = new Promise<void>((r) => {
+        started = r;
+      });
+      const service = {
+        async wait() {
+          aborted = once(currentCall()!.signal, "abort");
+          started();
+          await aborted;
+          return "aborted";
+        },
+      };
+      await using p = await pair(service, transport);
+      const controller = new AbortController();
+      const call = p.client.call("wait", [], { signal: controller.signal });
+      await running;
+      controller.abort();
+      await assert.rejects(call, AbortError);
+      await aborted;
+    });
+
+    test("pool size: reject policy answers BusyError, queue policy runs calls in turn", T, async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      let entered!: () => void;
+      const inside = new Promise<void>((r) => {
+        entered = r;
+      });
+      const service = {
+        async hold() {
+          entered();
+          await gate;
+          return "held";
+        },
+        quick: () => "quick",
+      };
+      await using r = await pair(service, transport, { poolSize: 1, overflow: "reject" });
+      const held = r.client.call("hold");
+      await inside;
+      await assert.rejects(
+        r.client.call("quick"),
+        (e: unknown) => e instanceof RemoteError && e.remoteName === BusyError.name,
+      );
+      release();
+      assert.equal(await held, "held");
+      assert.equal(await r.client.call("quick"), "quick");
+
+      await using q = await pair({ n: async (i: number) => i }, transport, { poolSize: 2 });
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => q.client.call("n", [i])));
+      assert.deepEqual(
+        results,
+        Array.from({ length: 50 }, (_, i) => i),
+      );
+    });
+
+    test("message size limits: oversized requests and replies get a clear error", T, async () => {
+      const service = { big: (n: number) => Buffer.alloc(n), echo: (x: unknown) => x };
+      await using p = await pair(service, transport, { maxMessageSize: 64 * 1024 }, { maxMessageSize: 32 * 1024 });
+      await assert.rejects(p.client.call("echo", [Buffer.alloc(40 * 1024)]), MessageTooLargeError);
+      await assert.rejects(p.client.call("big", [40 * 1024]), MessageTooLargeError);
+      await using q = await pair(service, transport, { maxMessageSize: 16 * 1024 });
+      await assert.rejects(
+        q.client.call("echo", [Buffer.alloc(20 * 1024)]),
+        (e: unknown) => e instanceof RemoteError && e.remoteName === "MessageTooLargeError",
+      );
+      assert.equal(await q.client.call("echo", ["still serving"]), "still serving");
+    });
+
+    test("hooks see calls, results and errors", T, async () => {
+      const seen: string[] = [];
+      await using p = await pair(new Anchor(), transport, {
+        hooks: {
+          beforeCall: (c: { method: string }) => void seen.push(`before ${c.method}`),
+          afterCall: (c: { method: string }, r: unknown) => void seen.push(`after ${c.method} ${String(r)}`),
+          onError: (c: { method: string }, e: unknown) => {
+            seen.push(`error ${c.method}`);
+            return e;
+          },
+        },
+      });
+      await p.client.call("add", [1, 2]);
+      await p.client.call("fail").catch(() => undefined);
+      assert.deepEqual(seen, ["before add", "after add 3", "before fail", "error fail"]);
+    });
+
+    test("many concurrent calls from many callers all get their own answer", T, async () => {
+      await using p = await pair(new Anchor(), transport);
+      const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => p.client.call("add", [i, 1])));
+      assert.deepEqual(
+        results,
+        Array.from({ length: 1000 }, (_, i) => i + 1),
+      );
+    });
+
+    test("heartbeats keep a long call alive past two periods", T, async () => {
+      await using p = await pair(new Anchor(), transport);
+      assert.equal(await p.client.call("sleep", [0.7]), 0.7); // 3.5 heartbeat periods
+    });
+  });
+}
