@@ -288,13 +288,15 @@ export class RpcClient implements AsyncDisposable {
   connect(endpoint: string): void {
     this.#assertOpen();
     const socket = new Dealer(this.#socketOptions);
+    const peer = this.#addPeer(socket, endpoint);
     try {
       socket.connect(endpoint);
     } catch (error) {
+      this.#peers.pop();
       socket.close();
       throw error;
     }
-    this.#addPeer(socket, endpoint);
+    void peer;
   }
 
   /**
@@ -321,10 +323,10 @@ export class RpcClient implements AsyncDisposable {
       suspectUntil: 0,
       loop: Promise.resolve(),
     };
+    // The monitor must exist before connect/bind, or it misses the handshake.
+    this.#observe(peer);
     peer.loop = this.#receiveLoop(peer);
     this.#peers.push(peer);
-    // Connection tracking is only needed to choose between several servers.
-    if (this.#peers.length > 1) for (const p of this.#peers) this.#observe(p);
     return peer;
   }
 
