@@ -328,7 +328,9 @@ export class RpcServer implements AsyncDisposable {
       version,
       credit: 1,
       creditWaiter: undefined,
-      lastHeard: now,
+      // Like Python, the liveness clock starts at the first beat, one period in: a passive client
+      // only starts beating once it has heard us.
+      lastHeard: now + (this.#heartbeat === false ? 0 : this.#heartbeat),
       lastSent: now,
       controller: undefined,
       info: { method: name, args, headers, peer },
