@@ -3,10 +3,13 @@
  * separate processes over tcp loopback. PUSH→PULL msgs/s (64 B, 1 KiB Buffers), MB/s for
  * 1 MiB Float64Arrays (zerokit: sendArray/receiveArray; raw: header + data frames), and REQ→REP
  * round trips/s (64 B). Each figure is the median of 3 runs, zerokit and raw interleaved.
+ * The last two rows time the send() and receive() fast paths alone in one process (inproc,
+ * messages already queued): on a small, noisy VM they show the wrapper's overhead when the
+ * cross-process rows swing by ±30% from run to run.
  */
 import * as zmq from "zeromq";
 import { Pull, Push, Rep, Req } from "../src/index.js";
-import { Child, childMain, median, type Row, row } from "./lib.js";
+import { Child, childMain, median, type Row, row, runInChild } from "./lib.js";
 
 const RUNS = 3;
 const ENDPOINT = "tcp://127.0.0.1:*";
@@ -158,12 +161,39 @@ async function reqRole(
   socket.close();
 }
 
+/**
+ * The cost of the send() and receive() fast paths alone, in one process over inproc with
+ * unlimited high-water marks: `count` sends into a connected PULL, then `count` receives of
+ * messages already queued. No network, no second process: the least noisy view of the
+ * wrapper's per-message overhead.
+ */
+async function hotPathRole([impl, countText]: string[], io: { report(v: unknown): void }): Promise<void> {
+  zmq.context.blocky = false;
+  const count = Number(countText);
+  const payload = Buffer.alloc(64, 7);
+  const endpoint = `inproc://hot-path-${process.pid}`;
+  const push = impl === "raw" ? new zmq.Push({ sendHighWaterMark: 0 }) : new Push({ sendHighWaterMark: 0 });
+  const pull = impl === "raw" ? new zmq.Pull({ receiveHighWaterMark: 0 }) : new Pull({ receiveHighWaterMark: 0 });
+  await pull.bind(endpoint);
+  push.connect(endpoint);
+  let start = performance.now();
+  for (let i = 0; i < count; i++) await push.send(payload);
+  const sendMs = performance.now() - start;
+  // Everything sent over inproc is queued at the PULL once send() resolved.
+  start = performance.now();
+  for (let i = 0; i < count; i++) await pull.receive();
+  const receiveMs = performance.now() - start;
+  push.close();
+  pull.close();
+  io.report({ send: { count, bytes: 0, elapsedMs: sendMs }, receive: { count, bytes: 0, elapsedMs: receiveMs } });
+}
+
 async function bindRaw(socket: zmq.Socket): Promise<string> {
   await socket.bind(ENDPOINT);
   return socket.lastEndpoint!;
 }
 
-childMain(import.meta.url, { pull: pullRole, push: pushRole, rep: repRole, req: reqRole });
+childMain(import.meta.url, { pull: pullRole, push: pushRole, rep: repRole, req: reqRole, "hot-path": hotPathRole });
 
 // --- Orchestration (in the runner's process) ----------------------------------------------------
 
@@ -198,6 +228,10 @@ async function reqRep(impl: Impl, count: number, size: number): Promise<Throughp
     client?.kill();
     throw error;
   }
+}
+
+async function hotPath(impl: Impl, count: number): Promise<{ send: Throughput; receive: Throughput }> {
+  return runInChild(import.meta.url, "hot-path", [impl, count]);
 }
 
 /** Runs `measure` RUNS times for each implementation, interleaved, and returns the medians. */
@@ -235,5 +269,17 @@ export async function run(): Promise<Row[]> {
       megabytesPerSecond,
     ),
     await compare("REQ→REP 64 B", "rt/s", (impl) => reqRep(impl, n(15_000), 64), perSecond),
+    await compare(
+      "send() alone, in-process",
+      "msgs/s",
+      async (impl) => (await hotPath(impl, n(300_000))).send,
+      perSecond,
+    ),
+    await compare(
+      "receive() alone, queued, in-process",
+      "msgs/s",
+      async (impl) => (await hotPath(impl, n(300_000))).receive,
+      perSecond,
+    ),
   ];
 }
