@@ -1,0 +1,127 @@
+/**
+ * The `zerokit` command line (and `zerorpc`, which is `zerokit rpc` under zerorpc's name).
+ *
+ *   zerokit rpc ...     zerorpc-compatible client and server (see `zerokit rpc --help`)
+ *   zerokit --version
+ */
+import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError } from "commander";
+import { type Io, normalizeArgv, type RpcArgs, rpcCommand, runRpc } from "./rpc.js";
+
+/** Which program was started: decides the command tree and the name in messages. */
+export type Program = "zerokit" | "zerorpc";
+
+function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const file = join(dir, "package.json");
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "zerokit" && pkg.version) return pkg.version;
+    }
+    dir = dirname(dir);
+  }
+  return "unknown";
+}
+
+function waitForSignal(signals: NodeJS.Signals[]): Promise<NodeJS.Signals> {
+  return new Promise((resolvePromise) => {
+    let seen = false;
+    for (const signal of signals) {
+      process.on(signal, () => {
+        if (seen) process.exit(signal === "SIGINT" ? 130 : 143); // a second Ctrl-C: leave now
+        seen = true;
+        resolvePromise(signal);
+      });
+    }
+  });
+}
+
+function write(stream: NodeJS.WriteStream, text: string): void {
+  stream.write(text);
+}
+
+/**
+ * Runs the command line `argv` (without `node` and the script) and resolves with the exit
+ * status. Long-running servers resolve when stopped with Ctrl-C or SIGTERM.
+ */
+export async function main(argv: readonly string[], program: Program = "zerokit"): Promise<number> {
+  let parsed: RpcArgs | undefined;
+  const onParsed = (args: RpcArgs) => {
+    parsed = args;
+  };
+  const prog = program === "zerorpc" ? "zerorpc" : "zerokit rpc";
+  let root: Command;
+  let rpc: Command;
+  const output = {
+    writeOut: (text: string) => write(process.stdout, text),
+    writeErr: (text: string) => write(process.stderr, text),
+    outputError: (text: string, writeErr: (s: string) => void) => writeErr(`${prog}: ${text.replace(/^error: /, "")}`),
+  };
+  if (program === "zerorpc") {
+    rpc = rpcCommand("zerorpc", onParsed);
+    root = rpc;
+  } else {
+    root = new Command("zerokit")
+      .description("ZeroMQ toolkit command line.")
+      .version(packageVersion(), "-V, --version", "print the zerokit version")
+      .addHelpText("after", "\nRun `zerokit rpc --help` for the RPC client and server.");
+    rpc = rpcCommand("rpc", onParsed).summary("zerorpc-compatible client and server (the same as `zerorpc`)");
+    root.addCommand(rpc);
+    root.configureOutput({
+      ...output,
+      outputError: (text, writeErr) => writeErr(`zerokit: ${text.replace(/^error: /, "")}`),
+    });
+    root.exitOverride();
+  }
+  rpc.configureOutput(output);
+  rpc.exitOverride();
+  if (program === "zerorpc") rpc.version(packageVersion(), "-V, --version", "print the zerokit version");
+
+  try {
+    await root.parseAsync(normalizeArgv(argv), { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    throw error;
+  }
+  if (!parsed) return 0;
+  const io: Io = {
+    prog,
+    stdout: (text, newline = true) => write(process.stdout, newline ? `${text}\n` : text),
+    stderr: (text) => write(process.stderr, `${text}\n`),
+    stdoutIsTty: process.stdout.isTTY === true,
+    usage: () => rpc.helpInformation(),
+    interrupted: waitForSignal,
+  };
+  return runRpc(parsed, io);
+}
+
+/** Flushes stdout and stderr, then exits (sockets may linger; the answer is already out). */
+export function exitWith(code: number): void {
+  process.stdout.write("", () => {
+    process.stderr.write("", () => process.exit(code));
+  });
+}
+
+/** Runs `program` with the process's arguments and exits with its status. */
+export function run(program: Program = "zerokit"): void {
+  process.stdout.on("error", () => process.exit(0)); // e.g. piped into `head`
+  main(process.argv.slice(2), program).then(exitWith, (error: unknown) => {
+    process.stderr.write(`${program}: ${(error as Error)?.stack ?? String(error)}\n`);
+    exitWith(1);
+  });
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(resolve(script)) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) run("zerokit");

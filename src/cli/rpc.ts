@@ -1,0 +1,575 @@
+/**
+ * `zerokit rpc` (also installed as `zerorpc`): the zerorpc command line, flag for flag.
+ *
+ *   zerokit rpc [--client|--server] [--connect EP]... [--bind EP]... [--timeout S] [--heartbeat S]
+ *               [--pool-size N] [-j] [-pj] [-?] [--active-hb] [-d] [address] [command] [params...]
+ *
+ * Output follows zerorpc-python's CLI: results pretty-printed the Python way (or JSON with -pj),
+ * one line per stream item, `[name]` then aligned `method  doc` lines when no command is given,
+ * and `connecting to "EP"` on stderr.
+ */
+import { rmSync } from "node:fs";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { parseEndpoint } from "../core/endpoint.js";
+import { AbortError, EndpointError, LostRemoteError, RemoteError, TimeoutError } from "../core/errors.js";
+import { RpcClient } from "../rpc/client.js";
+import type { EventHeader } from "../rpc/protocol.js";
+import { RpcServer } from "../rpc/server.js";
+import { LoadError, loadService } from "./load.js";
+import { pformat, pyJson, pyRepr, pyStrOf } from "./pyformat.js";
+
+/** A mistake on the command line: one line on stderr, exit status 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+  constructor(
+    message: string,
+    readonly showUsage = false,
+  ) {
+    super(message);
+  }
+}
+
+/** The parsed command line of `zerokit rpc`. */
+export interface RpcArgs {
+  server: boolean;
+  connect: string[];
+  bind: string[];
+  /** Seconds. */
+  timeout: number;
+  /** Seconds; 0 turns heartbeats off. */
+  heartbeat: number;
+  poolSize: number | undefined;
+  json: boolean;
+  printJson: boolean;
+  inspect: boolean;
+  activeHb: boolean;
+  debug: boolean;
+  address: string | undefined;
+  command: string | undefined;
+  params: string[];
+}
+
+/** Where the command writes, and how it is called (for messages and usage). */
+export interface Io {
+  /** The name the user typed: `zerokit rpc` or `zerorpc`. */
+  prog: string;
+  /** Writes to stdout, followed by a newline unless `newline` is false. */
+  stdout: (text: string, newline?: boolean) => void;
+  stderr: (text: string) => void;
+  /** Whether stdout is a terminal (then `-pj` output ends with a newline). */
+  stdoutIsTty: boolean;
+  usage: () => string;
+  /** Resolves on Ctrl-C (SIGINT); the server also stops on SIGTERM. */
+  interrupted: (signals: NodeJS.Signals[]) => Promise<NodeJS.Signals>;
+}
+
+/** Maps the unusual short flags of zerorpc (`-pj`, `-?`) to long ones commander understands. */
+export function normalizeArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  let rest = false;
+  for (const arg of argv) {
+    if (rest || arg === "--") {
+      rest = true;
+      out.push(arg);
+    } else if (arg === "-pj") out.push("--print-json");
+    else if (arg === "-?") out.push("--inspect");
+    else out.push(arg);
+  }
+  return out;
+}
+
+function seconds(zeroAllowed: boolean) {
+  return (text: string): number => {
+    const value = Number(text);
+    if (text.trim() === "" || !Number.isFinite(value) || value < 0 || (!zeroAllowed && value === 0)) {
+      throw new InvalidArgumentError(zeroAllowed ? "expected seconds >= 0" : "expected seconds > 0");
+    }
+    return value;
+  };
+}
+
+function positiveInt(text: string): number {
+  const value = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError("expected a whole number >= 1");
+  }
+  return value;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function examples(prog: string): string {
+  const rows: [string, string][] = [
+    ["--server --bind tcp://0:4242 os", "serve Node's os module"],
+    ["tcp://127.0.0.1:4242", "list its methods with their first doc line"],
+    ["-? tcp://127.0.0.1:4242", "list their signatures"],
+    ["tcp://127.0.0.1:4242 hostname", "call one"],
+    ["-j tcp://127.0.0.1:4242 setPriority 0 10", "parameters as JSON"],
+    ["--server ./service.ts", "serve a file's functions on a fresh local address"],
+    ["--bind tcp://0:4242 hostname", "wait for a worker to connect and call it..."],
+    ["--server tcp://127.0.0.1:4242 os", "...the worker"],
+  ];
+  const width = Math.max(...rows.map(([command]) => command.length));
+  const lines = rows.map(([command, what]) => `  ${prog} ${command.padEnd(width)}  ${what}`);
+  return `\nExamples:\n${lines.join("\n")}\n\nExit status: 0 done, 1 remote error, timeout or lost remote, 2 usage error, 130 interrupted.\n`;
+}
+
+/**
+ * Builds the `rpc` command (named `zerorpc` when it is the whole program). `onParsed` receives
+ * the command line once commander has validated it.
+ */
+export function rpcCommand(name: string, onParsed: (args: RpcArgs) => void): Command {
+  const command = new Command(name);
+  command
+    .description(
+      "Make a zerorpc call to a remote service, or serve a module's functions (zerorpc-python's CLI, flag for flag).",
+    )
+    .usage("[--client | --server] [--connect address]... [--bind address]... [options] [address] [command] [params...]")
+    .addOption(new Option("--client", "remote procedure call mode (default)").conflicts("server"))
+    .addOption(new Option("--server", "serve a module: a Node built-in, a package, or a .ts/.js/.mjs file"))
+    .option("--connect <address>", "address to connect to; repeat it, or mix with --bind", collect)
+    .option("--bind <address>", "address to listen on; repeat it, or mix with --connect", collect)
+    .option("--timeout <seconds>", "abort a call after this many seconds (client only)", seconds(false), 30)
+    .option(
+      "--heartbeat <seconds>",
+      "heartbeat period; use the same as the other side (0 turns heartbeats off)",
+      seconds(true),
+      5,
+    )
+    .option("--pool-size <count>", "most calls running at once (server only; default unlimited)", positiveInt)
+    .option("-j, --json", "parameters are JSON, each parsed before being sent")
+    .option("--print-json", "print the result as JSON")
+    .option("--inspect", "list signatures, or show one method's signature and doc")
+    .option("--active-hb", "heartbeat from the start (default: wait for the server's first heartbeat)")
+    .option("-d, --debug", "print every event sent and received on stderr")
+    .argument("[address]", "address to connect to; skip it if you gave --connect or --bind")
+    .argument(
+      "[command]",
+      "method to call (client), or module to serve (--server); without one a client lists the methods",
+    )
+    .argument("[params...]", "parameters of the call (strings, or JSON with -j)")
+    .configureHelp({
+      optionTerm: (option) =>
+        option.long === "--print-json"
+          ? "-pj, --print-json"
+          : option.long === "--inspect"
+            ? "-?, --inspect"
+            : option.flags,
+    })
+    .addHelpText("after", () => examples(name === "zerorpc" ? "zerorpc" : "zerokit rpc"))
+    .action((address: string | undefined, cmd: string | undefined, params: string[], options) => {
+      const o = options as {
+        server?: boolean;
+        connect?: string[];
+        bind?: string[];
+        timeout: number;
+        heartbeat: number;
+        poolSize?: number;
+        json?: boolean;
+        printJson?: boolean;
+        inspect?: boolean;
+        activeHb?: boolean;
+        debug?: boolean;
+      };
+      onParsed({
+        server: o.server === true,
+        connect: o.connect ?? [],
+        bind: o.bind ?? [],
+        timeout: o.timeout,
+        heartbeat: o.heartbeat,
+        poolSize: o.poolSize,
+        json: o.json === true,
+        printJson: o.printJson === true,
+        inspect: o.inspect === true,
+        activeHb: o.activeHb === true,
+        debug: o.debug === true,
+        address,
+        command: cmd,
+        params,
+      });
+    });
+  return command;
+}
+
+/** Runs a parsed `zerokit rpc` command line; resolves with the exit status. */
+export async function runRpc(args: RpcArgs, io: Io): Promise<number> {
+  try {
+    return args.server ? await runServer(args, io) : await runClient(args, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      if (error.showUsage) io.stderr(io.usage().trimEnd());
+      io.stderr(`${io.prog}: ${error.message}`);
+      return 2;
+    }
+    if (error instanceof LoadError) {
+      io.stderr(`${io.prog}: ${error.message}`);
+      return 2;
+    }
+    const e = error as Error;
+    io.stderr(`${io.prog}: ${e?.name ?? "Error"}: ${e?.message ?? String(error)}`);
+    if (args.debug && e?.stack) io.stderr(e.stack);
+    return 1;
+  }
+}
+
+/** Python's rule: with --connect/--bind the positionals shift (address becomes the command). */
+function shiftPositionals(args: RpcArgs): {
+  address: string | undefined;
+  command: string | undefined;
+  params: string[];
+} {
+  if (args.bind.length > 0 || args.connect.length > 0) {
+    const params = args.command !== undefined ? [args.command, ...args.params] : [...args.params];
+    return { address: undefined, command: args.address, params };
+  }
+  return { address: args.address, command: args.command, params: [...args.params] };
+}
+
+function checkEndpoint(endpoint: string, use: "bind" | "connect"): void {
+  try {
+    parseEndpoint(endpoint, use);
+  } catch (error) {
+    if (error instanceof EndpointError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+function heartbeatOption(args: RpcArgs): number | false {
+  return args.heartbeat === 0 ? false : Math.max(1, Math.round(args.heartbeat * 1000));
+}
+
+function debugPrinter(io: Io) {
+  return (direction: "in" | "out", name: string, header: EventHeader, payload: unknown) => {
+    // Header keys in wire order (pyRepr would sort them like pprint).
+    const fields = Object.entries(header).map(([key, value]) => `${pyRepr(key)}: ${pyRepr(value)}`);
+    io.stderr(`${direction === "out" ? "-->" : "<--"} ${name} {${fields.join(", ")}} ${pyRepr(payload)}`);
+  };
+}
+
+function idText(id: unknown): string | undefined {
+  if (id === undefined || id === null) return undefined;
+  if (typeof id === "string") return id;
+  if (id instanceof Uint8Array) return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString("latin1");
+  return String(id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+interface MethodDetails {
+  args: unknown;
+  doc: unknown;
+}
+
+async function runClient(args: RpcArgs, io: Io): Promise<number> {
+  const { address, command, params } = shiftPositionals(args);
+  if (args.bind.length === 0 && args.connect.length === 0 && address === undefined) {
+    throw new UsageError("give the address of a service, or --connect/--bind", true);
+  }
+  for (const endpoint of args.bind) checkEndpoint(endpoint, "bind");
+  for (const endpoint of args.connect) checkEndpoint(endpoint, "connect");
+  if (address !== undefined) checkEndpoint(address, "connect");
+  let callArgs: unknown[] = params;
+  if (args.json && command !== undefined && !args.inspect) {
+    callArgs = params.map((text, i) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch (error) {
+        throw new UsageError(
+          `parameter ${i + 1} is not valid JSON (-j): ${JSON.stringify(text)} (${(error as Error).message})`,
+        );
+      }
+    });
+  }
+
+  // Which reply the call got: OK, or a stream (STREAM/STREAM_DONE) — seen on the wire.
+  let requestId: string | undefined;
+  let replyKind: "ok" | "stream" | undefined;
+  let interrupted = false;
+  let cancelSettled: (() => void) | undefined;
+  const printEvent = args.debug ? debugPrinter(io) : undefined;
+  const heartbeat = heartbeatOption(args);
+  const client = new RpcClient({
+    timeout: Math.max(1, Math.round(args.timeout * 1000)),
+    heartbeat,
+    passiveHeartbeat: !args.activeHb,
+    onEvent: (direction, name, header, payload) => {
+      printEvent?.(direction, name, header, payload);
+      if (direction === "out") {
+        if (requestId === undefined && name === command && header.response_to === undefined) {
+          requestId = idText(header.message_id);
+        }
+        if (interrupted && name === "_zerokit_cancel") cancelSettled?.();
+      } else {
+        if (replyKind === undefined && requestId !== undefined && idText(header.response_to) === requestId) {
+          if (name === "STREAM" || name === "STREAM_DONE") replyKind = "stream";
+          else if (name === "OK") replyKind = "ok";
+        }
+        // After Ctrl-C: the answer to the cancel probe (an ERR means the server cannot cancel).
+        if (interrupted && name === "ERR") cancelSettled?.();
+      }
+    },
+  });
+
+  const controller = new AbortController();
+  const signal = controller.signal;
+  void io.interrupted(["SIGINT"]).then(() => {
+    interrupted = true;
+    controller.abort(new AbortError("interrupted (Ctrl-C)"));
+  });
+  let method = command ?? "_zerorpc_inspect";
+
+  try {
+    for (const endpoint of args.bind) {
+      io.stderr(`binding to "${endpoint}"`);
+      try {
+        await client.bind(endpoint);
+      } catch (error) {
+        throw new Error(`cannot bind ${endpoint}: ${(error as Error).message}`);
+      }
+    }
+    for (const endpoint of [...args.connect, ...(address !== undefined ? [address] : [])]) {
+      io.stderr(`connecting to "${endpoint}"`);
+      client.connect(endpoint);
+    }
+
+    if (command === undefined || args.inspect) {
+      const call = (name: string, callParams: unknown[] = []) => {
+        method = name;
+        return client.call(name, callParams, { signal });
+      };
+      const { service, methods } = await inspectService(call, command);
+      printInspection(io, service, methods, command, args.inspect);
+      return 0;
+    }
+
+    const result = client.call(command, callArgs, { signal });
+    const iterator = result[Symbol.asyncIterator]();
+    let step = await iterator.next();
+    if (replyKind !== "stream") {
+      const value = await result;
+      if (args.printJson) io.stdout(pyJson(value) + (io.stdoutIsTty ? "\n" : ""), false);
+      else io.stdout(pformat(value));
+      return 0;
+    }
+    // A stream: one item per line as it arrives (with -pj, a JSON array written as it grows).
+    if (args.printJson) io.stdout("[", false);
+    let first = true;
+    while (!step.done) {
+      if (args.printJson) {
+        io.stdout((first ? "" : ",") + pyJson(step.value), false);
+        first = false;
+      } else io.stdout(pformat(step.value));
+      step = await iterator.next();
+    }
+    if (args.printJson) io.stdout(`]${io.stdoutIsTty ? "\n" : ""}`, false);
+    return 0;
+  } catch (error) {
+    if (interrupted) {
+      // Give the cancel a moment to reach the server (probe, then cancel), then leave.
+      await new Promise<void>((resolve) => {
+        cancelSettled = resolve;
+        setTimeout(resolve, 1000).unref();
+      });
+      io.stderr("interrupted");
+      return 130;
+    }
+    return reportCallError(error, io, args, method, heartbeat);
+  } finally {
+    client.close();
+  }
+}
+
+function reportCallError(error: unknown, io: Io, args: RpcArgs, method: string, heartbeat: number | false): number {
+  if (error instanceof UsageError) throw error;
+  if (error instanceof RemoteError) {
+    io.stderr(`${error.remoteName}: ${error.remoteMessage}`);
+    if (args.debug && error.remoteStack) io.stderr(`remote stack:\n${error.remoteStack.trimEnd()}`);
+    return 1;
+  }
+  if (error instanceof TimeoutError) {
+    io.stderr(`TimeoutExpired: timeout after ${args.timeout}s, when calling remote method ${method}`);
+    return 1;
+  }
+  if (error instanceof LostRemoteError) {
+    const after = heartbeat === false ? "" : ` after ${(2 * heartbeat) / 1000}s without heartbeat`;
+    io.stderr(`LostRemote: lost remote${after}, when calling remote method ${method}`);
+    return 1;
+  }
+  const e = error as Error;
+  io.stderr(`${e?.name ?? "Error"}: ${e?.message ?? String(error)}`);
+  if (args.debug && e?.stack) io.stderr(e.stack);
+  return 1;
+}
+
+type Caller = (name: string, params?: unknown[]) => PromiseLike<unknown>;
+
+/** `_zerorpc_inspect`, or the older `_zerorpc_list`/`_zerorpc_help`/`_zerorpc_args` calls. */
+async function inspectService(
+  call: Caller,
+  only: string | undefined,
+): Promise<{ service: string; methods: [string, MethodDetails][] }> {
+  let result: unknown;
+  try {
+    result = await call("_zerorpc_inspect");
+  } catch (error) {
+    if (!(error instanceof RemoteError)) throw error;
+    return legacyInspect(call, only);
+  }
+  const r = (result ?? {}) as { name?: unknown; methods?: unknown };
+  const service = r.name === undefined || r.name === null ? "N/A" : pyStrOf(r.name);
+  const all = r.methods && typeof r.methods === "object" ? Object.entries(r.methods as Record<string, unknown>) : [];
+  const methods = all
+    .filter(([name]) => only === undefined || name === only)
+    .map(([name, details]): [string, MethodDetails] => {
+      const d = (details ?? {}) as { args?: unknown; doc?: unknown };
+      return [name, { args: d.args, doc: d.doc }];
+    });
+  return { service, methods };
+}
+
+async function legacyInspect(
+  call: Caller,
+  only: string | undefined,
+): Promise<{ service: string; methods: [string, MethodDetails][] }> {
+  let service = "N/A";
+  try {
+    service = pyStrOf(await call("_zerorpc_name"));
+  } catch (error) {
+    if (!(error instanceof RemoteError)) throw error;
+  }
+  const names = ((await call("_zerorpc_list")) as unknown[]).map((n) => pyStrOf(n));
+  const methods: [string, MethodDetails][] = [];
+  for (const name of names) {
+    if (only !== undefined && name !== only) continue;
+    let argList: unknown;
+    try {
+      const spec = (await call("_zerorpc_args", [name])) as [unknown[], unknown, unknown, unknown[] | null];
+      const argNames = (spec?.[0] ?? []).map((a) => pyStrOf(a));
+      const defaults = spec?.[3] ?? [];
+      const firstDefault = argNames.length - defaults.length;
+      argList = argNames.map((n, i) =>
+        i >= firstDefault ? { name: n, default: defaults[i - firstDefault] } : { name: n },
+      );
+    } catch (error) {
+      if (!(error instanceof RemoteError)) throw error;
+    }
+    methods.push([name, { args: argList, doc: await call("_zerorpc_help", [name]) }]);
+  }
+  return { service, methods };
+}
+
+/** `name(a, b=2)` as zerorpc's CLI formats a signature. */
+function signature(name: string, args: unknown): string {
+  if (!Array.isArray(args)) return `${name}(??)`;
+  const parts = args.map((arg) => {
+    const a = (arg ?? {}) as { name?: unknown; default?: unknown };
+    const argName = pyStrOf(a.name);
+    return a.default === undefined || a.default === null ? argName : `${argName}=${pyStrOf(a.default)}`;
+  });
+  return `${name}(${parts.join(", ")})`;
+}
+
+function docText(doc: unknown, long: boolean): string {
+  const text = doc === undefined || doc === null ? "" : pyStrOf(doc);
+  if (!text.trim()) return "<undocumented>";
+  if (long) return text;
+  return text.replace(/^\s*\n/, "").split(/\r\n|\r|\n/)[0] as string;
+}
+
+function printInspection(
+  io: Io,
+  service: string,
+  methods: [string, MethodDetails][],
+  command: string | undefined,
+  withSignatures: boolean,
+): void {
+  if (command !== undefined) {
+    const found = methods[0];
+    if (!found) {
+      io.stdout(`[${service}]\nNo documentation for "${command}".`);
+      return;
+    }
+    const [name, details] = found;
+    io.stdout(`[${service}]\n${signature(name, details.args)}\n\n${docText(details.doc, true)}\n`);
+    return;
+  }
+  io.stdout(`[${service}]`);
+  const rows = methods.map(([name, details]) => ({
+    name: withSignatures ? signature(name, details.args) : name,
+    doc: docText(details.doc, false),
+  }));
+  if (withSignatures) {
+    for (const row of rows) io.stdout(row.name);
+    return;
+  }
+  const width = Math.max(0, ...rows.map((row) => row.name.length));
+  for (const row of rows) io.stdout(`${row.name.padEnd(width)} ${row.doc}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+async function runServer(args: RpcArgs, io: Io): Promise<number> {
+  const shifted = shiftPositionals(args);
+  let { address, command } = shifted;
+  const binds = [...args.bind];
+  const connects = [...args.connect];
+  let defaulted = false;
+  if (command === undefined) {
+    if (address === undefined) throw new UsageError("give the module to serve", true);
+    if (address.includes("://")) throw new UsageError(`give the module to serve after ${address}`, true);
+    // Only a module: serve it on a fresh local address.
+    command = address;
+    address = undefined;
+  } else if (address !== undefined) {
+    connects.push(address); // `--server EP module`: a worker connecting to a client or queue
+  }
+  if (shifted.params.length > 0) {
+    throw new UsageError(`unexpected arguments after the module: ${shifted.params.join(" ")}`);
+  }
+  if (binds.length === 0 && connects.length === 0) {
+    const { defaultAddress } = await import("../core/endpoint.js");
+    binds.push(defaultAddress());
+    defaulted = true;
+  }
+  for (const endpoint of binds) checkEndpoint(endpoint, "bind");
+  for (const endpoint of connects) checkEndpoint(endpoint, "connect");
+
+  const { target, name } = await loadService(command);
+  const server = new RpcServer(target, {
+    name,
+    heartbeat: heartbeatOption(args),
+    ...(args.poolSize !== undefined ? { poolSize: args.poolSize } : {}),
+    ...(args.debug ? { onEvent: debugPrinter(io) } : {}),
+  });
+  const stopped = io.interrupted(["SIGINT", "SIGTERM"]);
+  const addresses: string[] = [];
+  const ipcPaths: string[] = [];
+  try {
+    if (server.methods.length === 0) io.stderr(`warning: "${command}" has no public functions to serve`);
+    for (const endpoint of binds) {
+      if (!defaulted) io.stderr(`binding to "${endpoint}"`);
+      try {
+        addresses.push(await server.bind(endpoint));
+      } catch (error) {
+        throw new Error(`cannot bind ${endpoint}: ${(error as Error).message}`);
+      }
+      if (endpoint.startsWith("ipc://") && !endpoint.endsWith("*")) ipcPaths.push(endpoint.slice(6));
+    }
+    for (const endpoint of connects) {
+      io.stderr(`connecting to "${endpoint}"`);
+      server.connect(endpoint);
+      addresses.push(endpoint);
+    }
+    io.stdout(`serving "${name}" on ${addresses.join(", ")}`);
+    if (defaulted) io.stdout(`call it with: ${io.prog} ${addresses[0]}`);
+    await stopped;
+    return 0;
+  } finally {
+    server.close();
+    for (const path of ipcPaths) rmSync(path, { force: true });
+  }
+}
