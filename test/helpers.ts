@@ -4,6 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +20,12 @@ export type TestTransport = (typeof transports)[number];
 
 let counter = 0;
 
+// libzmq 4.3 leaves an ipc socket file behind after close/unbind: remove ours when the test exits.
+const ipcPaths: string[] = [];
+process.on("exit", () => {
+  for (const path of ipcPaths) rmSync(path, { force: true });
+});
+
 /**
  * A fresh endpoint to bind on: `tcp://127.0.0.1:*` (bind() returns the real port), a unique ipc
  * path under the OS temp dir, or a unique inproc name.
@@ -28,8 +35,11 @@ export function freshEndpoint(transport: TestTransport): string {
   switch (transport) {
     case "tcp":
       return "tcp://127.0.0.1:*";
-    case "ipc":
-      return `ipc://${join(tmpdir(), `zk-test-${unique}.sock`)}`;
+    case "ipc": {
+      const path = join(tmpdir(), `zk-test-${unique}.sock`);
+      ipcPaths.push(path);
+      return `ipc://${path}`;
+    }
     case "inproc":
       return `inproc://zk-test-${unique}`;
   }

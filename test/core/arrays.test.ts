@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { decodeArray, dtypeOf, encodeArray, Pair, ProtocolError, type TypedArray } from "../../src/index.js";
-import { freshEndpoint, transports } from "../helpers.js";
+import { freshEndpoint, type TestTransport, transports } from "../helpers.js";
 
 const T = { timeout: 10_000 };
 
@@ -27,7 +27,7 @@ function samples(): { array: TypedArray; dtype: string; expected: TypedArray }[]
   ];
 }
 
-async function connectedPair(transport: (typeof transports)[number]) {
+async function connectedPair(transport: TestTransport) {
   const a = new Pair();
   const b = new Pair();
   b.connect(await a.bind(freshEndpoint(transport)));

@@ -1,5 +1,6 @@
 /** Endpoint validation, shorthands, defaultAddress() and bindToRandomPort(). */
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, test } from "node:test";
 import {
@@ -94,6 +95,7 @@ describe("endpoint shorthands", () => {
       return;
     }
     assert.ok(a.startsWith(`ipc://${tmpdir()}/`), a);
+    t.after(() => rmSync(a.slice("ipc://".length), { force: true })); // libzmq leaves the file
     await using pull = new Pull();
     await using push = new Push();
     const address = await pull.bind(a);

@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AbortError, ClosedError, Pair, Pull, Push, TimeoutError } from "../../src/index.js";
-import { freshEndpoint, texts, transports } from "../helpers.js";
+import { freshEndpoint, type TestTransport, texts, transports } from "../helpers.js";
 
 const T = { timeout: 10_000 };
 
 /** A connected PUSH→PULL pair over `transport`. */
-async function pipeline(transport: (typeof transports)[number]) {
+async function pipeline(transport: TestTransport) {
   const pull = new Pull();
   const push = new Push();
   push.connect(await pull.bind(freshEndpoint(transport)));
