@@ -45,8 +45,9 @@ export class Cli {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #waiters: (() => void)[] = [];
 
-  constructor(args: readonly string[], bin: Bin = "zerokit") {
-    this.child = spawn(process.execPath, [binPath(bin), ...args], {
+  /** Runs `bin/<bin>.js ...args`, or `node ...args` when `bin` is `"node"`. */
+  constructor(args: readonly string[], bin: Bin | "node" = "zerokit") {
+    this.child = spawn(process.execPath, bin === "node" ? [...args] : [binPath(bin), ...args], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"],
     });
