@@ -127,3 +127,25 @@ export function abortErrorFrom(signal: AbortSignal): ZerokitError {
   if (reason instanceof ZerokitError) return reason;
   return new AbortError("the operation was aborted", { cause: reason });
 }
+
+/** A state watcher asked for changes older than the server's history still holds. */
+export class HistoryTruncatedError extends ZerokitError {
+  override name = "HistoryTruncatedError";
+  constructor(
+    message = "the change history was truncated: some changes can no longer be replayed",
+    options?: ZerokitErrorOptions,
+  ) {
+    super(message, "EHISTORY", options);
+  }
+}
+
+/** A state transaction kept conflicting with concurrent writers past its retry limit. */
+export class TransactionConflictError extends ZerokitError {
+  override name = "TransactionConflictError";
+  constructor(
+    message = "the transaction conflicted with concurrent writes too many times",
+    options?: ZerokitErrorOptions,
+  ) {
+    super(message, "ECONFLICT", options);
+  }
+}

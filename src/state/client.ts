@@ -1,0 +1,451 @@
+import { randomBytes } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
+import { isDeepStrictEqual } from "node:util";
+import { packObject, unpackObject } from "../core/codec.js";
+import {
+  AbortError,
+  abortErrorFrom,
+  HistoryTruncatedError,
+  LostRemoteError,
+  RemoteError,
+  TimeoutError,
+  TransactionConflictError,
+} from "../core/errors.js";
+import { RpcClient } from "../rpc/client.js";
+import type { WireChange } from "./server.js";
+
+/** One change seen by a watcher. */
+export interface Change<V = unknown> {
+  /** The key that changed. */
+  key: string;
+  /** Its value before (undefined if it did not exist). */
+  before: V | undefined;
+  /** Its value after (undefined if it was deleted). */
+  after: V | undefined;
+  /** The server's sequence number of this change: strictly increasing, no gaps per server. */
+  seq: number;
+  /** When the server applied it (ms since the epoch). */
+  time: number;
+  /** The origin id of the State that wrote it (see {@link State.origin}). */
+  origin: string | null;
+}
+
+/** Options of a {@link State}. */
+export interface StateOptions {
+  /** The namespace: an independent dict on the server. Default `"default"`. */
+  namespace?: string;
+  /** Milliseconds an operation waits for the server before failing with TimeoutError. Default 5000. */
+  timeout?: number;
+  /** Heartbeat period of the transport, ms. Default 5000. */
+  heartbeat?: number | false;
+}
+
+/** Options of {@link State.watch}. */
+export interface WatchOptions {
+  /** Replay from this sequence number (inclusive), or from this time; default: live changes only. */
+  since?: number | Date;
+  /** Stops the watch (the loop ends without error). */
+  signal?: AbortSignal;
+  /** Skip changes written by this State (same origin). */
+  excludeOwn?: boolean;
+}
+
+/** Options of the `when...` conditions. */
+export interface WaitOptions {
+  /** Milliseconds to wait before failing with TimeoutError. Default: wait forever. */
+  timeout?: number;
+  signal?: AbortSignal;
+  /** Skip changes written by this State. */
+  excludeOwn?: boolean;
+}
+
+/** Reads and buffered writes of one {@link State.transaction} attempt. */
+export interface Transaction<T extends object> {
+  get<K extends keyof T & string>(key: K): Promise<T[K] | undefined>;
+  has(key: keyof T & string): Promise<boolean>;
+  set<K extends keyof T & string>(key: K, value: T[K]): void;
+  delete(key: keyof T & string): void;
+}
+
+const decode = (bytes: unknown): unknown => (bytes ? unpackObject(bytes as Buffer) : undefined);
+
+/**
+ * A dict-like view of one namespace on a state server, reachable from any process or machine.
+ * Every method is one atomic server operation; many callers may use one State at once.
+ *
+ * @example
+ * await using state = new State<{ count: number }>("tcp://127.0.0.1:5000");
+ * await state.set("count", 1);
+ * await state.increment("count"); // atomic on the server
+ * console.log(await state.get("count")); // 2
+ */
+export class State<T extends object = Record<string, unknown>> implements AsyncDisposable {
+  /** The namespace this view reads and writes. */
+  readonly namespace: string;
+  /** The server address. */
+  readonly address: string;
+  /** Identifies this State's writes in changes (`Change.origin`). */
+  readonly origin: string;
+  readonly #client: RpcClient;
+  readonly #timeout: number;
+  readonly #owner: boolean;
+  readonly #headers: Record<string, unknown>;
+
+  constructor(address: string, options: StateOptions = {}, shared?: { client: RpcClient; origin: string }) {
+    this.address = address;
+    this.namespace = options.namespace ?? "default";
+    this.#timeout = options.timeout ?? 5000;
+    this.origin = shared?.origin ?? randomBytes(8).toString("hex");
+    this.#headers = { zk_origin: this.origin };
+    if (shared) {
+      this.#client = shared.client;
+      this.#owner = false;
+    } else {
+      this.#client = new RpcClient({ timeout: this.#timeout, heartbeat: options.heartbeat ?? 5000 });
+      this.#client.connect(address);
+      this.#owner = true;
+    }
+  }
+
+  /**
+   * Another namespace on the same server and connection (ZProc's namespaces). Closing the parent
+   * closes it too.
+   */
+  withNamespace<U extends object = Record<string, unknown>>(namespace: string): State<U> {
+    return new State<U>(
+      this.address,
+      { namespace, timeout: this.#timeout },
+      { client: this.#client, origin: this.origin },
+    );
+  }
+
+  async #call<R>(method: string, args: unknown[], signal?: AbortSignal): Promise<R> {
+    try {
+      return (await this.#client.call(method, [this.namespace, ...args], {
+        headers: this.#headers,
+        ...(signal ? { signal } : {}),
+      })) as R;
+    } catch (error) {
+      throw this.#translate(error);
+    }
+  }
+
+  #translate(error: unknown): unknown {
+    if (error instanceof TimeoutError) {
+      return new TimeoutError(`no state server answered at ${this.address} within ${this.#timeout} ms`, this.#timeout, {
+        cause: error,
+      });
+    }
+    if (error instanceof RemoteError && error.remoteName === "HistoryTruncatedError") {
+      return new HistoryTruncatedError(error.remoteMessage, { cause: error });
+    }
+    return error;
+  }
+
+  /** The value of `key`, or undefined. */
+  async get<K extends keyof T & string>(key: K): Promise<T[K] | undefined> {
+    return decode(await this.#call("get", [key])) as T[K] | undefined;
+  }
+  /** Sets `key`; resolves with the change's sequence number once the server applied it. */
+  set<K extends keyof T & string>(key: K, value: T[K]): Promise<number> {
+    return this.#call("set", [key, packObject(value)]);
+  }
+  /** Deletes `key`; resolves true if it existed. */
+  delete(key: keyof T & string): Promise<boolean> {
+    return this.#call("del", [key]);
+  }
+  has(key: keyof T & string): Promise<boolean> {
+    return this.#call("has", [key]);
+  }
+  keys(): Promise<(keyof T & string)[]> {
+    return this.#call("keys", []);
+  }
+  async entries(): Promise<[keyof T & string, T[keyof T]][]> {
+    const pairs = await this.#call<[string, Buffer][]>("entries", []);
+    return pairs.map(([k, v]) => [k as keyof T & string, decode(v) as T[keyof T]]);
+  }
+  size(): Promise<number> {
+    return this.#call("size", []);
+  }
+  /** Deletes every key of the namespace; resolves with how many there were. */
+  clear(): Promise<number> {
+    return this.#call("clear", []);
+  }
+  /** Sets several keys in one atomic step. */
+  update(partial: Partial<T>): Promise<number> {
+    return this.#call("update", [Object.entries(partial).map(([k, v]) => [k, packObject(v)])]);
+  }
+  /** Makes the namespace exactly `whole` in one atomic step. */
+  replace(whole: T): Promise<number> {
+    return this.#call("replace", [Object.entries(whole).map(([k, v]) => [k, packObject(v)])]);
+  }
+  /** A deep copy of the whole namespace as a plain object. */
+  async snapshot(): Promise<Partial<T>> {
+    return (await this.#snapshotWithSeq()).value;
+  }
+
+  async #snapshotWithSeq(): Promise<{ seq: number; value: Partial<T> }> {
+    const [seq, pairs] = await this.#call<[number, [string, Buffer][]]>("snapshot", []);
+    const value: Record<string, unknown> = {};
+    for (const [k, v] of pairs) value[k] = decode(v);
+    return { seq, value: value as Partial<T> };
+  }
+
+  async #op<R>(key: string, name: string, args: unknown[]): Promise<R> {
+    return decode(await this.#call("op", [key, name, packObject(args)])) as R;
+  }
+
+  /** Atomically adds `by` (default 1) to a number (or BigInt); a missing key counts as 0. */
+  increment(key: keyof T & string, by: number | bigint = 1): Promise<number> {
+    return this.#op(key, "increment", [by]);
+  }
+  /** Atomically subtracts `by` (default 1). */
+  decrement(key: keyof T & string, by: number | bigint = 1): Promise<number> {
+    return this.#op(key, "increment", [typeof by === "bigint" ? -by : -by]);
+  }
+  /** Atomically appends items to an array (a missing key starts empty); resolves with the array. */
+  append(key: keyof T & string, ...items: unknown[]): Promise<unknown[]> {
+    return this.#op(key, "append", items);
+  }
+  /** Atomically removes the first item deep-equal to `item`; resolves true if one was removed. */
+  remove(key: keyof T & string, item: unknown): Promise<boolean> {
+    return this.#op(key, "remove", [item]);
+  }
+  /** Atomically merges `partial` into an object; resolves with the merged object. */
+  merge<K extends keyof T & string>(key: K, partial: Partial<T[K]>): Promise<T[K]> {
+    return this.#op(key, "merge", [partial]);
+  }
+  /** Sets `key` to `next` only if it deep-equals `expected`; resolves whether it did. */
+  compareAndSet<K extends keyof T & string>(key: K, expected: T[K] | undefined, next: T[K]): Promise<boolean> {
+    return this.#op(key, "compareAndSet", [expected, next]);
+  }
+  /** Sets `key` if it is absent; resolves with the value it now holds. */
+  setIfAbsent<K extends keyof T & string>(key: K, value: T[K]): Promise<T[K]> {
+    return this.#op(key, "setIfAbsent", [value]);
+  }
+  /** Removes `key` and resolves with its value (or `fallback` if absent). */
+  pop<K extends keyof T & string>(key: K, fallback?: T[K]): Promise<T[K] | undefined> {
+    return this.#op(key, "pop", [fallback]);
+  }
+
+  /** Runs a named server-side mutation (loaded by the server from its mutations module). */
+  async mutate<R = unknown>(name: string, ...args: unknown[]): Promise<R> {
+    return decode(await this.#call("mutate", [name, packObject(args)])) as R;
+  }
+
+  /**
+   * Runs `body` as an optimistic transaction: its reads are remembered, its writes buffered, and
+   * the commit applies only if nothing it read changed meanwhile; otherwise it is re-run (up to
+   * `retries` times, then {@link TransactionConflictError}). A throw aborts with no change.
+   *
+   * @example
+   * await state.transaction(async (tx) => tx.set("n", ((await tx.get("n")) ?? 0) + 1));
+   */
+  async transaction<R>(body: (tx: Transaction<T>) => R | Promise<R>, options: { retries?: number } = {}): Promise<R> {
+    const retries = options.retries ?? 50;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      const reads = new Map<string, [unknown, number]>();
+      const writes = new Map<string, Buffer | null>();
+      const tx: Transaction<T> = {
+        get: async (key) => {
+          if (writes.has(key)) return decode(writes.get(key)) as never;
+          const cached = reads.get(key);
+          if (cached) return cached[0] as never;
+          const [[bytes, version]] = (await this.#call("getv", [[key]])) as [[Buffer | null, number]];
+          const value = decode(bytes);
+          reads.set(key, [value, version]);
+          return value as never;
+        },
+        has: async (key) => (await tx.get(key as never)) !== undefined,
+        set: (key, value) => void writes.set(key, packObject(value)),
+        delete: (key) => void writes.set(key, null),
+      };
+      const result = await body(tx);
+      if (writes.size === 0) return result;
+      const committed = await this.#call<boolean>("commit", [[...reads].map(([k, [, v]]) => [k, v]), [...writes]]);
+      if (committed) return result;
+      // Back off a little, randomly, so contending writers stop colliding in lockstep.
+      if (attempt > 2) await delay(Math.random() * Math.min(20, attempt));
+    }
+    throw new TransactionConflictError(`the transaction conflicted ${retries + 1} times with concurrent writes`);
+  }
+
+  /**
+   * Changes as they happen (or replayed with `since`), in server order, without gaps: if the
+   * connection drops the watch resumes where it stopped; if the server no longer holds the
+   * missing changes it fails with {@link HistoryTruncatedError}. Ends without error when
+   * `signal` aborts.
+   *
+   * @example
+   * for await (const change of state.watch(["count"], { signal })) console.log(change.after);
+   */
+  async *watch(
+    keys?: readonly (keyof T & string)[],
+    options: WatchOptions = {},
+  ): AsyncGenerator<Change<T[keyof T]>, void, undefined> {
+    let since: number | null = typeof options.since === "number" ? options.since : null;
+    let sinceTime: number | null = options.since instanceof Date ? options.since.getTime() : null;
+    const signal = options.signal;
+    let failures = 0;
+    while (!signal?.aborted) {
+      const stream = this.#client.call(
+        "watch",
+        [this.namespace, keys && keys.length > 0 ? [...keys] : null, since, sinceTime],
+        {
+          headers: this.#headers,
+          ...(signal ? { signal } : {}),
+        },
+      );
+      let first = true;
+      try {
+        for await (const item of stream as AsyncIterable<WireChange | number>) {
+          failures = 0;
+          if (first) {
+            first = false;
+            since = item as number;
+            sinceTime = null;
+            continue;
+          }
+          const [seq, time, key, before, after, origin] = item as WireChange;
+          since = seq + 1;
+          if (options.excludeOwn && origin === this.origin) continue;
+          yield { key, before: decode(before), after: decode(after), seq, time, origin } as Change<T[keyof T]>;
+        }
+        return;
+      } catch (error) {
+        if (signal?.aborted || error instanceof AbortError) return;
+        // Reconnect and resume from the last change seen: the server's history fills the gap.
+        if ((error instanceof LostRemoteError || error instanceof TimeoutError) && failures++ < 3) continue;
+        throw this.#translate(error);
+      }
+    }
+  }
+
+  /**
+   * Resolves with the namespace's state once `predicate` holds (checked now, then on each change).
+   * @throws {TimeoutError} after `timeout` ms; {@link AbortError} when `signal` aborts.
+   */
+  async when(
+    predicate: (state: Partial<T>) => boolean,
+    options: WaitOptions & { keys?: (keyof T & string)[] } = {},
+  ): Promise<Partial<T>> {
+    return this.#waitFor(options, async (signal) => {
+      const { seq, value } = await this.#snapshotWithSeq();
+      if (predicate(value)) return value;
+      const local = value as Record<string, unknown>;
+      for await (const change of this.watch(options.keys, {
+        since: seq + 1,
+        signal,
+        excludeOwn: options.excludeOwn ?? false,
+      })) {
+        if (change.after === undefined) delete local[change.key];
+        else local[change.key] = change.after;
+        if (predicate(local as Partial<T>)) return local as Partial<T>;
+      }
+      return undefined;
+    });
+  }
+
+  /** Resolves with the next change of any of `keys` (any key if none). */
+  whenChange(...keys: (keyof T & string)[]): Promise<Change<T[keyof T]>> {
+    return this.whenChangeWith(keys, {});
+  }
+
+  /** {@link whenChange} with options. */
+  whenChangeWith(keys: (keyof T & string)[], options: WaitOptions): Promise<Change<T[keyof T]>> {
+    return this.#waitFor(options, async (signal) => {
+      for await (const change of this.watch(keys, { signal, excludeOwn: options.excludeOwn ?? false })) return change;
+      return undefined;
+    });
+  }
+
+  #whenKey<K extends keyof T & string>(
+    key: K,
+    test: (value: T[K] | undefined) => boolean,
+    options: WaitOptions,
+  ): Promise<T[K] | undefined> {
+    return this.when((s) => test(s[key] as T[K] | undefined), { ...options, keys: [key] }).then(
+      (s) => s[key] as T[K] | undefined,
+    );
+  }
+  /** Resolves when `key` deep-equals `value`. */
+  whenEqual<K extends keyof T & string>(key: K, value: T[K], options: WaitOptions = {}): Promise<T[K] | undefined> {
+    return this.#whenKey(key, (v) => isDeepStrictEqual(v, value), options);
+  }
+  /** Resolves (with the new value) when `key` no longer deep-equals `value`. */
+  whenNotEqual<K extends keyof T & string>(key: K, value: T[K], options: WaitOptions = {}): Promise<T[K] | undefined> {
+    return this.#whenKey(key, (v) => !isDeepStrictEqual(v, value), options);
+  }
+  whenTruthy<K extends keyof T & string>(key: K, options: WaitOptions = {}): Promise<T[K] | undefined> {
+    return this.#whenKey(key, (v) => Boolean(v), options);
+  }
+  whenFalsy<K extends keyof T & string>(key: K, options: WaitOptions = {}): Promise<T[K] | undefined> {
+    return this.#whenKey(key, (v) => !v, options);
+  }
+  whenDefined<K extends keyof T & string>(key: K, options: WaitOptions = {}): Promise<T[K] | undefined> {
+    return this.#whenKey(key, (v) => v !== undefined, options);
+  }
+  whenUndefined<K extends keyof T & string>(key: K, options: WaitOptions = {}): Promise<undefined> {
+    return this.#whenKey(key, (v) => v === undefined, options) as Promise<undefined>;
+  }
+  /** Resolves with the value of `key` once it exists (ZProc's `get_when_available`). */
+  whenAvailable<K extends keyof T & string>(key: K, options: WaitOptions = {}): Promise<T[K]> {
+    return this.whenDefined(key, options) as Promise<T[K]>;
+  }
+
+  async #waitFor<R>(options: WaitOptions, body: (signal: AbortSignal) => Promise<R | undefined>): Promise<R> {
+    const controller = new AbortController();
+    const outer = options.signal;
+    if (outer?.aborted) throw abortErrorFrom(outer);
+    const onAbort = () => controller.abort(outer?.reason);
+    outer?.addEventListener("abort", onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    if (options.timeout !== undefined) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, options.timeout);
+    }
+    try {
+      const result = await body(controller.signal);
+      if (result !== undefined) return result;
+      if (timedOut) throw new TimeoutError(`condition not met within ${options.timeout} ms`, options.timeout ?? 0);
+      if (outer?.aborted) throw abortErrorFrom(outer);
+      throw new AbortError("the wait ended before the condition held");
+    } catch (error) {
+      if (timedOut) throw new TimeoutError(`condition not met within ${options.timeout} ms`, options.timeout ?? 0);
+      throw error;
+    } finally {
+      if (timer) clearTimeout(timer);
+      outer?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Closes the connection (a State made by {@link withNamespace} shares its parent's). */
+  close(): void {
+    if (this.#owner) this.#client.close();
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#owner) await this.#client[Symbol.asyncDispose]();
+  }
+}
+
+/**
+ * Whether a state server answers at `address` within `timeout` ms (default 1000).
+ * @example
+ * if (!(await ping("tcp://127.0.0.1:5000"))) await startServer("tcp://127.0.0.1:5000");
+ */
+export async function ping(address: string, options: { timeout?: number } = {}): Promise<boolean> {
+  const timeout = options.timeout ?? 1000;
+  const client = new RpcClient({ timeout, heartbeat: false });
+  try {
+    client.connect(address);
+    const reply = (await client.call("ping", [""])) as unknown[];
+    return Array.isArray(reply) && reply[0] === "pong";
+  } catch {
+    return false;
+  } finally {
+    await client[Symbol.asyncDispose]();
+  }
+}

@@ -1,0 +1,426 @@
+import { type ChildProcess, fork } from "node:child_process";
+import { once } from "node:events";
+import { cpus } from "node:os";
+import { resolve as resolvePath } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { pathToFileURL } from "node:url";
+import { AbortError, abortErrorFrom, RemoteError, TimeoutError, ZerokitError } from "../core/errors.js";
+import { State, type StateOptions } from "./client.js";
+import type { RecoveryReport } from "./persistence.js";
+import { StateServer, type StateServerOptions } from "./server.js";
+
+/** A running state server, in this process or its own. */
+export interface ServerHandle extends AsyncDisposable {
+  /** The address clients should use. */
+  readonly address: string;
+  /** What recovery from the data directory found. */
+  readonly recovery: RecoveryReport | undefined;
+  /** The server's process id when it runs in its own process. */
+  readonly pid: number | undefined;
+  /** Stops the server (gracefully: the log is flushed). */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startServer}. */
+export interface StartServerOptions extends StateServerOptions {
+  /** Run the server in this process instead of its own. Default false (ZProc runs it apart). */
+  inProcess?: boolean;
+  /** How long to wait for the server process to come up, ms. Default 10,000. */
+  startTimeout?: number;
+}
+
+/** A worker process that exited without reporting a result. */
+export class WorkerExitError extends ZerokitError {
+  override name = "WorkerExitError";
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  constructor(exitCode: number | null, signal: string | null) {
+    super(`the worker exited (${signal ? `signal ${signal}` : `code ${exitCode}`}) without a result`, "EWORKER");
+    this.exitCode = exitCode;
+    this.signal = signal;
+  }
+}
+
+const serverMain = new URL("./server-main.js", import.meta.url);
+const workerMain = new URL("./worker-main.js", import.meta.url);
+const children = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** Every child we start dies with us: an exit hook kills what is left (no orphans). */
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", () => {
+      for (const c of children) c.kill("SIGKILL");
+    });
+  }
+  return child;
+}
+
+function moduleUrlOf(module: string | URL): string {
+  if (module instanceof URL) return module.href;
+  return /^[a-z]+:/i.test(module) ? module : pathToFileURL(resolvePath(module)).href;
+}
+
+/**
+ * Starts a state server, by default in its own process (like ZProc), at `address` or the
+ * platform default (IPC under the temp dir, else TCP on 127.0.0.1 with an ephemeral port).
+ *
+ * @example
+ * await using server = await startServer("tcp://127.0.0.1:*", { dataDir: "./data", fsync: "always" });
+ * const state = new State(server.address);
+ */
+export async function startServer(address?: string, options: StartServerOptions = {}): Promise<ServerHandle> {
+  const { inProcess, startTimeout = 10_000, ...serverOptions } = options;
+  if (serverOptions.mutations) serverOptions.mutations = moduleUrlOf(serverOptions.mutations);
+  if (inProcess) {
+    const server = await StateServer.start(address, serverOptions);
+    return {
+      address: server.address,
+      recovery: server.recovery,
+      pid: undefined,
+      stop: async () => server.close(),
+      [Symbol.asyncDispose]: async () => server.close(),
+    };
+  }
+  const child = track(
+    fork(serverMain, [JSON.stringify({ address, options: serverOptions })], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    }),
+  );
+  const ready = (await Promise.race([
+    once(child, "message"),
+    once(child, "exit").then(([code]) => [
+      { error: { name: "Error", message: `the server process exited with code ${code}` } },
+    ]),
+    delay(startTimeout, undefined, { ref: false }).then(() => [{ timeout: true }]),
+  ])) as [
+    { address?: string; recovery?: RecoveryReport; error?: { name: string; message: string }; timeout?: boolean },
+  ];
+  const message = ready[0];
+  if (!message.address) {
+    child.kill("SIGKILL");
+    if (message.timeout)
+      throw new TimeoutError(`the state server did not start within ${startTimeout} ms`, startTimeout);
+    throw new ZerokitError(`the state server failed to start: ${message.error?.message}`, "ESTART");
+  }
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, "exit");
+    child.send("stop");
+    await exited;
+  };
+  return { address: message.address, recovery: message.recovery, pid: child.pid, stop, [Symbol.asyncDispose]: stop };
+}
+
+/** Retry policy of spawned workers. */
+export interface RetryOptions {
+  /** Extra attempts after the first failure. Default 0. */
+  maxRetries?: number;
+  /** Wait between attempts, ms. Default 0. */
+  delayMs?: number;
+  /** Which failures to retry: error names (e.g. `["WorkerExitError"]`) or a predicate. Default: all. */
+  on?: string[] | ((error: Error) => boolean);
+}
+
+/** Options of {@link Context.spawn}. */
+export interface SpawnOptions {
+  /** The export to run. Default `"default"`. */
+  exportName?: string;
+  /** Extra arguments after the State. */
+  args?: unknown[];
+  /** How many identical workers. Default 1. */
+  count?: number;
+  retry?: RetryOptions;
+  /** The namespace of the State the worker gets. Default: the context's. */
+  namespace?: string;
+}
+
+/** A spawned worker. */
+export interface WorkerHandle<R = unknown> {
+  /** The current attempt's process id. */
+  readonly pid: number | undefined;
+  /** Resolves with the worker's return value; rejects with its exception (a RemoteError with the remote stack) or a WorkerExitError. */
+  readonly result: Promise<R>;
+  /** Kills the worker (no more retries). */
+  stop(): void;
+}
+
+/** Options of {@link Context.map}. */
+export interface MapOptions {
+  /** Worker processes. Default: the number of CPUs, at least 2, at most 8. */
+  workers?: number;
+  /** Items per message to a worker. Default: enough for ~8 chunks per worker. */
+  chunkSize?: number;
+  signal?: AbortSignal;
+}
+
+/** What {@link Context.map} returns: await for every result in order, or iterate them in order as they come. */
+export interface MapResult<R> extends Promise<R[]>, AsyncIterable<R> {}
+
+/** Options of a {@link Context}. */
+export interface ContextOptions extends StateOptions {
+  /** Options of the server a context without an address starts. */
+  server?: StartServerOptions;
+}
+
+/**
+ * ZProc's Context: a state server (started at a random address, or an existing one at a
+ * well-known address), the State on it, and worker processes that share it.
+ *
+ * @example
+ * await using ctx = await Context.start();
+ * await ctx.state.set("count", 0);
+ * ctx.spawn(new URL("./worker.js", import.meta.url), { count: 4 }); // each gets the State
+ * await ctx.wait();
+ */
+export class Context implements AsyncDisposable {
+  readonly address: string;
+  /** The context's State (its namespace). */
+  readonly state: State;
+  /** The server this context started (undefined when it joined an existing one). */
+  readonly server: ServerHandle | undefined;
+  readonly #workers: { handle: WorkerHandle; result: Promise<unknown> }[] = [];
+  readonly #processes = new Set<ChildProcess>();
+
+  private constructor(address: string, state: State, server: ServerHandle | undefined) {
+    this.address = address;
+    this.state = state;
+    this.server = server;
+  }
+
+  /**
+   * With no address, starts a server at a random address (its own process); with an address,
+   * joins the server there (start it with {@link startServer}; several contexts can share it).
+   */
+  static async start(address?: string, options: ContextOptions = {}): Promise<Context> {
+    const { server: serverOptions, ...stateOptions } = options;
+    const server = address ? undefined : await startServer(undefined, serverOptions);
+    const where = address ?? (server as ServerHandle).address;
+    return new Context(where, new State(where, stateOptions), server);
+  }
+
+  /** Runs `exportName` of a module in `count` worker processes, each as `fn(state, ...args)`. */
+  spawn<R = unknown>(module: string | URL, options: SpawnOptions = {}): WorkerHandle<R>[] {
+    const handles: WorkerHandle<R>[] = [];
+    for (let i = 0; i < (options.count ?? 1); i++) {
+      const handle = this.#spawnOne<R>(moduleUrlOf(module), options);
+      this.#workers.push({ handle, result: handle.result });
+      handle.result.catch(() => undefined);
+      handles.push(handle);
+    }
+    return handles;
+  }
+
+  #spawnOne<R>(moduleUrl: string, options: SpawnOptions): WorkerHandle<R> {
+    const retry = options.retry ?? {};
+    let current: ChildProcess | undefined;
+    let stopped = false;
+    const setup = {
+      address: this.address,
+      namespace: options.namespace ?? this.state.namespace,
+      moduleUrl,
+      exportName: options.exportName ?? "default",
+    };
+    const attempt = () =>
+      new Promise<R>((resolve, reject) => {
+        const child = this.#fork();
+        current = child;
+        let settled = false;
+        child.on(
+          "message",
+          (message: { type: string; value?: unknown; error?: { name: string; message: string; stack: string } }) => {
+            if (message.type === "boot") child.send({ type: "run", setup, args: options.args ?? [] });
+            else if (message.type === "result") {
+              settled = true;
+              resolve(message.value as R);
+            } else if (message.type === "error" && message.error) {
+              settled = true;
+              reject(new RemoteError(message.error.name, message.error.message, message.error.stack));
+            }
+          },
+        );
+        child.once("exit", (code, signal) => {
+          if (!settled) reject(new WorkerExitError(code, signal));
+        });
+      });
+    const shouldRetry = (error: Error) => {
+      const on = retry.on;
+      if (!on) return true;
+      const name = error instanceof RemoteError ? error.remoteName : error.name;
+      return Array.isArray(on) ? on.includes(name) : on(error);
+    };
+    const result = (async () => {
+      for (let tries = 0; ; tries++) {
+        try {
+          return await attempt();
+        } catch (error) {
+          if (stopped || tries >= (retry.maxRetries ?? 0) || !shouldRetry(error as Error)) throw error;
+          if (retry.delayMs) await delay(retry.delayMs);
+        }
+      }
+    })();
+    return {
+      get pid() {
+        return current?.pid;
+      },
+      result,
+      stop: () => {
+        stopped = true;
+        current?.kill("SIGKILL");
+      },
+    };
+  }
+
+  #fork(): ChildProcess {
+    const child = track(
+      fork(workerMain, [], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] }),
+    );
+    this.#processes.add(child);
+    child.once("exit", () => this.#processes.delete(child));
+    return child;
+  }
+
+  /** Waits for every spawned worker; resolves with their results in spawn order (rejects on the first failure). */
+  wait(): Promise<unknown[]> {
+    return Promise.all(this.#workers.map((w) => w.result));
+  }
+
+  /** Kills every worker this context started. */
+  stopAll(): void {
+    for (const worker of this.#workers) worker.handle.stop();
+    for (const child of this.#processes) child.kill("SIGKILL");
+  }
+
+  /**
+   * Applies `exportName` of a module to every item in a pool of worker processes, as
+   * `fn(item, state)`; results come back in item order (ZProc's process map).
+   *
+   * @example
+   * const squares = await ctx.map(new URL("./math.js", import.meta.url), "square", [1, 2, 3]);
+   */
+  map<R = unknown>(
+    module: string | URL,
+    exportName: string,
+    items: Iterable<unknown>,
+    options: MapOptions = {},
+  ): MapResult<R> {
+    const list = [...items];
+    const workers = Math.max(
+      1,
+      Math.min(options.workers ?? Math.min(8, Math.max(2, cpus().length)), Math.max(1, list.length)),
+    );
+    const chunkSize = options.chunkSize ?? Math.max(1, Math.ceil(list.length / (workers * 8)));
+    const chunks = Math.ceil(list.length / chunkSize);
+    const results: (unknown[] | undefined)[] = new Array(chunks);
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const setup = {
+      address: this.address,
+      namespace: this.state.namespace,
+      moduleUrl: moduleUrlOf(module),
+      exportName,
+    };
+    const pool: ChildProcess[] = [];
+    let nextChunk = 0;
+    let done = 0;
+    const fail = (error: Error) => {
+      if (failure) return;
+      failure = error;
+      for (const child of pool) child.kill("SIGKILL");
+      notify();
+    };
+    const send = (child: ChildProcess) => {
+      if (nextChunk >= chunks || failure) return;
+      const id = nextChunk++;
+      child.send({ type: "chunk", id, items: list.slice(id * chunkSize, (id + 1) * chunkSize) });
+    };
+    const signal = options.signal;
+    const onAbort = () => fail(signal ? abortErrorFrom(signal) : new AbortError());
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    for (let i = 0; i < workers && chunks > 0 && !failure; i++) {
+      const child = this.#fork();
+      pool.push(child);
+      child.on(
+        "message",
+        (message: {
+          type: string;
+          id?: number;
+          results?: unknown[];
+          error?: { name: string; message: string; stack: string };
+        }) => {
+          if (message.type === "boot") child.send({ type: "pool", setup });
+          else if (message.type === "ready") {
+            send(child); // two chunks in flight per worker keep it busy while results travel
+            send(child);
+          } else if (message.type === "chunk" && message.id !== undefined) {
+            results[message.id] = message.results;
+            done++;
+            if (done === chunks) {
+              for (const c of pool) c.kill();
+              signal?.removeEventListener("abort", onAbort);
+            } else send(child);
+            notify();
+          } else if ((message.type === "chunkError" || message.type === "error") && message.error) {
+            fail(new RemoteError(message.error.name, message.error.message, message.error.stack));
+          }
+        },
+      );
+      child.once("exit", (code, sig) => {
+        if (done < chunks) fail(new WorkerExitError(code, sig));
+      });
+    }
+    async function* ordered(): AsyncGenerator<R> {
+      for (let i = 0; i < chunks; i++) {
+        while (results[i] === undefined) {
+          if (failure) throw failure;
+          await new Promise<void>((r) => {
+            wake = r;
+          });
+        }
+        if (failure) throw failure;
+        for (const value of results[i] as R[]) yield value;
+        results[i] = [];
+      }
+    }
+    const iterator = ordered();
+    let collected: Promise<R[]> | undefined;
+    const collect = () => {
+      collected ??= (async () => {
+        const out: R[] = [];
+        for await (const value of iterator) out.push(value);
+        return out;
+      })();
+      return collected;
+    };
+    const result = {
+      [Symbol.toStringTag]: "Promise",
+      // biome-ignore lint/suspicious/noThenProperty: a map result is deliberately awaitable.
+      then: <A, B>(f?: ((v: R[]) => A | PromiseLike<A>) | null, r?: ((e: unknown) => B | PromiseLike<B>) | null) =>
+        collect().then(f, r),
+      catch: <B>(r?: ((e: unknown) => B | PromiseLike<B>) | null) => collect().catch(r),
+      finally: (f?: (() => void) | null) => collect().finally(f),
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return result as unknown as MapResult<R>;
+  }
+
+  /** Stops the workers, closes the State and stops the server this context started. */
+  async close(): Promise<void> {
+    this.stopAll();
+    await this.state[Symbol.asyncDispose]();
+    await this.server?.stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * zerokit/state — shared state (what ZProc gives Python): a state server reachable by address,
+ * a dict-like State with atomic operations, transactions and named mutations, watchers that never
+ * miss a change, worker processes that share the state, and optional persistence.
+ */
+
+export { HistoryTruncatedError, TimeoutError, TransactionConflictError } from "../core/errors.js";
+export {
+  type Change,
+  ping,
+  State,
+  type StateOptions,
+  type Transaction,
+  type WaitOptions,
+  type WatchOptions,
+} from "./client.js";
+export {
+  Context,
+  type ContextOptions,
+  type MapOptions,
+  type MapResult,
+  type RetryOptions,
+  type ServerHandle,
+  type SpawnOptions,
+  type StartServerOptions,
+  startServer,
+  WorkerExitError,
+  type WorkerHandle,
+} from "./context.js";
+export type { FsyncPolicy, RecoveryReport } from "./persistence.js";
+export { type MutationState, StateServer, type StateServerOptions } from "./server.js";
