@@ -52,6 +52,24 @@ class MutationFailed extends ZerokitError {
 
 const decode = (bytes: Buffer | null | undefined): unknown => (bytes ? unpackObject(bytes) : undefined);
 
+/** Checks a request argument is an encoded value (bytes), so bad input fails the call, not later reads. */
+function bytes(value: unknown, what = "value"): Buffer {
+  if (!Buffer.isBuffer(value))
+    throw new TypeError(`the ${what} must be MessagePack bytes (object codec), got ${typeof value}`);
+  return value;
+}
+function text(value: unknown, what: string): string {
+  if (typeof value !== "string") throw new TypeError(`the ${what} must be a string, got ${typeof value}`);
+  return value;
+}
+function pairs(value: unknown): [string, Buffer][] {
+  if (!Array.isArray(value)) throw new TypeError("expected a list of [key, bytes] pairs");
+  return value.map((pair) => {
+    if (!Array.isArray(pair)) throw new TypeError("expected [key, bytes] pairs");
+    return [text(pair[0], "key"), bytes(pair[1])];
+  });
+}
+
 /**
  * A state server: namespaces of key/value state behind a zerorpc-compatible RPC surface, with
  * a change sequence and history for watchers, atomic operations, optimistic transactions, named
@@ -130,7 +148,8 @@ export class StateServer implements AsyncDisposable {
       ping: () => ["pong", store.seq],
       get: (ns: string, key: string) => store.get(ns, key) ?? null,
       getv: (ns: string, keys: string[]) => keys.map((key) => [store.get(ns, key) ?? null, store.version(ns, key)]),
-      set: (ns: string, key: string, value: Buffer) => write(ns, key, value)?.seq ?? store.seq,
+      set: (ns: string, key: string, value: Buffer) =>
+        write(text(ns, "namespace"), text(key, "key"), bytes(value))?.seq ?? store.seq,
       del: (ns: string, key: string) => write(ns, key, null) !== undefined,
       has: (ns: string, key: string) => store.namespace(ns).has(key),
       keys: (ns: string) => [...store.namespace(ns).keys()],
@@ -141,14 +160,15 @@ export class StateServer implements AsyncDisposable {
         for (const key of keys) write(ns, key, null);
         return keys.length;
       },
-      update: (ns: string, pairs: [string, Buffer][]) => {
-        for (const [key, value] of pairs) write(ns, key, value);
+      update: (ns: string, list: [string, Buffer][]) => {
+        for (const [key, value] of pairs(list)) write(ns, key, value);
         return store.seq;
       },
-      replace: (ns: string, pairs: [string, Buffer][]) => {
-        const keep = new Set(pairs.map(([key]) => key));
+      replace: (ns: string, list: [string, Buffer][]) => {
+        const checked = pairs(list);
+        const keep = new Set(checked.map(([key]) => key));
         for (const key of [...store.namespace(ns).keys()]) if (!keep.has(key)) write(ns, key, null);
-        for (const [key, value] of pairs) write(ns, key, value);
+        for (const [key, value] of checked) write(ns, key, value);
         return store.seq;
       },
       snapshot: (ns: string) => [store.seq, entries(ns)],

@@ -1,0 +1,38 @@
+/** Worker functions for the state tests (run in worker processes). */
+import type { State } from "../../src/state/index.js";
+
+export default async function count(state: State, times: number): Promise<number> {
+  for (let i = 0; i < times; i++) await state.increment("count");
+  return process.pid;
+}
+
+export async function txIncrement(state: State, times: number): Promise<number> {
+  for (let i = 0; i < times; i++) {
+    await state.transaction(async (tx) => {
+      const n = ((await tx.get("n" as never)) as number | undefined) ?? 0;
+      tx.set("n" as never, (n + 1) as never);
+    });
+  }
+  return times;
+}
+
+export function fail(_state: State, message: string): never {
+  const error = new RangeError(message);
+  throw error;
+}
+
+/** Fails until the state says enough attempts were made (for retry tests). */
+export async function flaky(state: State, succeedOn: number): Promise<string> {
+  const attempt = await state.increment("attempts");
+  if (attempt < succeedOn) process.exit(3);
+  return `ok after ${attempt}`;
+}
+
+export function square(x: number): number {
+  return x * x;
+}
+
+export function explode(x: number): number {
+  if (x === 7) throw new Error("seven");
+  return x;
+}
