@@ -18,13 +18,15 @@ import {
   ERR,
   type EventHeader,
   encodeEvent,
+  encodeFast,
   FEATURES,
   HEARTBEAT,
   idBytes,
-  idKey,
+  idString,
   MORE,
-  nextId,
+  nextIdNumber,
   OK,
+  ownIdNumber,
   PROTOCOL_VERSION,
   type RpcEvent,
   STREAM,
@@ -94,7 +96,7 @@ interface Peer {
 }
 
 interface ClientChannel {
-  key: string;
+  key: number;
   method: string;
   peer: Peer;
   request: RequestInfo | undefined;
@@ -256,7 +258,7 @@ export class RpcClient implements AsyncDisposable {
   readonly #hooks: ClientHooks | undefined;
   readonly #socketOptions: SocketOptions<zmq.Dealer> | undefined;
   readonly #onEvent: EventObserver | undefined;
-  readonly #channels = new Map<string, ClientChannel>();
+  readonly #channels = new Map<number, ClientChannel>();
   readonly #peers: Peer[] = [];
   #bindPeer: Peer | undefined;
   #next = 0;
@@ -379,7 +381,7 @@ export class RpcClient implements AsyncDisposable {
    */
   call<T = unknown>(method: string, args: readonly unknown[] = [], options?: CallOptions): CallResult<T> {
     const now = performance.now();
-    const key = nextId();
+    const key = nextIdNumber();
     const timeoutMs = options?.timeout ?? this.#timeout;
     const channel: ClientChannel = {
       key,
@@ -410,18 +412,22 @@ export class RpcClient implements AsyncDisposable {
       this.#settle(channel, undefined, new ClosedError("the client is closed"));
       return result;
     }
-    const header: EventHeader = { message_id: idBytes(key), v: PROTOCOL_VERSION };
     const context = callStorage.getStore();
-    if (context) Object.assign(header, context.headers);
-    if (options?.headers) Object.assign(header, options.headers);
-    if (this.#hooks?.beforeCall) {
-      const request: RequestInfo = { method, args, headers: header };
-      channel.request = request;
-      this.#hooks.beforeCall(request);
+    const contextHeaders = context && Object.keys(context.headers).length > 0 ? context.headers : undefined;
+    let header: EventHeader | undefined;
+    if (contextHeaders || options?.headers || this.#hooks?.beforeCall || this.#onEvent) {
+      header = { message_id: idBytes(idString(key)), v: PROTOCOL_VERSION };
+      if (contextHeaders) Object.assign(header, contextHeaders);
+      if (options?.headers) Object.assign(header, options.headers);
+      if (this.#hooks?.beforeCall) {
+        const request: RequestInfo = { method, args, headers: header };
+        channel.request = request;
+        this.#hooks.beforeCall(request);
+      }
     }
     let blob: Buffer;
     try {
-      blob = encodeEvent(header, method, args);
+      blob = header ? encodeEvent(header, method, args) : encodeFast(key, undefined, method, args);
     } catch (error) {
       this.#settle(
         channel,
@@ -452,7 +458,7 @@ export class RpcClient implements AsyncDisposable {
       return result;
     }
     channel.peer = peer;
-    this.#onEvent?.("out", method, header, args);
+    if (header) this.#onEvent?.("out", method, header, args);
     this.#channels.set(key, channel);
     this.#ticker.ensure();
     peer.socket.send([EMPTY, blob]).then(undefined, (error: unknown) => {
@@ -499,7 +505,8 @@ export class RpcClient implements AsyncDisposable {
     this.#onEvent?.("in", event.name, event.header, event.args);
     const responseTo = event.header.response_to;
     if (responseTo === undefined || responseTo === null) return;
-    const channel = this.#channels.get(idKey(responseTo));
+    const key = ownIdNumber(responseTo);
+    const channel = key === undefined ? undefined : this.#channels.get(key);
     if (!channel) return;
     if (blob.length > this.#maxMessageSize) {
       this.#forget(channel, new MessageTooLargeError(blob.length, this.#maxMessageSize));
@@ -566,9 +573,9 @@ export class RpcClient implements AsyncDisposable {
 
   #sendEvent(channel: ClientChannel, name: string, args: unknown): void {
     const header: EventHeader = {
-      message_id: idBytes(nextId()),
+      message_id: idBytes(idString(nextIdNumber())),
       v: PROTOCOL_VERSION,
-      response_to: idBytes(channel.key),
+      response_to: idBytes(idString(channel.key)),
     };
     channel.lastSent = performance.now();
     this.#onEvent?.("out", name, header, args);
@@ -644,7 +651,7 @@ export class RpcClient implements AsyncDisposable {
 
   #channelFor(peer: Peer, method: string): ClientChannel {
     const now = performance.now();
-    const key = nextId();
+    const key = nextIdNumber();
     const channel: ClientChannel = {
       key,
       method,
@@ -671,8 +678,7 @@ export class RpcClient implements AsyncDisposable {
     };
     this.#channels.set(key, channel);
     this.#ticker.ensure();
-    const header: EventHeader = { message_id: idBytes(key), v: PROTOCOL_VERSION };
-    peer.socket.send([EMPTY, encodeEvent(header, method, [])]).then(noop, noop);
+    peer.socket.send([EMPTY, encodeFast(key, undefined, method, [])]).then(noop, noop);
     return channel;
   }
 

@@ -14,7 +14,8 @@ import {
   type EventHeader,
   encodeEvent,
   idBytes,
-  nextId,
+  idString,
+  nextIdNumber,
   PROTOCOL_VERSION,
 } from "./protocol.js";
 
@@ -46,7 +47,7 @@ abstract class Emitter<S extends ZSocket<zmq.Socket>> implements AsyncDisposable
    * await pusher.emit("hello", ["world"]);
    */
   emit(name: string, args: readonly unknown[] = [], headers?: Record<string, unknown>): Promise<void> {
-    const header: EventHeader = { message_id: idBytes(nextId()), v: PROTOCOL_VERSION };
+    const header: EventHeader = { message_id: idBytes(idString(nextIdNumber())), v: PROTOCOL_VERSION };
     const context = callStorage.getStore();
     if (context) Object.assign(header, context.headers);
     if (headers) Object.assign(header, headers);

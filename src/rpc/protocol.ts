@@ -44,13 +44,7 @@ const PROTOCOL_KEYS = new Set(["message_id", "v", "response_to"]);
 const ID_PREFIX = randomBytes(10).toString("hex");
 let idCounter = 0;
 
-/** A fresh event id as a 32-char string (the channel key) — send it with {@link idBytes}. */
-export function nextId(): string {
-  idCounter = (idCounter + 1) % 0x1000000000000;
-  return ID_PREFIX + idCounter.toString(16).padStart(12, "0");
-}
-
-/** The bytes of an id made by {@link nextId}, sent as msgpack bin like Python does. */
+/** The bytes of an id string (see {@link idString}), sent as msgpack bin like Python does. */
 export function idBytes(id: string): Buffer {
   return Buffer.from(id, "latin1");
 }
@@ -117,4 +111,141 @@ export function splitEnvelope(frames: Buffer[]): { envelope: Buffer[]; blob: Buf
   if (last < 1) return undefined;
   const blob = frames[last] as Buffer;
   return { envelope: frames.slice(0, last), blob };
+}
+
+// --- Hot-path encoders ---------------------------------------------------------------------------
+// Requests and replies have a fixed header shape, so they are written byte by byte instead of
+// through the generic packer: no header object, and the id's hex digits go straight into the
+// frame. The bytes are identical to what packWire gives for the same event.
+
+const PREFIX_BYTES = Buffer.from(ID_PREFIX, "latin1");
+const HEX = Buffer.from("0123456789abcdef", "latin1");
+const KEY_MESSAGE_ID = Buffer.from([0xaa, ...Buffer.from("message_id")]);
+const KEY_V3 = Buffer.from([0xa1, 0x76, 0x03]);
+const KEY_RESPONSE_TO = Buffer.from([0xab, ...Buffer.from("response_to")]);
+
+/** A fresh id as a number; its wire form is {@link ID_PREFIX} + 12 hex digits. */
+export function nextIdNumber(): number {
+  idCounter = (idCounter + 1) % 0x1000000000000;
+  return idCounter;
+}
+
+/** The id string of an id number (the channel key form used by {@link idKey}). */
+export function idString(n: number): string {
+  return ID_PREFIX + n.toString(16).padStart(12, "0");
+}
+
+function writeId(target: Buffer, offset: number, n: number): number {
+  target[offset++] = 0xc4;
+  target[offset++] = 32;
+  PREFIX_BYTES.copy(target, offset);
+  offset += 20;
+  for (let i = 11; i >= 0; i--) {
+    target[offset + i] = HEX[n % 16] as number;
+    n = Math.floor(n / 16);
+  }
+  return offset + 12;
+}
+
+/** Our own id number back from a wire id, or undefined if the id is not one of ours. */
+export function ownIdNumber(id: WireId): number | undefined {
+  if (typeof id === "string") {
+    if (id.length !== 32 || !id.startsWith(ID_PREFIX)) return undefined;
+    id = Buffer.from(id, "latin1");
+  }
+  if (id.length !== 32) return undefined;
+  for (let i = 0; i < 20; i++) if (id[i] !== PREFIX_BYTES[i]) return undefined;
+  let n = 0;
+  for (let i = 20; i < 32; i++) {
+    const c = id[i] as number;
+    const digit = c >= 0x61 ? c - 0x57 : c - 0x30;
+    if (digit < 0 || digit > 15) return undefined;
+    n = n * 16 + digit;
+  }
+  return n;
+}
+
+function strHeaderLength(length: number): number {
+  return length < 32 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+function writeStr(target: Buffer, offset: number, text: string, byteLength: number): number {
+  if (byteLength < 32) target[offset++] = 0xa0 | byteLength;
+  else if (byteLength < 0x100) {
+    target[offset++] = 0xd9;
+    target[offset++] = byteLength;
+  } else if (byteLength < 0x10000) {
+    target[offset++] = 0xda;
+    target.writeUInt16BE(byteLength, offset);
+    offset += 2;
+  } else {
+    target[offset++] = 0xdb;
+    target.writeUInt32BE(byteLength, offset);
+    offset += 4;
+  }
+  return offset + target.write(text, offset, byteLength, "utf8");
+}
+
+/**
+ * Encodes `[{message_id, v: 3, response_to?}, name, args]` with message id number `id`.
+ * `responseTo` is echoed in the msgpack type it came in (bin or str).
+ */
+export function encodeFast(id: number, responseTo: WireId | undefined, name: string, args: unknown): Buffer {
+  const body = packWire(args);
+  const nameLength = Buffer.byteLength(name, "utf8");
+  let responseLength = 0;
+  let responseText: string | undefined;
+  let responseBytes: Uint8Array | undefined;
+  if (responseTo !== undefined) {
+    if (typeof responseTo === "string") {
+      responseText = responseTo;
+      const n = Buffer.byteLength(responseTo, "utf8");
+      responseLength = KEY_RESPONSE_TO.length + strHeaderLength(n) + n;
+    } else {
+      responseBytes = responseTo;
+      const n = responseTo.length;
+      responseLength = KEY_RESPONSE_TO.length + (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + n;
+    }
+  }
+  const size =
+    2 +
+    KEY_MESSAGE_ID.length +
+    34 +
+    KEY_V3.length +
+    responseLength +
+    strHeaderLength(nameLength) +
+    nameLength +
+    body.length;
+  const out = Buffer.allocUnsafe(size);
+  let offset = 0;
+  out[offset++] = 0x93;
+  out[offset++] = responseTo === undefined ? 0x82 : 0x83;
+  offset += KEY_MESSAGE_ID.copy(out, offset);
+  offset = writeId(out, offset, id);
+  offset += KEY_V3.copy(out, offset);
+  if (responseTo !== undefined) {
+    offset += KEY_RESPONSE_TO.copy(out, offset);
+    if (responseText !== undefined) {
+      offset = writeStr(out, offset, responseText, Buffer.byteLength(responseText, "utf8"));
+    } else if (responseBytes) {
+      const n = responseBytes.length;
+      if (n < 0x100) {
+        out[offset++] = 0xc4;
+        out[offset++] = n;
+      } else if (n < 0x10000) {
+        out[offset++] = 0xc5;
+        out.writeUInt16BE(n, offset);
+        offset += 2;
+      } else {
+        out[offset++] = 0xc6;
+        out.writeUInt32BE(n, offset);
+        offset += 4;
+      }
+      out.set(responseBytes, offset);
+      offset += n;
+    }
+  }
+  offset = writeStr(out, offset, name, nameLength);
+  body.copy(out, offset);
+  return out;
 }

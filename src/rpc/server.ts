@@ -11,12 +11,14 @@ import {
   ERR,
   type EventHeader,
   encodeEvent,
+  encodeFast,
   FEATURES,
   HEARTBEAT,
   idBytes,
   idKey,
+  idString,
   MORE,
-  nextId,
+  nextIdNumber,
   OK,
   PROTOCOL_VERSION,
   type RpcEvent,
@@ -494,21 +496,39 @@ export class RpcServer implements AsyncDisposable {
   }
 
   #send(envelope: Buffer[], responseTo: WireId, name: string, args: unknown, channel: ServerChannel | undefined): void {
-    const header: EventHeader = { message_id: idBytes(nextId()), v: PROTOCOL_VERSION, response_to: responseTo };
     const extra = channel && this.#hooks?.replyHeaders?.(channel.info);
-    if (extra) Object.assign(header, extra);
     let blob: Buffer;
-    try {
-      blob = encodeEvent(header, name, args);
-    } catch (error) {
-      blob = encodeEvent(
-        header,
-        ERR,
-        errorArgs(new ProtocolError(`cannot encode the reply: ${(error as Error).message}`)),
-      );
+    if (extra || this.#onEvent) {
+      const header: EventHeader = {
+        message_id: idBytes(idString(nextIdNumber())),
+        v: PROTOCOL_VERSION,
+        response_to: responseTo,
+      };
+      if (extra) Object.assign(header, extra);
+      try {
+        blob = encodeEvent(header, name, args);
+      } catch (error) {
+        blob = encodeEvent(
+          header,
+          ERR,
+          errorArgs(new ProtocolError(`cannot encode the reply: ${(error as Error).message}`)),
+        );
+      }
+      this.#onEvent?.("out", name, header, args);
+    } else {
+      const id = nextIdNumber();
+      try {
+        blob = encodeFast(id, responseTo, name, args);
+      } catch (error) {
+        blob = encodeFast(
+          id,
+          responseTo,
+          ERR,
+          errorArgs(new ProtocolError(`cannot encode the reply: ${(error as Error).message}`)),
+        );
+      }
     }
     if (channel && channel.lastSent >= 0) channel.lastSent = performance.now();
-    this.#onEvent?.("out", name, header, args);
     this.#socket.send([...envelope, blob]).then(noop, noop);
   }
 
