@@ -14,7 +14,7 @@ interface Suite {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-const NOT_SUITES = new Set(["run", "lib"]);
+const NOT_SUITES = new Set(["run", "lib", "state-work"]);
 
 async function load(name: string): Promise<Suite | undefined> {
   const module = (await import(`./${name}.js`)) as Partial<Suite>;
