@@ -2,10 +2,12 @@
  * Messaging suite: zerokit against raw zeromq.js v6 in the same run, sender and receiver in
  * separate processes over tcp loopback. PUSH→PULL msgs/s (64 B, 1 KiB Buffers), MB/s for
  * 1 MiB Float64Arrays (zerokit: sendArray/receiveArray; raw: header + data frames), and REQ→REP
- * round trips/s (64 B). Each figure is the median of 3 runs, zerokit and raw interleaved.
- * The last two rows time the send() and receive() fast paths alone in one process (inproc,
- * messages already queued): on a small, noisy VM they show the wrapper's overhead when the
- * cross-process rows swing by ±30% from run to run.
+ * round trips/s (64 B); then the send() and receive() fast paths alone, in one process.
+ *
+ * Fairness on a small shared machine: each process pair hosts a zerokit and a raw socket side by
+ * side and alternates bursts between them (the receiver acknowledges each burst, so every burst
+ * starts with empty pipes), so both see the same neighbours at nearly the same time. A run's
+ * figure is the median of its bursts; a row is the median of 3 runs, each in fresh processes.
  */
 import * as zmq from "zeromq";
 import { Pull, Push, Rep, Req } from "../src/index.js";
@@ -13,178 +15,194 @@ import { Child, childMain, median, type Row, row, runInChild } from "./lib.js";
 
 const RUNS = 3;
 const ENDPOINT = "tcp://127.0.0.1:*";
+const IMPLS = ["zerokit", "raw"] as const;
 
-type Impl = "zerokit" | "raw";
+type Impl = (typeof IMPLS)[number];
 type Kind = "bytes" | "array";
+/** One run's result: a rate per implementation, and every burst's rate for the log. */
+type Pair = Record<Impl, number> & { bursts?: Record<Impl, number[]> };
 
-interface Throughput {
-  count: number;
-  bytes: number;
-  elapsedMs: number;
+interface RoleIO {
+  report(value: unknown): void;
+  released: Promise<void>;
 }
 
-// --- Roles (run in child processes) -------------------------------------------------------------
-
-/** A 1 MiB Float64Array's header as pyzmq's recipe writes it. */
-function arrayHeader(length: number): Buffer {
-  return Buffer.from(JSON.stringify({ dtype: "<f8", shape: [length] }));
+async function bindRaw(socket: zmq.Socket): Promise<string> {
+  await socket.bind(ENDPOINT);
+  return socket.lastEndpoint!;
 }
 
-/** Receives `count` messages and reports the time from the first to the last. */
-async function pullRole([impl, kind, countText]: string[], io: { report(v: unknown): void }): Promise<void> {
-  const count = Number(countText);
-  let bytes = 0;
-  let first = 0;
-  if (impl === "raw") {
-    const pull = new zmq.Pull();
-    const address = await bindRaw(pull);
-    io.report({ address });
-    for (let i = 0; i < count; i++) {
-      const message = await pull.receive();
-      if (i === 0) first = performance.now();
-      if (kind === "array") {
-        const [header, data] = message;
-        JSON.parse(header!.toString());
-        bytes += new Float64Array(data!.buffer, data!.byteOffset, data!.byteLength / 8).byteLength;
+function summarise(rates: Record<Impl, number[]>): Pair {
+  return { zerokit: median(rates.zerokit), raw: median(rates.raw), bursts: rates };
+}
+
+// --- PUSH→PULL roles (child processes) ----------------------------------------------------------
+
+/**
+ * Receives `rounds` × (a zerokit burst, a raw burst) of `burst` messages, timing each from its
+ * first to its last message, and acknowledges each burst so the sender starts the next one.
+ * Reports msgs/s (bytes) or MB/s (array) per implementation.
+ */
+async function receiverRole([kind, burstText, roundsText]: string[], io: RoleIO): Promise<void> {
+  const burst = Number(burstText);
+  const rounds = Number(roundsText);
+  await using zk = new Pull();
+  const raw = new zmq.Pull();
+  const ack = new zmq.Push();
+  io.report({ zerokit: await zk.bind(ENDPOINT), raw: await bindRaw(raw), ack: await bindRaw(ack) });
+  const rates: Record<Impl, number[]> = { zerokit: [], raw: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const impl of IMPLS) {
+      let first = 0;
+      let bytes = 0;
+      if (impl === "raw" && kind === "array") {
+        for (let i = 0; i < burst; i++) {
+          const [header, data] = await raw.receive();
+          JSON.parse(header!.toString());
+          const array = new Float64Array(data!.buffer, data!.byteOffset, data!.byteLength / 8);
+          if (i === 0) first = performance.now();
+          else bytes += array.byteLength;
+        }
+      } else if (impl === "raw") {
+        for (let i = 0; i < burst; i++) {
+          const [frame] = await raw.receive();
+          if (i === 0) first = performance.now();
+          else bytes += frame!.length;
+        }
+      } else if (kind === "array") {
+        for (let i = 0; i < burst; i++) {
+          const { data } = await zk.receiveArray();
+          if (i === 0) first = performance.now();
+          else bytes += data.byteLength;
+        }
       } else {
-        bytes += message[0]!.length;
+        for (let i = 0; i < burst; i++) {
+          const [frame] = await zk.receive();
+          if (i === 0) first = performance.now();
+          else bytes += frame!.length;
+        }
       }
-    }
-    pull.close();
-  } else {
-    await using pull = new Pull();
-    io.report({ address: await pull.bind(ENDPOINT) });
-    for (let i = 0; i < count; i++) {
-      if (kind === "array") {
-        const { data } = await pull.receiveArray();
-        if (i === 0) first = performance.now();
-        bytes += data.byteLength;
-      } else {
-        const message = await pull.receive();
-        if (i === 0) first = performance.now();
-        bytes += message[0]!.length;
-      }
+      const seconds = (performance.now() - first) / 1000;
+      rates[impl].push(kind === "array" ? bytes / 1e6 / seconds : (burst - 1) / seconds);
+      await ack.send("next");
     }
   }
-  const result: Throughput = { count: count - 1, bytes, elapsedMs: performance.now() - first };
-  io.report(result);
+  io.report(summarise(rates));
+  raw.close();
+  ack.close();
 }
 
-/** Sends `count` messages of `size` bytes, then waits to be released before closing. */
-async function pushRole(
-  [impl, kind, countText, sizeText, address]: string[],
-  io: { report(v: unknown): void; released: Promise<void> },
+/** Sends the bursts the receiver expects, waiting for its acknowledgement after each. */
+async function senderRole(
+  [kind, burstText, roundsText, sizeText, zkAddress, rawAddress, ackAddress]: string[],
+  io: RoleIO,
 ): Promise<void> {
-  const count = Number(countText);
+  const burst = Number(burstText);
+  const rounds = Number(roundsText);
   const size = Number(sizeText);
   const payload = Buffer.alloc(size, 7);
   const array = new Float64Array(size / 8).fill(Math.PI);
-  if (impl === "raw") {
-    const push = new zmq.Push();
-    push.connect(address!);
-    if (kind === "array") {
-      const header = arrayHeader(array.length);
-      const data = new Uint8Array(array.buffer);
-      for (let i = 0; i < count; i++) await push.send([header, data]);
-    } else {
-      for (let i = 0; i < count; i++) await push.send(payload);
+  const header = Buffer.from(JSON.stringify({ dtype: "<f8", shape: [array.length] }));
+  const data = new Uint8Array(array.buffer);
+  await using zk = new Push();
+  const raw = new zmq.Push();
+  const ack = new zmq.Pull();
+  zk.connect(zkAddress!);
+  raw.connect(rawAddress!);
+  ack.connect(ackAddress!);
+  for (let round = 0; round < rounds; round++) {
+    for (const impl of IMPLS) {
+      if (impl === "raw" && kind === "array") {
+        for (let i = 0; i < burst; i++) await raw.send([header, data]);
+      } else if (impl === "raw") {
+        for (let i = 0; i < burst; i++) await raw.send(payload);
+      } else if (kind === "array") {
+        for (let i = 0; i < burst; i++) await zk.sendArray(array);
+      } else {
+        for (let i = 0; i < burst; i++) await zk.send(payload);
+      }
+      await ack.receive();
     }
-    io.report({ sent: count });
-    await io.released;
-    push.close();
-  } else {
-    await using push = new Push();
-    push.connect(address!);
-    if (kind === "array") {
-      for (let i = 0; i < count; i++) await push.sendArray(array);
-    } else {
-      for (let i = 0; i < count; i++) await push.send(payload);
-    }
-    io.report({ sent: count });
-    await io.released;
   }
+  io.report({ done: true });
+  await io.released;
+  raw.close();
+  ack.close();
 }
 
-/** Echoes requests until released. */
-async function repRole([impl]: string[], io: { report(v: unknown): void; released: Promise<void> }): Promise<void> {
-  if (impl === "raw") {
-    const rep = new zmq.Reply();
-    io.report({ address: await bindRaw(rep) });
-    void (async () => {
-      try {
-        for (;;) {
-          const [request] = await rep.receive();
-          await rep.send(request!);
-        }
-      } catch {
-        // closed
-      }
-    })();
-    await io.released;
-    rep.close();
-  } else {
-    await using rep = new Rep();
-    io.report({ address: await rep.bind(ENDPOINT) });
-    void (async () => {
-      try {
-        for (;;) {
-          const [request] = await rep.receive();
-          await rep.send(request!);
-        }
-      } catch {
-        // closed
-      }
-    })();
-    await io.released;
-  }
-}
+// --- REQ→REP roles ------------------------------------------------------------------------------
 
-/** Times `count` round trips of `size` bytes after a warm-up. */
-async function reqRole(
-  [impl, countText, sizeText, address]: string[],
-  io: { report(v: unknown): void },
-): Promise<void> {
-  const count = Number(countText);
-  const payload = Buffer.alloc(Number(sizeText), 7);
-  const warmup = Math.min(1000, count);
-  const socket = impl === "raw" ? new zmq.Request() : new Req();
-  socket.connect(address!);
-  const roundTrip = async () => {
-    await socket.send(payload);
-    await socket.receive();
+/** A zerokit REP and a raw REP echoing side by side until released. */
+async function serverRole(_args: string[], io: RoleIO): Promise<void> {
+  await using zk = new Rep();
+  const raw = new zmq.Reply();
+  io.report({ zerokit: await zk.bind(ENDPOINT), raw: await bindRaw(raw) });
+  const echo = async (socket: { receive(): Promise<Buffer[]>; send(m: Buffer): Promise<void> }) => {
+    try {
+      for (;;) {
+        const [request] = await socket.receive();
+        await socket.send(request!);
+      }
+    } catch {
+      // closed
+    }
   };
-  for (let i = 0; i < warmup; i++) await roundTrip();
-  const start = performance.now();
-  for (let i = 0; i < count; i++) await roundTrip();
-  const result: Throughput = { count, bytes: count * payload.length, elapsedMs: performance.now() - start };
-  io.report(result);
-  socket.close();
+  void echo(zk);
+  void echo(raw);
+  await io.released;
+  raw.close();
 }
+
+/** Alternates bursts of round trips between a zerokit REQ and a raw REQ. */
+async function clientRole([burstText, roundsText, sizeText, zkAddress, rawAddress]: string[], io: RoleIO) {
+  const burst = Number(burstText);
+  const rounds = Number(roundsText);
+  const payload = Buffer.alloc(Number(sizeText), 7);
+  const sockets = { zerokit: new Req(), raw: new zmq.Request() };
+  sockets.zerokit.connect(zkAddress!);
+  sockets.raw.connect(rawAddress!);
+  const rates: Record<Impl, number[]> = { zerokit: [], raw: [] };
+  for (let round = -1; round < rounds; round++) {
+    for (const impl of IMPLS) {
+      const socket = sockets[impl];
+      const start = performance.now();
+      for (let i = 0; i < burst; i++) {
+        await socket.send(payload);
+        await socket.receive();
+      }
+      // Round -1 connects and warms up.
+      if (round >= 0) rates[impl].push(burst / ((performance.now() - start) / 1000));
+    }
+  }
+  io.report(summarise(rates));
+  sockets.zerokit.close();
+  sockets.raw.close();
+}
+
+// --- The fast paths alone -----------------------------------------------------------------------
 
 /**
  * The cost of the send() and receive() fast paths alone, in one process over inproc with
  * unlimited high-water marks: a burst of sends into a connected PULL, then as many receives of
- * messages already queued. zerokit and raw alternate burst by burst in the same process and the
- * fastest burst of each counts, so a neighbour stealing the CPU for a moment (which only ever
- * adds time) does not decide the ratio.
+ * messages already queued. zerokit and raw alternate burst by burst and the fastest burst of
+ * each counts (CPU stolen by a neighbour only ever adds time).
  */
-async function hotPathRole([burstText, burstsText]: string[], io: { report(v: unknown): void }): Promise<void> {
+async function hotPathRole([burstText, roundsText]: string[], io: RoleIO): Promise<void> {
   zmq.context.blocky = false;
   const burst = Number(burstText);
-  const bursts = Number(burstsText);
+  const rounds = Number(roundsText);
   const payload = Buffer.alloc(64, 7);
   const pairs = {
-    raw: { push: new zmq.Push({ sendHighWaterMark: 0 }), pull: new zmq.Pull({ receiveHighWaterMark: 0 }) },
     zerokit: { push: new Push({ sendHighWaterMark: 0 }), pull: new Pull({ receiveHighWaterMark: 0 }) },
+    raw: { push: new zmq.Push({ sendHighWaterMark: 0 }), pull: new zmq.Pull({ receiveHighWaterMark: 0 }) },
   };
-  const best = { raw: { send: Infinity, receive: Infinity }, zerokit: { send: Infinity, receive: Infinity } };
-  for (const [impl, { push, pull }] of Object.entries(pairs)) {
-    const endpoint = `inproc://hot-path-${impl}`;
-    await pull.bind(endpoint);
-    push.connect(endpoint);
+  const best = { zerokit: { send: Infinity, receive: Infinity }, raw: { send: Infinity, receive: Infinity } };
+  for (const impl of IMPLS) {
+    await pairs[impl].pull.bind(`inproc://hot-path-${impl}`);
+    pairs[impl].push.connect(`inproc://hot-path-${impl}`);
   }
-  for (let round = 0; round < bursts; round++) {
-    for (const impl of ["zerokit", "raw"] as const) {
+  for (let round = 0; round < rounds; round++) {
+    for (const impl of IMPLS) {
       const { push, pull } = pairs[impl];
       let start = performance.now();
       for (let i = 0; i < burst; i++) await push.send(payload);
@@ -201,27 +219,28 @@ async function hotPathRole([burstText, burstsText]: string[], io: { report(v: un
   }
   const rate = (ms: number) => burst / (ms / 1000);
   io.report({
-    zerokit: { send: rate(best.zerokit.send), receive: rate(best.zerokit.receive) },
-    raw: { send: rate(best.raw.send), receive: rate(best.raw.receive) },
+    send: { zerokit: rate(best.zerokit.send), raw: rate(best.raw.send) },
+    receive: { zerokit: rate(best.zerokit.receive), raw: rate(best.raw.receive) },
   });
 }
 
-async function bindRaw(socket: zmq.Socket): Promise<string> {
-  await socket.bind(ENDPOINT);
-  return socket.lastEndpoint!;
-}
-
-childMain(import.meta.url, { pull: pullRole, push: pushRole, rep: repRole, req: reqRole, "hot-path": hotPathRole });
+childMain(import.meta.url, {
+  receiver: receiverRole,
+  sender: senderRole,
+  server: serverRole,
+  client: clientRole,
+  "hot-path": hotPathRole,
+});
 
 // --- Orchestration (in the runner's process) ----------------------------------------------------
 
-async function pushPull(impl: Impl, kind: Kind, count: number, size: number): Promise<Throughput> {
-  const receiver = Child.spawn(import.meta.url, "pull", [impl, kind, count]);
+async function pushPull(kind: Kind, burst: number, rounds: number, size: number): Promise<Pair> {
+  const receiver = Child.spawn(import.meta.url, "receiver", [kind, burst, rounds]);
   let sender: Child | undefined;
   try {
-    const { address } = await receiver.next<{ address: string }>();
-    sender = Child.spawn(import.meta.url, "push", [impl, kind, count, size, address]);
-    const result = await receiver.next<Throughput>();
+    const a = await receiver.next<Record<Impl | "ack", string>>();
+    sender = Child.spawn(import.meta.url, "sender", [kind, burst, rounds, size, a.zerokit, a.raw, a.ack]);
+    const result = await receiver.next<Pair>();
     await sender.next();
     await Promise.all([receiver.finish(), sender.finish()]);
     return result;
@@ -232,13 +251,13 @@ async function pushPull(impl: Impl, kind: Kind, count: number, size: number): Pr
   }
 }
 
-async function reqRep(impl: Impl, count: number, size: number): Promise<Throughput> {
-  const server = Child.spawn(import.meta.url, "rep", [impl]);
+async function reqRep(burst: number, rounds: number, size: number): Promise<Pair> {
+  const server = Child.spawn(import.meta.url, "server");
   let client: Child | undefined;
   try {
-    const { address } = await server.next<{ address: string }>();
-    client = Child.spawn(import.meta.url, "req", [impl, count, size, address]);
-    const result = await client.next<Throughput>();
+    const a = await server.next<Record<Impl, string>>();
+    client = Child.spawn(import.meta.url, "client", [burst, rounds, size, a.zerokit, a.raw]);
+    const result = await client.next<Pair>();
     await Promise.all([client.finish(), server.finish()]);
     return result;
   } catch (error) {
@@ -248,59 +267,51 @@ async function reqRep(impl: Impl, count: number, size: number): Promise<Throughp
   }
 }
 
-type HotPath = Record<Impl, { send: number; receive: number }>;
-
-/** The send() and receive() rows: RUNS child processes, each reporting its best bursts. */
-async function hotPathRows(burst: number, bursts: number): Promise<Row[]> {
-  const runs: HotPath[] = [];
-  for (let run = 0; run < RUNS; run++)
-    runs.push(await runInChild<HotPath>(import.meta.url, "hot-path", [burst, bursts]));
-  return (["send", "receive"] as const).map((op) => {
-    const name = op === "send" ? "send() alone, in-process" : "receive() alone, queued, in-process";
-    const zerokit = runs.map((r) => r.zerokit[op]);
-    const raw = runs.map((r) => r.raw[op]);
-    console.error(
-      `${name}: zerokit ${zerokit.map(Math.round).join(" / ")}, raw ${raw.map(Math.round).join(" / ")} msgs/s`,
-    );
-    return row(name, "msgs/s", median(zerokit), median(raw));
-  });
-}
-
-/** Runs `measure` RUNS times for each implementation, interleaved, and returns the medians. */
-async function compare(
-  name: string,
-  unit: string,
-  measure: (impl: Impl) => Promise<Throughput>,
-  value: (t: Throughput) => number,
-): Promise<Row> {
-  const results: Record<Impl, number[]> = { zerokit: [], raw: [] };
+/** Runs `measure` RUNS times (fresh processes each time) and makes a row of the medians. */
+async function compare(name: string, unit: string, measure: () => Promise<Pair>): Promise<Row> {
+  const runs: Pair[] = [];
   for (let run = 0; run < RUNS; run++) {
-    for (const impl of ["zerokit", "raw"] as const) results[impl].push(value(await measure(impl)));
+    const result = await measure();
+    if (process.env.BENCH_VERBOSE && result.bursts) {
+      for (const impl of IMPLS)
+        console.error(`  ${name} ${impl} bursts: ${result.bursts[impl].map(Math.round).join(" ")}`);
+    }
+    runs.push(result);
   }
-  const r = row(name, unit, median(results.zerokit), median(results.raw));
+  const zerokit = runs.map((r) => r.zerokit);
+  const raw = runs.map((r) => r.raw);
   console.error(
-    `${name}: zerokit ${results.zerokit.map(Math.round).join(" / ")}, raw ${results.raw.map(Math.round).join(" / ")} ${unit}`,
+    `${name}: zerokit ${zerokit.map(Math.round).join(" / ")}, raw ${raw.map(Math.round).join(" / ")} ${unit}`,
   );
-  return r;
+  return row(name, unit, median(zerokit), median(raw));
 }
 
-const perSecond = (t: Throughput) => t.count / (t.elapsedMs / 1000);
-const megabytesPerSecond = (t: Throughput) => t.bytes / 1e6 / (t.elapsedMs / 1000);
+/** The send() and receive() rows, from the same RUNS child processes. */
+async function hotPathRows(burst: number, rounds: number): Promise<Row[]> {
+  const runs: Record<"send" | "receive", Pair>[] = [];
+  for (let run = 0; run < RUNS; run++) runs.push(await runInChild(import.meta.url, "hot-path", [burst, rounds]));
+  let index = 0;
+  const next = async (op: "send" | "receive") => runs[index++ % RUNS]![op];
+  return [
+    await compare("send() alone, in-process", "msgs/s", () => next("send")),
+    await compare("receive() alone, queued, in-process", "msgs/s", () => next("receive")),
+  ];
+}
 
-/** The messaging suite. Message counts aim at 1-2 s per measurement on a ~600k msgs/s machine. */
+/**
+ * The messaging suite. Bursts are sized for ~0.2-0.3 s each at the ceilings measured on this
+ * machine (PUSH→PULL 64 B ≈ 610k msgs/s, 1 KiB ≈ 370k, 1 MiB ≈ 2.9 GB/s, REQ/REP ≈ 10.4k rt/s),
+ * so each implementation gets 1-2 s per run. BENCH_SCALE scales every count (e.g. 0.1 to smoke-test);
+ * BENCH_VERBOSE=1 logs every burst.
+ */
 export async function run(): Promise<Row[]> {
   const scale = Number(process.env.BENCH_SCALE ?? 1);
   const n = (count: number) => Math.max(10, Math.round(count * scale));
   return [
-    await compare("PUSH→PULL 64 B", "msgs/s", (impl) => pushPull(impl, "bytes", n(1_000_000), 64), perSecond),
-    await compare("PUSH→PULL 1 KiB", "msgs/s", (impl) => pushPull(impl, "bytes", n(600_000), 1024), perSecond),
-    await compare(
-      "PUSH→PULL 1 MiB Float64Array",
-      "MB/s",
-      (impl) => pushPull(impl, "array", n(3000), 1 << 20),
-      megabytesPerSecond,
-    ),
-    await compare("REQ→REP 64 B", "rt/s", (impl) => reqRep(impl, n(15_000), 64), perSecond),
+    await compare("PUSH→PULL 64 B", "msgs/s", () => pushPull("bytes", n(150_000), 6, 64)),
+    await compare("PUSH→PULL 1 KiB", "msgs/s", () => pushPull("bytes", n(90_000), 6, 1024)),
+    await compare("PUSH→PULL 1 MiB Float64Array", "MB/s", () => pushPull("array", n(600), 6, 1 << 20)),
+    await compare("REQ→REP 64 B", "rt/s", () => reqRep(n(2500), 6, 64)),
     ...(await hotPathRows(n(50_000), 10)),
   ];
 }
