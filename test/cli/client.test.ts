@@ -30,6 +30,13 @@ function pythonErrorLine(stderr: string): string {
   return (lines[lines.length - 1] as string).replace(/^zerorpc\.exceptions\./, "");
 }
 
+/** What the server printed and whether it still runs, for failure messages. */
+function serverState(server: Served): string {
+  const { exitCode, signalCode } = server.cli.child;
+  const state = exitCode === null && signalCode === null ? "running" : `exited (${exitCode ?? signalCode})`;
+  return `server ${state}; its stderr:\n${server.cli.stderr}`;
+}
+
 const setups = [
   { transport: "tcp", fixture: anchorTs, bind: "tcp://127.0.0.1:0" },
   { transport: "ipc", fixture: anchorJs, bind: ipcEndpoint("client") },
@@ -55,7 +62,7 @@ for (const setup of setups) {
       test(`zerorpc ${label}: same stdout and status as Python`, { timeout: 20_000 }, async () => {
         const argv = c.argv.slice(1).map((a) => (a === "EP" ? server.address : a));
         const run = await runCli(argv, "zerorpc");
-        assert.equal(run.code, c.exit, run.stderr);
+        assert.equal(run.code, c.exit, `${run.stderr}\n${serverState(server)}`);
         assert.equal(run.stdout, withoutSelf(c.stdout));
         assert.equal(run.stderr.split("\n")[0], `connecting to "${server.address}"`);
         if (c.exit !== 0) {
@@ -121,8 +128,8 @@ for (const setup of setups) {
     });
 
     test("a lost remote (heartbeats that never come) fails with status 1", { timeout: 20_000 }, async () => {
-      // The server beats every 5 s; a client expecting 0.2 s beats gives up after 0.4 s.
-      const run = await rpc(["--heartbeat", "0.2", "-j", server.address, "sleep", "3"]);
+      // The server beats every 5 s; an active client expecting 0.2 s beats gives up after 0.4 s.
+      const run = await rpc(["--active-hb", "--heartbeat", "0.2", "-j", server.address, "sleep", "3"]);
       assert.equal(run.code, 1);
       assert.match(
         run.stderr,

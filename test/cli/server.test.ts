@@ -6,14 +6,17 @@
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { describe, test } from "node:test";
-import { anchorTs, Cli, ipcEndpoint, rpc, startServer, workerMjs } from "./helpers.js";
+import { anchorJs, anchorTs, Cli, ipcEndpoint, rpc, startServer, workerMjs } from "./helpers.js";
 
 describe("zerokit rpc --server", () => {
   test("serves Node's os module on a default address and says how to call it", { timeout: 20_000 }, async () => {
     const server = await startServer(["os"]);
     try {
       assert.equal(server.name, "os");
-      assert.match(server.cli.stdout, new RegExp(`^call it with: zerokit rpc ${escapeRegExp(server.address)}$`, "m"));
+      await server.cli.waitFor(
+        "stdout",
+        new RegExp(`^call it with: zerokit rpc ${escapeRegExp(server.address)}$`, "m"),
+      );
       const listing = await rpc([server.address]);
       assert.equal(listing.code, 0, listing.stderr);
       assert.match(listing.stdout, /^\[os\]\n/);
@@ -94,6 +97,22 @@ describe("zerokit rpc --server", () => {
       assert.match(client.stderr, /^interrupted$/m);
       await server.cli.waitFor("stderr", /^<-- _zerokit_cancel /m);
     } finally {
+      await server.cli.stop();
+    }
+  });
+
+  test("--pool-size 1 runs one call at a time", { timeout: 20_000 }, async () => {
+    const server = await startServer(["-d", "--pool-size", "1", "--bind", "tcp://127.0.0.1:0", anchorJs]);
+    const busy = new Cli(["rpc", "-j", server.address, "sleep", "30"]);
+    try {
+      await server.cli.waitFor("stderr", /^<-- sleep /m);
+      // The only slot is taken: the next call waits in the queue past its deadline.
+      const queued = await rpc(["--timeout", "0.5", "-j", server.address, "add", "1", "2"]);
+      assert.equal(queued.code, 1);
+      assert.match(queued.stderr, /^TimeoutExpired: timeout after 0\.5s, when calling remote method add$/m);
+    } finally {
+      busy.child.kill("SIGINT");
+      await busy.exited;
       await server.cli.stop();
     }
   });
