@@ -527,6 +527,11 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
   } else if (address !== undefined) {
     connects.push(address); // `--server EP module`: a worker connecting to a client or queue
   }
+  if (command.includes("://")) {
+    throw new UsageError(
+      `"${command}" is an address, not a module: with --bind/--connect give only the module (or --connect ${command})`,
+    );
+  }
   if (shifted.params.length > 0) {
     throw new UsageError(`unexpected arguments after the module: ${shifted.params.join(" ")}`);
   }

@@ -106,5 +106,9 @@ describe("zerokit command line", () => {
     const run = await rpc(["--server", "tcp://127.0.0.1:1"]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /^zerokit rpc: give the module to serve after tcp:\/\/127\.0\.0\.1:1$/m);
+    assertUsageError(
+      await rpc(["--server", "--bind", "tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "os"]),
+      /^zerokit rpc: "tcp:\/\/127\.0\.0\.1:1" is an address, not a module/,
+    );
   });
 });
