@@ -2,6 +2,7 @@
  * The `zerokit` command line (and `zerorpc`, which is `zerokit rpc` under zerorpc's name).
  *
  *   zerokit rpc ...     zerorpc-compatible client and server (see `zerokit rpc --help`)
+ *   zerokit state ...   shared state: serve, get/set/del, watch, ping (see `zerokit state --help`)
  *   zerokit --version
  */
 import { existsSync, readFileSync, realpathSync } from "node:fs";
@@ -9,6 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { type Io, normalizeArgv, type RpcArgs, rpcCommand, runRpc } from "./rpc.js";
+import { type StateRunner, stateCommand } from "./state.js";
 
 /** Which program was started: decides the command tree and the name in messages. */
 export type Program = "zerokit" | "zerorpc";
@@ -49,6 +51,7 @@ function write(stream: NodeJS.WriteStream, text: string): void {
  */
 export async function main(argv: readonly string[], program: Program = "zerokit"): Promise<number> {
   let parsed: RpcArgs | undefined;
+  let stateRunner: StateRunner | undefined;
   const onParsed = (args: RpcArgs) => {
     parsed = args;
   };
@@ -67,9 +70,28 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
     root = new Command("zerokit")
       .description("ZeroMQ toolkit command line.")
       .version(packageVersion(), "-V, --version", "print the zerokit version")
-      .addHelpText("after", "\nRun `zerokit rpc --help` for the RPC client and server.");
+      .addHelpText(
+        "after",
+        "\nRun `zerokit rpc --help` for the RPC client and server, `zerokit state --help` for shared state.",
+      );
     rpc = rpcCommand("rpc", onParsed).summary("zerorpc-compatible client and server (the same as `zerorpc`)");
     root.addCommand(rpc);
+    const state = stateCommand((runner) => {
+      stateRunner = runner;
+    });
+    state.configureOutput({
+      ...output,
+      outputError: (text, writeErr) => writeErr(`zerokit state: ${text.replace(/^error: /, "")}`),
+    });
+    state.exitOverride();
+    for (const sub of state.commands) {
+      sub.configureOutput({
+        ...output,
+        outputError: (text, writeErr) => writeErr(`zerokit state ${sub.name()}: ${text.replace(/^error: /, "")}`),
+      });
+      sub.exitOverride();
+    }
+    root.addCommand(state);
     root.configureOutput({
       ...output,
       outputError: (text, writeErr) => writeErr(`zerokit: ${text.replace(/^error: /, "")}`),
@@ -85,6 +107,13 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     throw error;
+  }
+  if (stateRunner) {
+    return stateRunner({
+      stdout: (text) => write(process.stdout, `${text}\n`),
+      stderr: (text) => write(process.stderr, `${text}\n`),
+      interrupted: waitForSignal,
+    });
   }
   if (!parsed) return 0;
   const io: Io = {

@@ -678,6 +678,7 @@ export class RpcClient implements AsyncDisposable {
     };
     this.#channels.set(key, channel);
     this.#ticker.ensure();
+    this.#onEvent?.("out", method, { message_id: idBytes(idString(key)), v: PROTOCOL_VERSION }, []);
     peer.socket.send([EMPTY, encodeFast(key, undefined, method, [])]).then(noop, noop);
     return channel;
   }
@@ -696,7 +697,9 @@ export class RpcClient implements AsyncDisposable {
         continue;
       }
       if (period === false) continue;
-      if (now - channel.lastHeard > 2 * period) {
+      // A passive channel's liveness clock starts with the server's first beat (Python's rule):
+      // until then only the timeout applies.
+      if (channel.beating && now - channel.lastHeard > 2 * period) {
         channel.peer.suspectUntil = now + 2 * period;
         this.#forget(
           channel,
