@@ -198,7 +198,7 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
     .addOption(timeoutOption())
     .action((key: string, options: { connect?: string; namespace: string; timeout: number }) => {
       onRun(
-        guarded(async (io) => {
+        guarded(async () => {
           await using s = open(options);
           return (await s.delete(key)) ? 0 : 1;
         }),
