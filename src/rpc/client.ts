@@ -11,7 +11,7 @@ import {
 } from "../core/errors.js";
 import type { Message } from "../core/socket.js";
 import { Dealer, type SocketOptions } from "../core/sockets.js";
-import { callStorage, Ticker } from "./context.js";
+import { callStorage, receiveLoop, Ticker } from "./context.js";
 import {
   CANCEL,
   decodeEvent,
@@ -327,7 +327,11 @@ export class RpcClient implements AsyncDisposable {
     };
     // The monitor must exist before connect/bind, or it misses the handshake.
     this.#observe(peer);
-    peer.loop = this.#receiveLoop(peer);
+    peer.loop = receiveLoop(
+      peer.socket,
+      () => this.#closed,
+      (frames) => this.#onMessage(frames),
+    );
     this.#peers.push(peer);
     return peer;
   }
@@ -369,6 +373,33 @@ export class RpcClient implements AsyncDisposable {
     return peer;
   }
 
+  #newChannel(key: number, method: string, peer: Peer, timeoutMs: number, mode: Mode, now: number): ClientChannel {
+    return {
+      key,
+      method,
+      peer,
+      request: undefined,
+      deadline: now + timeoutMs,
+      timeoutMs,
+      lastHeard: now,
+      lastSent: now,
+      beating: !this.#passive,
+      mode,
+      streaming: false,
+      done: false,
+      value: undefined,
+      error: undefined,
+      items: [],
+      itemHead: 0,
+      serverCredit: 1,
+      resolve: undefined,
+      reject: undefined,
+      wake: undefined,
+      signal: undefined,
+      onAbort: undefined,
+    };
+  }
+
   /**
    * Calls `method` with positional `args`. Await the result for the value, or iterate it when the
    * method streams.
@@ -383,30 +414,7 @@ export class RpcClient implements AsyncDisposable {
     const now = performance.now();
     const key = nextIdNumber();
     const timeoutMs = options?.timeout ?? this.#timeout;
-    const channel: ClientChannel = {
-      key,
-      method,
-      peer: undefined as unknown as Peer,
-      request: undefined,
-      deadline: now + timeoutMs,
-      timeoutMs,
-      lastHeard: now,
-      lastSent: now,
-      beating: !this.#passive,
-      mode: "undecided",
-      streaming: false,
-      done: false,
-      value: undefined,
-      error: undefined,
-      items: [],
-      itemHead: 0,
-      serverCredit: 1,
-      resolve: undefined,
-      reject: undefined,
-      wake: undefined,
-      signal: undefined,
-      onAbort: undefined,
-    };
+    const channel = this.#newChannel(key, method, undefined as unknown as Peer, timeoutMs, "undecided", now);
     const result = new Result(channel, this) as unknown as CallResult<T>;
     if (this.#closed) {
       this.#settle(channel, undefined, new ClosedError("the client is closed"));
@@ -652,30 +660,7 @@ export class RpcClient implements AsyncDisposable {
   #channelFor(peer: Peer, method: string): ClientChannel {
     const now = performance.now();
     const key = nextIdNumber();
-    const channel: ClientChannel = {
-      key,
-      method,
-      peer,
-      request: undefined,
-      deadline: now + Math.min(this.#timeout, 5000),
-      timeoutMs: Math.min(this.#timeout, 5000),
-      lastHeard: now,
-      lastSent: now,
-      beating: !this.#passive,
-      mode: "collect",
-      streaming: false,
-      done: false,
-      value: undefined,
-      error: undefined,
-      items: [],
-      itemHead: 0,
-      serverCredit: 1,
-      resolve: undefined,
-      reject: undefined,
-      wake: undefined,
-      signal: undefined,
-      onAbort: undefined,
-    };
+    const channel = this.#newChannel(key, method, peer, Math.min(this.#timeout, 5000), "collect", now);
     this.#channels.set(key, channel);
     this.#ticker.ensure();
     this.#onEvent?.("out", method, { message_id: idBytes(idString(key)), v: PROTOCOL_VERSION }, []);
@@ -710,20 +695,6 @@ export class RpcClient implements AsyncDisposable {
         continue;
       }
       if (channel.beating && now - channel.lastSent >= period) this.#sendEvent(channel, HEARTBEAT, [0]);
-    }
-  }
-
-  async #receiveLoop(peer: Peer): Promise<void> {
-    const socket = peer.socket;
-    while (!this.#closed) {
-      let frames: Message;
-      try {
-        frames = await socket.receive();
-      } catch (error) {
-        if (error instanceof ClosedError || this.#closed) return;
-        continue;
-      }
-      this.#onMessage(frames);
     }
   }
 

@@ -1,4 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { ClosedError } from "../core/errors.js";
+import type { Message, ZSocket } from "../core/socket.js";
 
 /** What a running handler can learn about its call, without changing its signature. */
 export interface CallContext {
@@ -50,5 +52,26 @@ export class Ticker {
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+}
+
+/**
+ * Hands every message of `socket` to `onMessage` until the socket closes. `onMessage` must not
+ * throw: one bad message must never stop the loop.
+ */
+export async function receiveLoop(
+  socket: Pick<ZSocket, "receive">,
+  closed: () => boolean,
+  onMessage: (frames: Message) => void,
+): Promise<void> {
+  while (!closed()) {
+    let frames: Message;
+    try {
+      frames = await socket.receive();
+    } catch (error) {
+      if (error instanceof ClosedError || closed()) return;
+      continue;
+    }
+    onMessage(frames);
   }
 }

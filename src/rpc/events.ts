@@ -3,10 +3,14 @@
  * message is one frame, the same `[header, name, args]` event as RPC, with no reply.
  */
 import type * as zmq from "zeromq";
-import { ClosedError, type ProtocolError } from "../core/errors.js";
+import type { ProtocolError } from "../core/errors.js";
 import type { ZSocket } from "../core/socket.js";
 import { Pub, Pull, Push, type SocketOptions, Sub } from "../core/sockets.js";
-import { callStorage } from "./context.js";
+import { callStorage, receiveLoop } from "./context.js";
+
+/** One-way events have no client to lose: their signal never aborts. */
+const NEVER_ABORTED = new AbortController().signal;
+
 import { type AnyFunction, collectMethods, type MethodInfo } from "./introspect.js";
 import {
   contextOf,
@@ -121,34 +125,28 @@ abstract class Receiver<S extends ZSocket<zmq.Socket>> implements AsyncDisposabl
     this.#loop ??= this.#run();
   }
 
-  async #run(): Promise<void> {
+  #run(): Promise<void> {
     const socket = this.socket as unknown as ZSocket<zmq.Pull>;
-    while (true) {
-      let frames: Buffer[];
-      try {
-        frames = await socket.receive();
-      } catch (error) {
-        if (error instanceof ClosedError) return;
-        continue;
-      }
-      const blob = frames[frames.length - 1];
-      if (!blob) continue;
-      try {
-        const event = decodeEvent(blob);
-        const method = this.#methods.get(event.name);
-        if (!method) throw new Error(`no method ${JSON.stringify(event.name)} for event`);
-        const args = Array.isArray(event.args) ? event.args : [event.args];
-        const context = {
-          method: event.name,
-          headers: contextOf(event.header) ?? {},
-          peer: "",
-          signal: new AbortController().signal,
-        };
-        const result = callStorage.run(context, method.fn as AnyFunction, ...args);
-        if (result instanceof Promise) result.catch((error: unknown) => this.#onError?.(error as Error));
-      } catch (error) {
-        this.#onError?.(error as ProtocolError);
-      }
+    return receiveLoop(
+      socket,
+      () => socket.closed,
+      (frames) => this.#dispatch(frames),
+    );
+  }
+
+  #dispatch(frames: Buffer[]): void {
+    const blob = frames[frames.length - 1];
+    if (!blob) return;
+    try {
+      const event = decodeEvent(blob);
+      const method = this.#methods.get(event.name);
+      if (!method) throw new Error(`no method ${JSON.stringify(event.name)} for event`);
+      const args = Array.isArray(event.args) ? event.args : [event.args];
+      const context = { method: event.name, headers: contextOf(event.header) ?? {}, peer: "", signal: NEVER_ABORTED };
+      const result = callStorage.run(context, method.fn as AnyFunction, ...args);
+      if (result instanceof Promise) result.catch((error: unknown) => this.#onError?.(error as Error));
+    } catch (error) {
+      this.#onError?.(error as ProtocolError);
     }
   }
 

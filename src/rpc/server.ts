@@ -2,7 +2,7 @@ import type * as zmq from "zeromq";
 import { BusyError, ClosedError, LostRemoteError, MessageTooLargeError, ProtocolError } from "../core/errors.js";
 import type { Message } from "../core/socket.js";
 import { Router, type SocketOptions } from "../core/sockets.js";
-import { type CallContext, callStorage, Ticker } from "./context.js";
+import { type CallContext, callStorage, receiveLoop, Ticker } from "./context.js";
 import { argsTuple, collectMethods, inspectEntry, type MethodInfo } from "./introspect.js";
 import {
   CANCEL,
@@ -208,21 +208,11 @@ export class RpcServer implements AsyncDisposable {
   }
 
   #start(): void {
-    this.#loop ??= this.#receiveLoop();
-  }
-
-  async #receiveLoop(): Promise<void> {
-    const socket = this.#socket;
-    while (!this.#closed) {
-      let frames: Message;
-      try {
-        frames = await socket.receive();
-      } catch (error) {
-        if (error instanceof ClosedError || this.#closed) return;
-        continue;
-      }
-      this.#onMessage(frames);
-    }
+    this.#loop ??= receiveLoop(
+      this.#socket,
+      () => this.#closed,
+      (frames) => this.#onMessage(frames),
+    );
   }
 
   #onMessage(frames: Message): void {
