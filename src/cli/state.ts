@@ -69,6 +69,8 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
   const nsOption = () => new Option("-n, --namespace <name>", "the namespace").default("default");
   const timeoutOption = () =>
     new Option("--timeout <seconds>", "give up after this many seconds").default(5).argParser(seconds);
+  const withClientOptions = (command: Command): Command =>
+    command.addOption(connectOption()).addOption(nsOption()).addOption(timeoutOption());
   const open = (options: { connect?: string; namespace: string; timeout: number }): State => {
     const address = options.connect ?? process.env.ZEROKIT_STATE;
     if (!address) throw new UsageError("no state server: pass --connect <address> or set ZEROKIT_STATE");
@@ -143,13 +145,9 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
       },
     );
 
-  state
-    .command("get")
+  withClientOptions(state.command("get"))
     .description("print a key's value as JSON (exit 1 if it is missing)")
     .argument("<key>")
-    .addOption(connectOption())
-    .addOption(nsOption())
-    .addOption(timeoutOption())
     .action((key: string, options: { connect?: string; namespace: string; timeout: number }) => {
       onRun(
         guarded(async (io) => {
@@ -164,14 +162,10 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
       );
     });
 
-  state
-    .command("set")
+  withClientOptions(state.command("set"))
     .description("set a key to a JSON value")
     .argument("<key>")
     .argument("<value>", "a JSON value, e.g. 42, '\"text\"', '{\"a\": 1}'")
-    .addOption(connectOption())
-    .addOption(nsOption())
-    .addOption(timeoutOption())
     .action((key: string, text: string, options: { connect?: string; namespace: string; timeout: number }) => {
       onRun(
         guarded(async (io) => {
@@ -189,13 +183,9 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
       );
     });
 
-  state
-    .command("del")
+  withClientOptions(state.command("del"))
     .description("delete a key (exit 1 if it was missing)")
     .argument("<key>")
-    .addOption(connectOption())
-    .addOption(nsOption())
-    .addOption(timeoutOption())
     .action((key: string, options: { connect?: string; namespace: string; timeout: number }) => {
       onRun(
         guarded(async () => {
@@ -205,8 +195,7 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
       );
     });
 
-  state
-    .command("watch")
+  withClientOptions(state.command("watch"))
     .description("print one JSON line per change until Ctrl-C")
     .argument("[keys...]", "only these keys (default: all)")
     .option("--since <seq>", "replay from this sequence number", (v) => {
@@ -215,9 +204,6 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
         throw new InvalidArgumentError(`${JSON.stringify(v)} is not a sequence number`);
       return n;
     })
-    .addOption(connectOption())
-    .addOption(nsOption())
-    .addOption(timeoutOption())
     .action((keys: string[], options: { since?: number; connect?: string; namespace: string; timeout: number }) => {
       onRun(
         guarded(async (io) => {
