@@ -27,6 +27,11 @@ interface RoleIO {
   released: Promise<void>;
 }
 
+/** Which implementation goes first alternates from round to round, so neither always follows the other. */
+function order(round: number): readonly Impl[] {
+  return round % 2 === 0 ? IMPLS : [IMPLS[1], IMPLS[0]];
+}
+
 async function bindRaw(socket: zmq.Socket): Promise<string> {
   await socket.bind(ENDPOINT);
   return socket.lastEndpoint!;
@@ -52,7 +57,7 @@ async function receiverRole([kind, burstText, roundsText]: string[], io: RoleIO)
   io.report({ zerokit: await zk.bind(ENDPOINT), raw: await bindRaw(raw), ack: await bindRaw(ack) });
   const rates: Record<Impl, number[]> = { zerokit: [], raw: [] };
   for (let round = 0; round < rounds; round++) {
-    for (const impl of IMPLS) {
+    for (const impl of order(round)) {
       let first = 0;
       let bytes = 0;
       if (impl === "raw" && kind === "array") {
@@ -111,7 +116,7 @@ async function senderRole(
   raw.connect(rawAddress!);
   ack.connect(ackAddress!);
   for (let round = 0; round < rounds; round++) {
-    for (const impl of IMPLS) {
+    for (const impl of order(round)) {
       if (impl === "raw" && kind === "array") {
         for (let i = 0; i < burst; i++) await raw.send([header, data]);
       } else if (impl === "raw") {
@@ -163,7 +168,7 @@ async function clientRole([burstText, roundsText, sizeText, zkAddress, rawAddres
   sockets.raw.connect(rawAddress!);
   const rates: Record<Impl, number[]> = { zerokit: [], raw: [] };
   for (let round = -1; round < rounds; round++) {
-    for (const impl of IMPLS) {
+    for (const impl of order(round)) {
       const socket = sockets[impl];
       const start = performance.now();
       for (let i = 0; i < burst; i++) {
@@ -202,7 +207,7 @@ async function hotPathRole([burstText, roundsText]: string[], io: RoleIO): Promi
     pairs[impl].push.connect(`inproc://hot-path-${impl}`);
   }
   for (let round = 0; round < rounds; round++) {
-    for (const impl of IMPLS) {
+    for (const impl of order(round)) {
       const { push, pull } = pairs[impl];
       let start = performance.now();
       for (let i = 0; i < burst; i++) await push.send(payload);
@@ -299,8 +304,9 @@ async function hotPathRows(burst: number, rounds: number): Promise<Row[]> {
 }
 
 /**
- * The messaging suite. Bursts are sized for ~0.2-0.3 s each at the ceilings measured on this
- * machine (PUSH→PULL 64 B ≈ 610k msgs/s, 1 KiB ≈ 370k, 1 MiB ≈ 2.9 GB/s, REQ/REP ≈ 10.4k rt/s),
+ * The messaging suite. Bursts are short (~50-80 ms at the ceilings measured on this machine:
+ * PUSH→PULL 64 B ≈ 610k msgs/s, 1 KiB ≈ 370k, 1 MiB ≈ 2.9 GB/s, REQ/REP ≈ 10.4k rt/s) so that
+ * adjacent zerokit and raw bursts see the same conditions, and many (18-30 per implementation),
  * so each implementation gets 1-2 s per run. BENCH_SCALE scales every count (e.g. 0.1 to smoke-test);
  * BENCH_VERBOSE=1 logs every burst.
  */
@@ -308,10 +314,10 @@ export async function run(): Promise<Row[]> {
   const scale = Number(process.env.BENCH_SCALE ?? 1);
   const n = (count: number) => Math.max(10, Math.round(count * scale));
   return [
-    await compare("PUSH→PULL 64 B", "msgs/s", () => pushPull("bytes", n(150_000), 6, 64)),
-    await compare("PUSH→PULL 1 KiB", "msgs/s", () => pushPull("bytes", n(90_000), 6, 1024)),
-    await compare("PUSH→PULL 1 MiB Float64Array", "MB/s", () => pushPull("array", n(600), 6, 1 << 20)),
-    await compare("REQ→REP 64 B", "rt/s", () => reqRep(n(2500), 6, 64)),
+    await compare("PUSH→PULL 64 B", "msgs/s", () => pushPull("bytes", n(50_000), 18, 64)),
+    await compare("PUSH→PULL 1 KiB", "msgs/s", () => pushPull("bytes", n(30_000), 18, 1024)),
+    await compare("PUSH→PULL 1 MiB Float64Array", "MB/s", () => pushPull("array", n(200), 18, 1 << 20)),
+    await compare("REQ→REP 64 B", "rt/s", () => reqRep(n(500), 30, 64)),
     ...(await hotPathRows(n(50_000), 10)),
   ];
 }
