@@ -136,6 +136,8 @@ export class Child {
 
   private constructor(script: string, role: string, args: readonly (string | number)[]) {
     this.#process = spawn(process.execPath, [script, role, ...args.map(String)], { stdio: "pipe" });
+    // A child that already exited cannot be released; that is not an error.
+    this.#process.stdin.on("error", () => undefined);
     this.#process.stderr.on("data", (chunk: Buffer) => {
       this.#stderr += chunk.toString();
     });
