@@ -2,7 +2,8 @@
  * Benchmark runner: `node dist/bench/run.js [suite...]` (or `npm run bench -- messaging`).
  * A suite is any module `bench/<suite>.ts` that exports `run(): Promise<Row[]>`; with no
  * arguments every suite found next to this file runs. Each prints a table and writes
- * `bench/results/<suite>.json`.
+ * `bench/results/<suite>.json`. Finding suites imports every module here, so a helper module
+ * must do no work on import (or be named `_<name>.ts`, which is skipped).
  */
 import { readdir } from "node:fs/promises";
 import { dirname } from "node:path";
