@@ -1,8 +1,10 @@
 /**
- * RPC suite: zerokit RPC against raw zeromq.js DEALER⇄ROUTER echo (the ceiling), client and
- * server in separate processes over tcp loopback, the same message size and window:
- * sequential echo("hello") calls/s, calls/s with 100 in flight, and stream items/s (raw: the
- * same item events under the same credit window of 100).
+ * RPC suite: zerokit RPC against raw zeromq.js DEALER⇄ROUTER echo (the ceiling) with the same
+ * message size and window, client and server in separate processes over tcp loopback:
+ * sequential echo("hello") calls/s, calls/s with 100 in flight, and stream items/s (raw: the same
+ * item events under the same credit window of 100). Each process pair hosts both
+ * implementations and alternates bursts between them (who goes first swaps every round), so
+ * both see the same machine at nearly the same time; a row is the median of 3 runs.
  */
 import * as zmq from "zeromq";
 import { RpcClient, RpcServer } from "../src/rpc/index.js";
@@ -23,27 +25,22 @@ function sampleItem(i: number): Buffer {
   return encodeFast(nextIdNumber(), REQUEST_ID, "STREAM", i);
 }
 
-async function serverRole([impl]: string[], io: { report(v: unknown): void; released: Promise<void> }): Promise<void> {
-  if (impl === "zerokit") {
-    const server = new RpcServer(
-      {
-        echo: (x: unknown) => x,
-        *range(n: number) {
-          for (let i = 0; i < n; i++) yield i;
-        },
+async function serverRole(_args: string[], io: { report(v: unknown): void; released: Promise<void> }): Promise<void> {
+  const server = new RpcServer(
+    {
+      echo: (x: unknown) => x,
+      *range(n: number) {
+        for (let i = 0; i < n; i++) yield i;
       },
-      { name: "bench" },
-    );
-    io.report({ address: await server.bind("tcp://127.0.0.1:*") });
-    await io.released;
-    server.close();
-    return;
-  }
+    },
+    { name: "bench" },
+  );
+  const zkAddress = await server.bind("tcp://127.0.0.1:*");
   const router = new zmq.Router({ linger: 0 });
   await router.bind("tcp://127.0.0.1:*");
-  io.report({ address: router.lastEndpoint });
+  io.report({ zkAddress, rawAddress: router.lastEndpoint });
   const serve = (async () => {
-    // "range" requests carry the item count as their blob's first byte count: [id, '', 'S', n]
+    // "range" requests are [id, '', count, 'range']; credit arrives as [id, '', n, 'more'].
     let credit = 0;
     let streamTo: Buffer | undefined;
     let remaining = 0;
@@ -78,17 +75,15 @@ async function serverRole([impl]: string[], io: { report(v: unknown): void; rele
     }
   })();
   await io.released;
+  server.close();
   router.close();
   await serve.catch(() => undefined);
 }
 
-async function clientRole([impl, mode, countText, address]: string[], io: { report(v: unknown): void }): Promise<void> {
-  const count = Number(countText);
-  if (impl === "zerokit") {
-    const client = new RpcClient();
-    client.connect(address!);
-    await client.call("echo", ["warm"]);
-    const start = performance.now();
+type Runner = (count: number) => Promise<void>;
+
+function zerokitRunner(client: RpcClient, mode: string): Runner {
+  return async (count) => {
     if (mode === "sequential") {
       for (let i = 0; i < count; i++) await client.call("echo", ["hello"]);
     } else if (mode === "inflight") {
@@ -105,91 +100,115 @@ async function clientRole([impl, mode, countText, address]: string[], io: { repo
       for await (const _ of client.call("range", [count])) n++;
       if (n !== count) throw new Error(`streamed ${n} of ${count}`);
     }
-    io.report({ elapsedMs: performance.now() - start });
-    client.close();
-    return;
-  }
-  const dealer = new zmq.Dealer({ linger: 0 });
-  dealer.connect(address!);
+  };
+}
+
+function rawRunner(dealer: zmq.Dealer, mode: string): Runner {
   const blob = sampleRequest();
-  await dealer.send([EMPTY, blob]);
-  await dealer.receive();
-  const start = performance.now();
-  if (mode === "sequential") {
-    for (let i = 0; i < count; i++) {
-      await dealer.send([EMPTY, blob]);
-      await dealer.receive();
-    }
-  } else if (mode === "inflight") {
-    let sent = 0;
-    let received = 0;
-    let wake: (() => void) | undefined;
-    const sender = (async () => {
-      while (sent < count) {
-        if (sent - received >= WINDOW) {
-          await new Promise<void>((r) => {
-            wake = r;
-          });
-          continue;
-        }
-        sent++;
+  return async (count) => {
+    if (mode === "sequential") {
+      for (let i = 0; i < count; i++) {
         await dealer.send([EMPTY, blob]);
+        await dealer.receive();
       }
-    })();
-    while (received < count) {
-      await dealer.receive();
-      received++;
-      wake?.();
+    } else if (mode === "inflight") {
+      let sent = 0;
+      let received = 0;
+      let wake: (() => void) | undefined;
+      const sender = (async () => {
+        while (sent < count) {
+          if (sent - received >= WINDOW) {
+            await new Promise<void>((r) => {
+              wake = r;
+            });
+            continue;
+          }
+          sent++;
+          await dealer.send([EMPTY, blob]);
+        }
+      })();
+      while (received < count) {
+        await dealer.receive();
+        received++;
+        wake?.();
+      }
+      await sender;
+    } else {
+      await dealer.send([EMPTY, Buffer.from(String(count)), Buffer.from("range")]);
+      // Same credit rule as zerokit's client: top the window up when fewer than half remain.
+      let outstanding = 1;
+      for (let i = 0; i < count; i++) {
+        const [, item] = await dealer.receive();
+        if (!item) throw new Error("bad item");
+        outstanding--;
+        if (outstanding * 2 < WINDOW) {
+          const grant = WINDOW - outstanding;
+          outstanding += grant;
+          await dealer.send([EMPTY, Buffer.from(String(grant)), Buffer.from("more")]);
+        }
+      }
     }
-    await sender;
-  } else {
-    await dealer.send([EMPTY, Buffer.from(String(count)), Buffer.from("range")]);
-    // Same credit rule as zerokit's client: top the window up when fewer than half remain.
-    let outstanding = 1;
-    for (let i = 0; i < count; i++) {
-      const [, item] = await dealer.receive();
-      if (!item) throw new Error("bad item");
-      outstanding--;
-      if (outstanding * 2 < WINDOW) {
-        const grant = WINDOW - outstanding;
-        outstanding += grant;
-        await dealer.send([EMPTY, Buffer.from(String(grant)), Buffer.from("more")]);
-      }
+  };
+}
+
+/** Alternates zerokit and raw bursts (who goes first swaps each round); reports the median rate of each. */
+async function clientRole(
+  [mode, burstText, roundsText, zkAddress, rawAddress]: string[],
+  io: { report(v: unknown): void },
+): Promise<void> {
+  const burst = Number(burstText);
+  const rounds = Number(roundsText);
+  const client = new RpcClient();
+  client.connect(zkAddress!);
+  const dealer = new zmq.Dealer({ linger: 0 });
+  dealer.connect(rawAddress!);
+  const runners = { zerokit: zerokitRunner(client, mode!), raw: rawRunner(dealer, mode!) };
+  await runners.zerokit(Math.min(burst, 200)); // warm both paths (JIT, connections)
+  await runners.raw(Math.min(burst, 200));
+  const rates: Record<Impl, number[]> = { zerokit: [], raw: [] };
+  for (let round = 0; round < rounds; round++) {
+    const order: Impl[] = round % 2 === 0 ? ["zerokit", "raw"] : ["raw", "zerokit"];
+    for (const impl of order) {
+      const start = performance.now();
+      await runners[impl](burst);
+      rates[impl].push((burst / (performance.now() - start)) * 1000);
     }
   }
-  io.report({ elapsedMs: performance.now() - start });
+  io.report({ zerokit: median(rates.zerokit), raw: median(rates.raw) });
+  client.close();
   dealer.close();
 }
 
 childMain(import.meta.url, { server: serverRole, client: clientRole });
 
-async function measure(impl: Impl, mode: string, count: number): Promise<number> {
-  const server = Child.spawn(import.meta.url, "server", [impl]);
+async function measure(mode: string, burst: number, rounds: number): Promise<Record<Impl, number>> {
+  const server = Child.spawn(import.meta.url, "server");
   try {
-    const { address } = await server.next<{ address: string }>();
-    const client = Child.spawn(import.meta.url, "client", [impl, mode, count, address]);
-    const { elapsedMs } = await client.next<{ elapsedMs: number }>();
+    const { zkAddress, rawAddress } = await server.next<{ zkAddress: string; rawAddress: string }>();
+    const client = Child.spawn(import.meta.url, "client", [mode, burst, rounds, zkAddress, rawAddress]);
+    const result = await client.next<Record<Impl, number>>();
     await client.finish();
-    return (count / elapsedMs) * 1000;
+    return result;
   } finally {
     await server.finish().catch(() => server.kill());
   }
 }
 
-async function compare(name: string, unit: string, mode: string, count: number): Promise<Row> {
+async function compare(name: string, unit: string, mode: string, burst: number): Promise<Row> {
   const zk: number[] = [];
   const raw: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    raw.push(await measure("raw", mode, count));
-    zk.push(await measure("zerokit", mode, count));
+    const result = await measure(mode, burst, 10);
+    zk.push(result.zerokit);
+    raw.push(result.raw);
   }
   return row(name, unit, median(zk), median(raw));
 }
 
 export async function run(): Promise<Row[]> {
   return [
-    await compare('sequential echo("hello")', "calls/s", "sequential", 10_000),
-    await compare("echo, 100 calls in flight", "calls/s", "inflight", 100_000),
-    await compare("stream items (window 100)", "items/s", "stream", 200_000),
+    await compare('sequential echo("hello")', "calls/s", "sequential", 1000),
+    await compare("echo, 100 calls in flight", "calls/s", "inflight", 10_000),
+    await compare("stream items (window 100)", "items/s", "stream", 20_000),
   ];
 }
