@@ -1,3 +1,4 @@
+import { unlinkSync } from "node:fs";
 import type * as zmq from "zeromq";
 import { decodeArray, encodeArray, type NDArray } from "./arrays.js";
 import { type Codec, jsonCodec, msgpackCodec, objectCodec, stringCodec } from "./codec.js";
@@ -114,6 +115,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   readonly raw: Raw;
   readonly #sendQueueLimit: number;
   #closed = false;
+  #ipcPaths: string[] = [];
 
   // Writer state: `#sending` is true while a raw send is in flight; later sends queue behind it.
   #sending = false;
@@ -158,7 +160,10 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
     } catch (error) {
       throw new EndpointError(endpoint, `bind failed: ${(error as Error).message}`, { cause: error });
     }
-    return connectableAddress(this.raw.lastEndpoint ?? address);
+    const bound = this.raw.lastEndpoint ?? address;
+    // libzmq leaves ipc socket files behind; remember ours so close() can remove them.
+    if (bound.startsWith("ipc://") && !bound.startsWith("ipc://@")) this.#ipcPaths.push(bound.slice(6));
+    return connectableAddress(bound);
   }
 
   /** Stops listening on an endpoint bound before. */
@@ -536,6 +541,14 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
     this.#sendQueue = [];
     this.#sendHead = 0;
     this.raw.close();
+    for (const path of this.#ipcPaths) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // already gone, or never created (a relative ipc path in another cwd): nothing to clean
+      }
+    }
+    this.#ipcPaths = [];
     if (!this.#pumping) this.#failWaiters(error);
   }
 
