@@ -71,7 +71,14 @@ const fmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 /** Prints the rows as a table with the zerokit/raw ratio of each. */
 export function printTable(suite: string, rows: readonly Row[]): void {
   const header = ["benchmark", "unit", "zerokit", "raw", "ratio"];
-  const cells = rows.map((r) => [r.name, r.unit, fmt.format(r.zerokit), fmt.format(r.raw), r.ratio.toFixed(2)]);
+  // A row without a raw counterpart (raw 0) shows n/a rather than a meaningless 0.00 ratio.
+  const cells = rows.map((r) => [
+    r.name,
+    r.unit,
+    fmt.format(r.zerokit),
+    r.raw === 0 ? "n/a" : fmt.format(r.raw),
+    r.raw === 0 ? "n/a" : r.ratio.toFixed(2),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((v, i) => (i < 2 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join("  ");
   console.log(`\n${suite}`);
