@@ -110,37 +110,15 @@ function fallbackParameters(fn: AnyFunction): { args: ArgInfo[]; varargs: string
   return { args: Array.from({ length: fn.length }, (_, i) => ({ name: `arg${i}` })), varargs: null };
 }
 
-/** The text between the parentheses of the parameter list (or the single bare arrow param). */
-function parameterList(source: string): string | undefined {
-  const arrow = /^(?:async\s+)?([A-Za-z_$][\w$]*)\s*=>/.exec(source);
-  if (arrow) return arrow[1];
-  const open = source.indexOf("(");
-  if (open < 0) return undefined;
+/**
+ * Walks `text` from `from`, skipping string literals, and calls `visit(char, index, depth)` for
+ * every character outside them, with the bracket depth after an opening bracket and before a
+ * closing one. Stops early when `visit` returns true; returns the index it stopped at, or -1.
+ */
+function scan(text: string, from: number, visit: (c: string, i: number, depth: number) => boolean | undefined): number {
   let depth = 0;
   let quote: string | undefined;
-  for (let i = open; i < source.length; i++) {
-    const c = source[i] as string;
-    if (quote) {
-      if (c === "\\") i++;
-      else if (c === quote) quote = undefined;
-      continue;
-    }
-    if (c === '"' || c === "'" || c === "`") quote = c;
-    else if (c === "(" || c === "[" || c === "{") depth++;
-    else if (c === ")" || c === "]" || c === "}") {
-      depth--;
-      if (depth === 0) return source.slice(open + 1, i);
-    }
-  }
-  return undefined;
-}
-
-function splitTopLevel(text: string): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let quote: string | undefined;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = from; i < text.length; i++) {
     const c = text[i] as string;
     if (quote) {
       if (c === "\\") i++;
@@ -150,11 +128,31 @@ function splitTopLevel(text: string): string[] {
     if (c === '"' || c === "'" || c === "`") quote = c;
     else if (c === "(" || c === "[" || c === "{") depth++;
     else if (c === ")" || c === "]" || c === "}") depth--;
-    else if (c === "," && depth === 0) {
+    if (visit(c, i, depth)) return i;
+  }
+  return -1;
+}
+
+/** The text between the parentheses of the parameter list (or the single bare arrow param). */
+function parameterList(source: string): string | undefined {
+  const arrow = /^(?:async\s+)?([A-Za-z_$][\w$]*)\s*=>/.exec(source);
+  if (arrow) return arrow[1];
+  const open = source.indexOf("(");
+  if (open < 0) return undefined;
+  const close = scan(source, open, (c, _i, depth) => (c === ")" || c === "]" || c === "}") && depth === 0);
+  return close < 0 ? undefined : source.slice(open + 1, close);
+}
+
+function splitTopLevel(text: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  scan(text, 0, (c, i, depth) => {
+    if (c === "," && depth === 0) {
       parts.push(text.slice(start, i));
       start = i + 1;
     }
-  }
+    return false;
+  });
   parts.push(text.slice(start));
   return parts;
 }
