@@ -175,7 +175,9 @@ export class RpcServer implements AsyncDisposable {
     this.#hooks = options.hooks;
     this.#onProtocolError = options.onProtocolError;
     this.#onEvent = options.onEvent;
-    this.#socket = new Router(options.socket);
+    // A ROUTER never blocks on send (it drops for a full or gone peer), so a send timeout of 0
+    // changes nothing but skips zeromq.js's readiness check before every reply.
+    this.#socket = new Router({ sendTimeout: 0, ...options.socket });
     if (this.#heartbeat !== false) {
       const period = this.#heartbeat;
       this.#ticker = new Ticker(
