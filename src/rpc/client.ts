@@ -154,11 +154,17 @@ export type Proxied<Api> = {
     : never;
 };
 
+/** What a {@link Result} may ask of its client (kept off the client's public surface). */
+interface ChannelOps {
+  grantCredit(channel: ClientChannel): void;
+  cancelChannel(channel: ClientChannel, reason: Error): void;
+}
+
 class Result {
   readonly [Symbol.toStringTag] = "Promise";
   constructor(
     private readonly channel: ClientChannel,
-    private readonly client: RpcClient,
+    private readonly ops: ChannelOps,
   ) {}
 
   // biome-ignore lint/suspicious/noThenProperty: a call result is deliberately awaitable.
@@ -181,7 +187,7 @@ class Result {
     const channel = this.channel;
     if (channel.mode === "undecided") {
       channel.mode = "collect";
-      this.client.grantCredit(channel);
+      this.ops.grantCredit(channel);
     }
     if (channel.done) return channel.error ? Promise.reject(channel.error) : Promise.resolve(channel.value);
     return new Promise((resolve, reject) => {
@@ -192,7 +198,7 @@ class Result {
 
   [Symbol.asyncIterator](): AsyncIterator<unknown> {
     const channel = this.channel;
-    const client = this.client;
+    const ops = this.ops;
     if (channel.mode === "undecided") channel.mode = "iterate";
     let finished = false;
     return {
@@ -201,7 +207,7 @@ class Result {
           if (channel.itemHead < channel.items.length) {
             const value = channel.items[channel.itemHead];
             channel.items[channel.itemHead++] = undefined;
-            client.grantCredit(channel);
+            ops.grantCredit(channel);
             return { value, done: false };
           }
           if (channel.done) {
@@ -229,7 +235,7 @@ class Result {
       },
       return: async (): Promise<IteratorResult<unknown>> => {
         finished = true;
-        if (!channel.done) client.cancelChannel(channel, new AbortError("the stream was closed by its consumer"));
+        if (!channel.done) ops.cancelChannel(channel, new AbortError("the stream was closed by its consumer"));
         return { value: undefined, done: true };
       },
     };
@@ -264,6 +270,10 @@ export class RpcClient implements AsyncDisposable {
   #next = 0;
   #closed = false;
   readonly #ticker: Ticker;
+  readonly #ops: ChannelOps = {
+    grantCredit: (channel) => this.#grantCredit(channel),
+    cancelChannel: (channel, reason) => this.#cancelChannel(channel, reason),
+  };
 
   constructor(options: ClientOptions = {}) {
     this.#timeout = options.timeout ?? 30_000;
@@ -415,7 +425,7 @@ export class RpcClient implements AsyncDisposable {
     const key = nextIdNumber();
     const timeoutMs = options?.timeout ?? this.#timeout;
     const channel = this.#newChannel(key, method, undefined as unknown as Peer, timeoutMs, "undecided", now);
-    const result = new Result(channel, this) as unknown as CallResult<T>;
+    const result = new Result(channel, this.#ops) as unknown as CallResult<T>;
     if (this.#closed) {
       this.#settle(channel, undefined, new ClosedError("the client is closed"));
       return result;
@@ -455,7 +465,7 @@ export class RpcClient implements AsyncDisposable {
         return result;
       }
       channel.signal = signal;
-      channel.onAbort = () => this.cancelChannel(channel, abortErrorFrom(signal));
+      channel.onAbort = () => this.#cancelChannel(channel, abortErrorFrom(signal));
       signal.addEventListener("abort", channel.onAbort, { once: true });
     }
     let peer: Peer;
@@ -552,7 +562,7 @@ export class RpcClient implements AsyncDisposable {
         channel.deadline = Number.POSITIVE_INFINITY;
         channel.serverCredit--;
         channel.items.push(event.args);
-        this.grantCredit(channel);
+        this.#grantCredit(channel);
         this.#wake(channel);
         return;
       case STREAM_DONE:
@@ -569,7 +579,7 @@ export class RpcClient implements AsyncDisposable {
   }
 
   /** Grants the server credit as the consumer makes room (Python semantics: `_zpc_more` adds). */
-  grantCredit(channel: ClientChannel): void {
+  #grantCredit(channel: ClientChannel): void {
     if (!channel.streaming || channel.done) return;
     const buffered = channel.mode === "collect" ? 0 : channel.items.length - channel.itemHead;
     const ahead = buffered + channel.serverCredit;
@@ -623,7 +633,7 @@ export class RpcClient implements AsyncDisposable {
   }
 
   /** Stops a call from this side: settles it at once and tells the server if it understands. */
-  cancelChannel(channel: ClientChannel, reason: Error): void {
+  #cancelChannel(channel: ClientChannel, reason: Error): void {
     if (channel.done) return;
     this.#forget(channel, reason);
     const peer = channel.peer;
@@ -641,7 +651,7 @@ export class RpcClient implements AsyncDisposable {
   #probe(peer: Peer): Promise<boolean> {
     peer.probing ??= new Promise<boolean>((resolve) => {
       const channel = this.#channelFor(peer, FEATURES);
-      const result = new Result(channel, this);
+      const result = new Result(channel, this.#ops);
       result.then(
         (features) => {
           peer.cancel = (features as { cancel?: unknown } | null)?.cancel === true;

@@ -102,17 +102,6 @@ export function contextOf(header: EventHeader): Record<string, unknown> | undefi
   return context;
 }
 
-/**
- * Splits a ROUTER message into its routing envelope (identities up to and including the empty
- * delimiter) and the event blob. A message without the delimiter (2 frames) is accepted too.
- */
-export function splitEnvelope(frames: Buffer[]): { envelope: Buffer[]; blob: Buffer } | undefined {
-  const last = frames.length - 1;
-  if (last < 1) return undefined;
-  const blob = frames[last] as Buffer;
-  return { envelope: frames.slice(0, last), blob };
-}
-
 // --- Hot-path encoders ---------------------------------------------------------------------------
 // Requests and replies have a fixed header shape, so they are written byte by byte instead of
 // through the generic packer: no header object, and the id's hex digits go straight into the
@@ -165,25 +154,31 @@ export function ownIdNumber(id: WireId): number | undefined {
   return n;
 }
 
-function strHeaderLength(length: number): number {
-  return length < 32 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+/** MessagePack type bytes of a length header: fix form (str only), then 8, 16 and 32 bits. */
+type LengthCodes = readonly [fix: number, u8: number, u16: number, u32: number];
+const STR: LengthCodes = [0xa0, 0xd9, 0xda, 0xdb];
+const BIN: LengthCodes = [-1, 0xc4, 0xc5, 0xc6];
+
+function headerLength(n: number, codes: LengthCodes): number {
+  return codes[0] >= 0 && n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
 }
 
-function writeStr(target: Buffer, offset: number, text: string, byteLength: number): number {
-  if (byteLength < 32) target[offset++] = 0xa0 | byteLength;
-  else if (byteLength < 0x100) {
-    target[offset++] = 0xd9;
-    target[offset++] = byteLength;
-  } else if (byteLength < 0x10000) {
-    target[offset++] = 0xda;
-    target.writeUInt16BE(byteLength, offset);
+function writeHeader(target: Buffer, offset: number, n: number, codes: LengthCodes): number {
+  if (codes[0] >= 0 && n < 32) {
+    target[offset++] = codes[0] | n;
+  } else if (n < 0x100) {
+    target[offset++] = codes[1];
+    target[offset++] = n;
+  } else if (n < 0x10000) {
+    target[offset++] = codes[2];
+    target.writeUInt16BE(n, offset);
     offset += 2;
   } else {
-    target[offset++] = 0xdb;
-    target.writeUInt32BE(byteLength, offset);
+    target[offset++] = codes[3];
+    target.writeUInt32BE(n, offset);
     offset += 4;
   }
-  return offset + target.write(text, offset, byteLength, "utf8");
+  return offset;
 }
 
 /**
@@ -193,27 +188,19 @@ function writeStr(target: Buffer, offset: number, text: string, byteLength: numb
 export function encodeFast(id: number, responseTo: WireId | undefined, name: string, args: unknown): Buffer {
   const body = packWire(args);
   const nameLength = Buffer.byteLength(name, "utf8");
-  let responseLength = 0;
-  let responseText: string | undefined;
-  let responseBytes: Uint8Array | undefined;
-  if (responseTo !== undefined) {
-    if (typeof responseTo === "string") {
-      responseText = responseTo;
-      const n = Buffer.byteLength(responseTo, "utf8");
-      responseLength = KEY_RESPONSE_TO.length + strHeaderLength(n) + n;
-    } else {
-      responseBytes = responseTo;
-      const n = responseTo.length;
-      responseLength = KEY_RESPONSE_TO.length + (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + n;
-    }
-  }
+  const responseIsText = typeof responseTo === "string";
+  const responseLength =
+    responseTo === undefined ? 0 : responseIsText ? Buffer.byteLength(responseTo as string, "utf8") : responseTo.length;
+  const responseCodes = responseIsText ? STR : BIN;
   const size =
     2 +
     KEY_MESSAGE_ID.length +
     34 +
     KEY_V3.length +
-    responseLength +
-    strHeaderLength(nameLength) +
+    (responseTo === undefined
+      ? 0
+      : KEY_RESPONSE_TO.length + headerLength(responseLength, responseCodes) + responseLength) +
+    headerLength(nameLength, STR) +
     nameLength +
     body.length;
   const out = Buffer.allocUnsafe(size);
@@ -225,27 +212,15 @@ export function encodeFast(id: number, responseTo: WireId | undefined, name: str
   offset += KEY_V3.copy(out, offset);
   if (responseTo !== undefined) {
     offset += KEY_RESPONSE_TO.copy(out, offset);
-    if (responseText !== undefined) {
-      offset = writeStr(out, offset, responseText, Buffer.byteLength(responseText, "utf8"));
-    } else if (responseBytes) {
-      const n = responseBytes.length;
-      if (n < 0x100) {
-        out[offset++] = 0xc4;
-        out[offset++] = n;
-      } else if (n < 0x10000) {
-        out[offset++] = 0xc5;
-        out.writeUInt16BE(n, offset);
-        offset += 2;
-      } else {
-        out[offset++] = 0xc6;
-        out.writeUInt32BE(n, offset);
-        offset += 4;
-      }
-      out.set(responseBytes, offset);
-      offset += n;
+    offset = writeHeader(out, offset, responseLength, responseCodes);
+    if (responseIsText) offset += out.write(responseTo as string, offset, responseLength, "utf8");
+    else {
+      out.set(responseTo as Uint8Array, offset);
+      offset += responseLength;
     }
   }
-  offset = writeStr(out, offset, name, nameLength);
+  offset = writeHeader(out, offset, nameLength, STR);
+  offset += out.write(name, offset, nameLength, "utf8");
   body.copy(out, offset);
   return out;
 }

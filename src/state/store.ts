@@ -88,7 +88,8 @@ export class Store {
       this.#tombstones.set(`${ns}\0${key}`, seq);
     } else {
       map.set(key, { value, version: seq });
-      this.#tombstones.delete(`${ns}\0${key}`);
+      // Most states never delete; skip building the tombstone key on every write then.
+      if (this.#tombstones.size > 0) this.#tombstones.delete(`${ns}\0${key}`);
     }
     this.#history[seq % this.#historyLimit] = change;
     this.#wake();
