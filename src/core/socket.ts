@@ -53,6 +53,8 @@ export interface ZerokitSocketOptions {
  */
 export const DEFAULT_LINGER_MS = 1000;
 const DEFAULT_SEND_QUEUE_LIMIT = 100_000;
+/** Eager sends in a row before one waits for the event loop (zeromq.js's own guard is off then). */
+const EAGER_STREAK_LIMIT = 512;
 
 interface QueuedSend {
   message: Outgoing;
@@ -72,7 +74,10 @@ interface Waiter {
 }
 
 type RawReadable = zmq.Socket & { receive(): Promise<unknown> };
-type RawWritable = zmq.Socket & { send(message: Outgoing, routing?: { routingId: number }): Promise<void> };
+type RawWritable = zmq.Socket & {
+  send(message: Outgoing, routing?: { routingId: number }): Promise<void>;
+  sendTimeout: number;
+};
 
 /**
  * Translates a zeromq.js error into a zerokit error. `EAGAIN` on a closed socket and `EBADF`
@@ -95,6 +100,12 @@ function isBusy(error: unknown): boolean {
   return (error as { code?: string } | undefined)?.code === "EBUSY";
 }
 
+function isAgain(error: unknown): boolean {
+  return (error as { code?: string } | undefined)?.code === "EAGAIN";
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /**
  * A ZeroMQ socket that is safe to share: any number of callers may `send()` and `receive()` at
  * once. Sends go through one ordered writer queue (bounded, each `send()` resolves when ZeroMQ
@@ -114,6 +125,13 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
    */
   readonly raw: Raw;
   readonly #sendQueueLimit: number;
+  /**
+   * True unless the caller chose a send timeout: the raw socket then has `sendTimeout: 0`, which
+   * skips zeromq.js's readiness check (a system call) before every send; a send that cannot go
+   * at once is retried blocking. See {@link #rawSend}.
+   */
+  readonly #eager: boolean;
+  #eagerStreak = 0;
   #closed = false;
   #ipcPaths: string[] = [];
 
@@ -133,6 +151,9 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   constructor(raw: Raw, options: ZerokitSocketOptions = {}) {
     this.raw = raw;
     this.#sendQueueLimit = options.sendQueueLimit ?? DEFAULT_SEND_QUEUE_LIMIT;
+    // Receive-only sockets have no sendTimeout (their option object is sealed).
+    this.#eager = (options as { sendTimeout?: number }).sendTimeout === undefined && "sendTimeout" in raw;
+    if (this.#eager) (raw as unknown as RawWritable).sendTimeout = 0;
   }
 
   /** Whether `close()` was called. */
@@ -215,9 +236,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
       this.#sending = true;
       let sent: Promise<void>;
       try {
-        const raw = this.raw as unknown as RawWritable;
-        sent =
-          options?.routingId === undefined ? raw.send(message) : raw.send(message, { routingId: options.routingId });
+        sent = this.#rawSend(message, options?.routingId === undefined ? undefined : { routingId: options.routingId });
       } catch (error) {
         this.#sending = false;
         return Promise.reject(translateSocketError(error, this.#closed, "send"));
@@ -225,6 +244,31 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
       return sent.then(this.#afterSend, this.#afterSendFailure);
     }
     return this.#enqueueSend(message, options);
+  }
+
+  /**
+   * One raw send. In eager mode a message the socket cannot take at once (no peer yet, high-water
+   * mark) fails with EAGAIN without being sent; it is then sent again blocking, the way it would
+   * have been without `sendTimeout: 0`. Only one raw send runs at a time, so switching the
+   * timeout here is safe. Every {@link EAGER_STREAK_LIMIT} sends wait for the next event-loop
+   * turn, because eager sends resolve at once and a send loop would otherwise starve timers and I/O.
+   */
+  #rawSend(message: Outgoing, routing: { routingId: number } | undefined): Promise<void> {
+    const raw = this.raw as unknown as RawWritable;
+    if (!this.#eager) return routing ? raw.send(message, routing) : raw.send(message);
+    if (++this.#eagerStreak >= EAGER_STREAK_LIMIT) {
+      this.#eagerStreak = 0;
+      return nextTurn().then(() => this.#rawSend(message, routing));
+    }
+    const sent = routing ? raw.send(message, routing) : raw.send(message);
+    return sent.then(undefined, (error: unknown) => {
+      if (!isAgain(error) || this.#closed) throw error;
+      raw.sendTimeout = -1;
+      const retry = routing ? raw.send(message, routing) : raw.send(message);
+      return retry.finally(() => {
+        if (!this.#closed) raw.sendTimeout = 0;
+      });
+    });
   }
 
   readonly #afterSend = (): void => {
@@ -259,7 +303,6 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   }
 
   async #drainSends(): Promise<void> {
-    const raw = this.raw as unknown as RawWritable;
     while (this.#sendHead < this.#sendQueue.length) {
       const item = this.#sendQueue[this.#sendHead];
       this.#sendQueue[this.#sendHead++] = undefined;
@@ -267,7 +310,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
       item.done = true;
       if (item.onAbort) item.signal?.removeEventListener("abort", item.onAbort);
       try {
-        await (item.routing ? raw.send(item.message, item.routing) : raw.send(item.message));
+        await this.#rawSend(item.message, item.routing);
         item.resolve();
       } catch (error) {
         item.reject(translateSocketError(error, this.#closed, "send"));

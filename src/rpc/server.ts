@@ -175,9 +175,8 @@ export class RpcServer implements AsyncDisposable {
     this.#hooks = options.hooks;
     this.#onProtocolError = options.onProtocolError;
     this.#onEvent = options.onEvent;
-    // A ROUTER never blocks on send (it drops for a full or gone peer), so a send timeout of 0
-    // changes nothing but skips zeromq.js's readiness check before every reply.
-    this.#socket = new Router({ sendTimeout: 0, ...options.socket });
+    // Replies go out with zerokit's eager sends (no readiness check per reply, see ZSocket).
+    this.#socket = new Router(options.socket);
     if (this.#heartbeat !== false) {
       const period = this.#heartbeat;
       this.#ticker = new Ticker(

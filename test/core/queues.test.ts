@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { AbortError, ClosedError, Pair, Pull, Push, TimeoutError } from "../../src/index.js";
+import { AbortError, ClosedError, Pair, Pub, Pull, Push, TimeoutError } from "../../src/index.js";
 import { freshEndpoint, type TestTransport, texts, transports } from "../helpers.js";
 
 const T = { timeout: 10_000 };
@@ -154,4 +154,37 @@ test("pending and queued sends reject with ClosedError when the socket closes", 
     assert.equal(result.status, "rejected");
     assert.ok(result.reason instanceof ClosedError, String(result.reason));
   }
+});
+
+test("a send with no peer yet waits for one and is delivered (eager send falls back to blocking)", T, async () => {
+  const push = new Push();
+  const sent = push.send("early");
+  let settled = false;
+  void sent.finally(() => {
+    settled = true;
+  });
+  // The send cannot go anywhere yet: it must still be pending after a full event-loop turn.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(settled, false);
+  await using pull = new Pull();
+  push.connect(await pull.bind(freshEndpoint("tcp")));
+  await sent;
+  assert.deepEqual(texts(await pull.receive({ timeout: 5000 })), ["early"]);
+  // Later sends take the eager path again and keep their order.
+  await Promise.all([push.send("a"), push.send("b")]);
+  assert.deepEqual(texts(await pull.receive({ timeout: 5000 })), ["a"]);
+  assert.deepEqual(texts(await pull.receive({ timeout: 5000 })), ["b"]);
+  push.close();
+});
+
+test("a tight send loop still lets timers run (eager sends yield to the event loop)", T, async () => {
+  // A PUB without subscribers takes every message at once, so nothing else would ever yield.
+  await using pub = new Pub();
+  await pub.bind(freshEndpoint("inproc"));
+  let timerRan = false;
+  setTimeout(() => {
+    timerRan = true;
+  }, 0);
+  for (let i = 0; i < 5000 && !timerRan; i++) await pub.send("x");
+  assert.equal(timerRan, true, "5,000 sends in a row never gave a 0 ms timer its turn");
 });
