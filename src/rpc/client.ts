@@ -26,8 +26,11 @@ import {
   MORE,
   nextIdNumber,
   OK,
+  MAX_PACKED_HEADERS,
   ownIdNumber,
+  type PackedHeaders,
   PROTOCOL_VERSION,
+  packHeaderEntries,
   type RpcEvent,
   STREAM,
   STREAM_DONE,
@@ -123,6 +126,42 @@ interface ClientChannel {
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 const noop = () => {};
+
+interface CachedHeaders {
+  keys: string[];
+  values: unknown[];
+  packed: PackedHeaders;
+}
+
+// Callers tend to pass the same headers object on every call (State passes its origin): its
+// packed form is kept until an entry changes. Only primitive values are cached, since a nested
+// object could change without the check below seeing it.
+const packedHeaderCache = new WeakMap<object, CachedHeaders>();
+
+function isPrimitive(value: unknown): boolean {
+  return value === null || (typeof value !== "object" && typeof value !== "function");
+}
+
+function sameEntries(cached: CachedHeaders, headers: Readonly<Record<string, unknown>>): boolean {
+  let i = 0;
+  for (const key in headers) {
+    if (cached.keys[i] !== key || cached.values[i] !== headers[key]) return false;
+    i++;
+  }
+  return i === cached.keys.length;
+}
+
+/** The packed context entries of `headers`, or undefined when they do not fit the fast encoder. */
+function packedHeadersOf(headers: Readonly<Record<string, unknown>>): PackedHeaders | undefined {
+  const cached = packedHeaderCache.get(headers);
+  if (cached && sameEntries(cached, headers)) return cached.packed;
+  const keys = Object.keys(headers);
+  if (keys.length > MAX_PACKED_HEADERS) return undefined;
+  const values = keys.map((key) => headers[key]);
+  const packed = packHeaderEntries(headers);
+  if (values.every(isPrimitive)) packedHeaderCache.set(headers, { keys, values, packed });
+  return packed;
+}
 
 /**
  * The result of a call: await it for the value (a streamed reply collects into an array), or
@@ -433,7 +472,10 @@ export class RpcClient implements AsyncDisposable {
     const context = callStorage.getStore();
     const contextHeaders = context && Object.keys(context.headers).length > 0 ? context.headers : undefined;
     let header: EventHeader | undefined;
-    if (contextHeaders || options?.headers || this.#hooks?.beforeCall || this.#onEvent) {
+    let packed: PackedHeaders | undefined;
+    const plainHeaders = !contextHeaders && !this.#hooks?.beforeCall && !this.#onEvent;
+    if (plainHeaders && options?.headers) packed = packedHeadersOf(options.headers);
+    if (!plainHeaders || (options?.headers && !packed)) {
       header = { message_id: idBytes(idString(key)), v: PROTOCOL_VERSION };
       if (contextHeaders) Object.assign(header, contextHeaders);
       if (options?.headers) Object.assign(header, options.headers);
@@ -445,7 +487,7 @@ export class RpcClient implements AsyncDisposable {
     }
     let blob: Buffer;
     try {
-      blob = header ? encodeEvent(header, method, args) : encodeFast(key, undefined, method, args);
+      blob = header ? encodeEvent(header, method, args) : encodeFast(key, undefined, method, args, packed);
     } catch (error) {
       this.#settle(
         channel,

@@ -4,7 +4,7 @@
  * in the type they arrived in.
  */
 import { randomBytes } from "node:crypto";
-import { packWire, unpackWire } from "../core/codec.js";
+import { packWire, packWireTransient, unpackWire } from "../core/codec.js";
 import { ProtocolError } from "../core/errors.js";
 
 /** A message id as it travels: Python sends bytes (bin), zerorpc-node a string. */
@@ -181,12 +181,60 @@ function writeHeader(target: Buffer, offset: number, n: number, codes: LengthCod
   return offset;
 }
 
+/** Context header entries packed once (see {@link packHeaderEntries}), for {@link encodeFast}. */
+export interface PackedHeaders {
+  /** How many key/value pairs `bytes` holds. */
+  readonly count: number;
+  /** The pairs as MessagePack, key then value, back to back. */
+  readonly bytes: Buffer;
+}
+
+/** Most context entries {@link encodeFast} writes: its header map must stay a fixmap (≤ 15 keys). */
+export const MAX_PACKED_HEADERS = 12;
+
+/** Packs context header entries for {@link encodeFast}; protocol keys are left out. */
+export function packHeaderEntries(headers: Readonly<Record<string, unknown>>): PackedHeaders {
+  const parts: Buffer[] = [];
+  let count = 0;
+  for (const key in headers) {
+    if (PROTOCOL_KEYS.has(key)) continue;
+    parts.push(packWire(key), packWire(headers[key]));
+    count++;
+  }
+  return { count, bytes: Buffer.concat(parts) };
+}
+
+// Events are small and made at a high rate: carving them from 64 KiB slabs costs one ArrayBuffer
+// per few hundred events, where Buffer.allocUnsafe's 8 KiB pool needs one per few dozen.
+const SLAB_SIZE = 64 * 1024;
+const SLAB_MAX_FRAME = 4096;
+let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+let slabOffset = 0;
+
+function allocateFrame(size: number): Buffer {
+  if (size > SLAB_MAX_FRAME) return Buffer.allocUnsafe(size);
+  if (slabOffset + size > SLAB_SIZE) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabOffset = 0;
+  }
+  const frame = slab.subarray(slabOffset, slabOffset + size);
+  slabOffset = (slabOffset + size + 7) & ~7; // 8-byte aligned, like the pool
+  return frame;
+}
+
 /**
- * Encodes `[{message_id, v: 3, response_to?}, name, args]` with message id number `id`.
- * `responseTo` is echoed in the msgpack type it came in (bin or str).
+ * Encodes `[{message_id, v: 3, response_to?, ...context}, name, args]` with message id number
+ * `id`. `responseTo` is echoed in the msgpack type it came in (bin or str); `context` (at most
+ * {@link MAX_PACKED_HEADERS} entries) follows the protocol keys, as Python orders them.
  */
-export function encodeFast(id: number, responseTo: WireId | undefined, name: string, args: unknown): Buffer {
-  const body = packWire(args);
+export function encodeFast(
+  id: number,
+  responseTo: WireId | undefined,
+  name: string,
+  args: unknown,
+  context?: PackedHeaders,
+): Buffer {
+  const body = packWireTransient(args); // copied into `out` below, before anything else packs
   const nameLength = Buffer.byteLength(name, "utf8");
   const responseIsText = typeof responseTo === "string";
   const responseLength =
@@ -200,13 +248,14 @@ export function encodeFast(id: number, responseTo: WireId | undefined, name: str
     (responseTo === undefined
       ? 0
       : KEY_RESPONSE_TO.length + headerLength(responseLength, responseCodes) + responseLength) +
+    (context === undefined ? 0 : context.bytes.length) +
     headerLength(nameLength, STR) +
     nameLength +
     body.length;
-  const out = Buffer.allocUnsafe(size);
+  const out = allocateFrame(size);
   let offset = 0;
   out[offset++] = 0x93;
-  out[offset++] = responseTo === undefined ? 0x82 : 0x83;
+  out[offset++] = (responseTo === undefined ? 0x82 : 0x83) + (context === undefined ? 0 : context.count);
   offset += KEY_MESSAGE_ID.copy(out, offset);
   offset = writeId(out, offset, id);
   offset += KEY_V3.copy(out, offset);
@@ -219,6 +268,7 @@ export function encodeFast(id: number, responseTo: WireId | undefined, name: str
       offset += responseLength;
     }
   }
+  if (context !== undefined) offset += context.bytes.copy(out, offset);
   offset = writeHeader(out, offset, nameLength, STR);
   offset += out.write(name, offset, nameLength, "utf8");
   body.copy(out, offset);

@@ -90,6 +90,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   readonly #timeout: number;
   readonly #owner: boolean;
   readonly #headers: Record<string, unknown>;
+  readonly #callOptions: { headers: Record<string, unknown> };
 
   constructor(address: string, options: StateOptions = {}, shared?: { client: RpcClient; origin: string }) {
     this.address = address;
@@ -97,6 +98,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     this.#timeout = options.timeout ?? 5000;
     this.origin = shared?.origin ?? randomBytes(8).toString("hex");
     this.#headers = { zk_origin: this.origin };
+    this.#callOptions = { headers: this.#headers };
     if (shared) {
       this.#client = shared.client;
       this.#owner = false;
@@ -119,16 +121,14 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     );
   }
 
-  async #call<R>(method: string, args: unknown[], signal?: AbortSignal): Promise<R> {
-    try {
-      return (await this.#client.call(method, [this.namespace, ...args], {
-        headers: this.#headers,
-        ...(signal ? { signal } : {}),
-      })) as R;
-    } catch (error) {
-      throw this.#translate(error);
-    }
+  #call<R>(method: string, args: unknown[], signal?: AbortSignal): Promise<R> {
+    const options = signal ? { headers: this.#headers, signal } : this.#callOptions;
+    return this.#client.call(method, [this.namespace, ...args], options).then(undefined, this.#fail) as Promise<R>;
   }
+
+  readonly #fail = (error: unknown): never => {
+    throw this.#translate(error);
+  };
 
   #translate(error: unknown): unknown {
     if (error instanceof TimeoutError) {
@@ -143,8 +143,8 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   }
 
   /** The value of `key`, or undefined. */
-  async get<K extends keyof T & string>(key: K): Promise<T[K] | undefined> {
-    return decode(await this.#call("get", [key])) as T[K] | undefined;
+  get<K extends keyof T & string>(key: K): Promise<T[K] | undefined> {
+    return this.#call<Buffer | null>("get", [key]).then(decode) as Promise<T[K] | undefined>;
   }
   /** Sets `key`; resolves with the change's sequence number once the server applied it. */
   set<K extends keyof T & string>(key: K, value: T[K]): Promise<number> {

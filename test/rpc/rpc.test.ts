@@ -154,6 +154,22 @@ for (const transport of transports) {
       assert.equal(await p.client.call("relay", [], { headers: { trace_id: "abc-123" } }), "abc-123");
     });
 
+    test("a headers object reused across calls sends its current entries each time", T, async () => {
+      await using p = await pair({ seen: () => ({ ...currentCall()?.headers }) }, transport);
+      const headers: Record<string, unknown> = { trace_id: "one" };
+      assert.deepEqual(await p.client.call("seen", [], { headers }), { trace_id: "one" });
+      headers.trace_id = "two";
+      assert.deepEqual(await p.client.call("seen", [], { headers }), { trace_id: "two" });
+      headers.extra = 7;
+      assert.deepEqual(await p.client.call("seen", [], { headers }), { trace_id: "two", extra: 7 });
+      delete headers.trace_id;
+      assert.deepEqual(await p.client.call("seen", [], { headers }), { extra: 7 });
+      const nested = { user: { id: 1 } };
+      assert.deepEqual(await p.client.call("seen", [], { headers: nested }), nested);
+      nested.user.id = 2;
+      assert.deepEqual(await p.client.call("seen", [], { headers: nested }), { user: { id: 2 } });
+    });
+
     test("a call without a first reply in time fails with TimeoutError", T, async () => {
       await using p = await pair(new Anchor(), transport);
       const started = performance.now();
