@@ -104,6 +104,7 @@ function isAgain(error: unknown): boolean {
   return (error as { code?: string } | undefined)?.code === "EAGAIN";
 }
 
+const noop = (): void => {};
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
@@ -233,42 +234,99 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
     if (this.#closed) return Promise.reject(new ClosedError("cannot send: the socket is closed"));
     if (!this.#sending) {
       if (options?.signal?.aborted) return Promise.reject(abortErrorFrom(options.signal));
-      this.#sending = true;
+      const routing = options?.routingId === undefined ? undefined : { routingId: options.routingId };
       let sent: Promise<void>;
       try {
-        sent = this.#rawSend(message, options?.routingId === undefined ? undefined : { routingId: options.routingId });
+        sent = this.#startSend(message, routing);
       } catch (error) {
-        this.#sending = false;
         return Promise.reject(translateSocketError(error, this.#closed, "send"));
       }
-      return sent.then(this.#afterSend, this.#afterSendFailure);
+      return sent.then(this.#afterSend, (error: unknown) => this.#sendFailed(error, message, routing));
     }
     return this.#enqueueSend(message, options);
   }
 
   /**
-   * One raw send. In eager mode a message the socket cannot take at once (no peer yet, high-water
-   * mark) fails with EAGAIN without being sent; it is then sent again blocking, the way it would
-   * have been without `sendTimeout: 0`. Only one raw send runs at a time, so switching the
-   * timeout here is safe. Every {@link EAGER_STREAK_LIMIT} sends wait for the next event-loop
-   * turn, because eager sends resolve at once and a send loop would otherwise starve timers and I/O.
+   * Sends like {@link send} without handing back a promise: for senders that never wait for the
+   * acknowledgement (replies, heartbeats), it saves a promise per message. A failure goes to
+   * `onError`; without one it is dropped, so use it only where a lost message is expected and
+   * handled (a ROUTER drops replies to a peer that is gone anyway).
+   *
+   * @example
+   * router.post([identity, EMPTY, reply]);
+   */
+  post(message: Outgoing, onError?: (error: Error) => void): void {
+    const report = onError ?? noop;
+    if (this.#closed) {
+      report(new ClosedError("cannot send: the socket is closed"));
+      return;
+    }
+    if (this.#sending) {
+      this.#enqueueSend(message, undefined).then(undefined, report);
+      return;
+    }
+    let sent: Promise<void>;
+    try {
+      sent = this.#startSend(message, undefined);
+    } catch (error) {
+      report(translateSocketError(error, this.#closed, "send"));
+      return;
+    }
+    sent.then(this.#afterSend, (error: unknown) => {
+      this.#sendFailed(error, message, undefined).then(undefined, report);
+    });
+  }
+
+  /** Marks the writer busy and starts one raw send (see {@link #rawSend}). */
+  #startSend(message: Outgoing, routing: { routingId: number } | undefined): Promise<void> {
+    this.#sending = true;
+    try {
+      return this.#rawSend(message, routing);
+    } catch (error) {
+      this.#sending = false;
+      throw error;
+    }
+  }
+
+  /**
+   * One raw send. In eager mode the raw socket has `sendTimeout: 0`, so a message it cannot take
+   * at once (no peer yet, high-water mark) fails with EAGAIN without being sent; the caller then
+   * sends it again blocking (see {@link #sendFailed}), as it would have gone without eager mode.
+   * Every {@link EAGER_STREAK_LIMIT} sends wait for the next event-loop turn, because eager sends
+   * resolve at once and a send loop would otherwise starve timers and I/O.
    */
   #rawSend(message: Outgoing, routing: { routingId: number } | undefined): Promise<void> {
     const raw = this.raw as unknown as RawWritable;
-    if (!this.#eager) return routing ? raw.send(message, routing) : raw.send(message);
-    if (++this.#eagerStreak >= EAGER_STREAK_LIMIT) {
+    if (this.#eager && ++this.#eagerStreak >= EAGER_STREAK_LIMIT) {
       this.#eagerStreak = 0;
-      return nextTurn().then(() => this.#rawSend(message, routing));
+      return nextTurn().then(() => (routing ? raw.send(message, routing) : raw.send(message)));
     }
-    const sent = routing ? raw.send(message, routing) : raw.send(message);
-    return sent.then(undefined, (error: unknown) => {
-      if (!isAgain(error) || this.#closed) throw error;
-      raw.sendTimeout = -1;
-      const retry = routing ? raw.send(message, routing) : raw.send(message);
-      return retry.finally(() => {
-        if (!this.#closed) raw.sendTimeout = 0;
-      });
-    });
+    return routing ? raw.send(message, routing) : raw.send(message);
+  }
+
+  /** A raw send failed: retries an eager EAGAIN blocking, otherwise rejects with a zerokit error. */
+  async #sendFailed(error: unknown, message: Outgoing, routing: { routingId: number } | undefined): Promise<void> {
+    if (this.#eager && isAgain(error) && !this.#closed) {
+      try {
+        await this.#sendBlocking(message, routing);
+      } catch (retryError) {
+        this.#afterSendFailure(retryError);
+      }
+      this.#afterSend();
+      return;
+    }
+    this.#afterSendFailure(error);
+  }
+
+  /** Sends with the raw socket's blocking timeout; only one raw send runs at a time, so switching it is safe. */
+  async #sendBlocking(message: Outgoing, routing: { routingId: number } | undefined): Promise<void> {
+    const raw = this.raw as unknown as RawWritable;
+    raw.sendTimeout = -1;
+    try {
+      await (routing ? raw.send(message, routing) : raw.send(message));
+    } finally {
+      if (!this.#closed) raw.sendTimeout = 0;
+    }
   }
 
   readonly #afterSend = (): void => {
@@ -310,7 +368,12 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
       item.done = true;
       if (item.onAbort) item.signal?.removeEventListener("abort", item.onAbort);
       try {
-        await this.#rawSend(item.message, item.routing);
+        try {
+          await this.#rawSend(item.message, item.routing);
+        } catch (error) {
+          if (!(this.#eager && isAgain(error) && !this.#closed)) throw error;
+          await this.#sendBlocking(item.message, item.routing);
+        }
         item.resolve();
       } catch (error) {
         item.reject(translateSocketError(error, this.#closed, "send"));

@@ -125,7 +125,6 @@ interface ClientChannel {
 
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
-const noop = () => {};
 
 interface CachedHeaders {
   keys: string[];
@@ -521,8 +520,8 @@ export class RpcClient implements AsyncDisposable {
     if (header) this.#onEvent?.("out", method, header, args);
     this.#channels.set(key, channel);
     this.#ticker.ensure();
-    peer.socket.send([EMPTY, blob]).then(undefined, (error: unknown) => {
-      if (!channel.done) this.#forget(channel, error as Error);
+    peer.socket.post([EMPTY, blob], (error) => {
+      if (!channel.done) this.#forget(channel, error);
     });
     return result;
   }
@@ -639,7 +638,7 @@ export class RpcClient implements AsyncDisposable {
     };
     channel.lastSent = performance.now();
     this.#onEvent?.("out", name, header, args);
-    channel.peer.socket.send([EMPTY, encodeEvent(header, name, args)]).then(noop, noop);
+    channel.peer.socket.post([EMPTY, encodeEvent(header, name, args)]);
   }
 
   #wake(channel: ClientChannel): void {
@@ -716,7 +715,7 @@ export class RpcClient implements AsyncDisposable {
     this.#channels.set(key, channel);
     this.#ticker.ensure();
     this.#onEvent?.("out", method, { message_id: idBytes(idString(key)), v: PROTOCOL_VERSION }, []);
-    peer.socket.send([EMPTY, encodeFast(key, undefined, method, [])]).then(noop, noop);
+    peer.socket.post([EMPTY, encodeFast(key, undefined, method, [])]);
     return channel;
   }
 

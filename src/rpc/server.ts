@@ -520,7 +520,7 @@ export class RpcServer implements AsyncDisposable {
       }
     }
     if (channel && channel.lastSent >= 0) channel.lastSent = performance.now();
-    this.#socket.send([...envelope, blob]).then(noop, noop);
+    this.#socket.post([...envelope, blob]);
   }
 
   #introspect(

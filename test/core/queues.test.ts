@@ -188,3 +188,15 @@ test("a tight send loop still lets timers run (eager sends yield to the event lo
   for (let i = 0; i < 5000 && !timerRan; i++) await pub.send("x");
   assert.equal(timerRan, true, "5,000 sends in a row never gave a 0 ms timer its turn");
 });
+
+test("post() sends in order with send() and reports failures to its callback", T, async () => {
+  await using p = await pipeline("tcp");
+  const sent = p.push.send("a");
+  p.push.post("b");
+  p.push.post("c");
+  await sent;
+  for (const expected of ["a", "b", "c"]) assert.deepEqual(texts(await p.pull.receive({ timeout: 5000 })), [expected]);
+  p.push.close();
+  const failure = await new Promise<Error>((resolve) => p.push.post("late", resolve));
+  assert.ok(failure instanceof ClosedError, String(failure));
+});
