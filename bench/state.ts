@@ -1,10 +1,13 @@
 /**
- * State suite: zerokit/state against the raw zeromq DEALER⇄ROUTER round trip (same window) as the
- * ceiling of every round-trip row; processes are separate, tcp loopback. Rows: set+get pairs/s
- * (one client sequential, 4 client processes, one client with 100 in flight), watcher latency
- * p50/p99 from a write in one process to the change in another (no raw ceiling: not a round trip), set
- * latency with 10 keys vs 100,000 keys in the state, and ctx.map items/s over 4 workers.
+ * State suite: zerokit/state against raw zeromq DEALER⇄ROUTER (the ceiling) over tcp loopback,
+ * processes separate. Rows: set+get pairs/s (one client sequential and one client with 100 in
+ * flight, each alternating zerokit and raw bursts against one server process hosting both, like
+ * the rpc suite; 4 client processes, run one implementation at a time), watcher latency p50/p99
+ * from a write in one process to the change in another (writes paced 1 ms apart; raw: the same
+ * write relayed by a ROUTER to a subscribed DEALER), set latency with 10 keys vs 100,000 keys in
+ * the state, and ctx.map items/s over 4 workers.
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
 import { Context, State, startServer } from "../src/state/index.js";
@@ -13,16 +16,42 @@ import { Child, childMain, median, type Row, row } from "./lib.js";
 const EMPTY = Buffer.alloc(0);
 const now = () => Number(process.hrtime.bigint()) / 1000; // µs, CLOCK_MONOTONIC: comparable across processes
 
+/**
+ * The raw ceiling's server: a ROUTER that echoes every request, except that a request whose
+ * first byte is "S" subscribes the sender to relayed writes, and one starting with "W" is echoed
+ * and also relayed to the subscriber (the raw form of write → server → watcher).
+ */
+async function rawServe(router: zmq.Router): Promise<void> {
+  let watcher: Buffer | undefined;
+  for await (const [id, , blob] of router) {
+    const kind = blob![0];
+    if (kind === 0x53) watcher = id;
+    await router.send([id!, EMPTY, blob!]);
+    if (kind === 0x57 && watcher) await router.send([watcher, EMPTY, blob!]);
+  }
+}
+
 async function rawServer(_args: string[], io: { report(v: unknown): void; released: Promise<void> }): Promise<void> {
   const router = new zmq.Router({ linger: 0 });
   await router.bind("tcp://127.0.0.1:*");
   io.report({ address: router.lastEndpoint });
-  const serve = (async () => {
-    for await (const [id, , blob] of router) await router.send([id!, EMPTY, blob!]);
-  })();
+  const serve = rawServe(router);
   await io.released;
   router.close();
   await serve.catch(() => undefined);
+}
+
+/** Both servers in one process, so interleaved bursts compare them on the same machine state. */
+async function bothServers(_args: string[], io: { report(v: unknown): void; released: Promise<void> }): Promise<void> {
+  const server = await startServer("tcp://127.0.0.1:*", { inProcess: true });
+  const router = new zmq.Router({ linger: 0 });
+  await router.bind("tcp://127.0.0.1:*");
+  io.report({ zerokit: server.address, raw: router.lastEndpoint });
+  const serve = rawServe(router);
+  await io.released;
+  router.close();
+  await serve.catch(() => undefined);
+  await server.stop();
 }
 
 async function stateServer([keys]: string[], io: { report(v: unknown): void; released: Promise<void> }): Promise<void> {
@@ -40,56 +69,92 @@ async function stateServer([keys]: string[], io: { report(v: unknown): void; rel
   await server.stop();
 }
 
-/** A set+get pair on the state, or two raw round trips (the ceiling of a pair). */
-async function pairsClient(
-  [impl, mode, countText, address]: string[],
-  io: { report(v: unknown): void },
-): Promise<void> {
-  const count = Number(countText);
-  const window = mode === "inflight" ? 100 : 1;
-  let pair: (i: number) => Promise<unknown>;
-  let close: () => void;
-  if (impl === "zerokit") {
-    const state = new State(address!);
-    pair = async (i) => {
+interface PairRunner {
+  pair(i: number): Promise<unknown>;
+  close(): void;
+}
+
+/** A set+get pair on the state. */
+function statePairs(address: string): PairRunner {
+  const state = new State(address);
+  return {
+    pair: async (i) => {
       await state.set(`k${i % 100}`, i);
       return state.get(`k${i % 100}`);
-    };
-    close = () => state.close();
-  } else {
-    const dealer = new zmq.Dealer({ linger: 0 });
-    dealer.connect(address!);
-    const blob = Buffer.alloc(60);
-    // Raw replies come back in order on one DEALER; matching them needs no ids at window 1, and
-    // at window 100 each worker awaits "a" reply, which is the same work.
-    let pending: (() => void)[] = [];
-    void (async () => {
-      for await (const _ of dealer) pending.shift()?.();
-    })().catch(() => undefined);
-    const roundTrip = () =>
-      new Promise<void>((resolve) => {
-        pending.push(resolve);
-        void dealer.send([EMPTY, blob]);
-      });
-    pair = async () => {
+    },
+    close: () => state.close(),
+  };
+}
+
+/** Two raw round trips (the ceiling of a pair). */
+function rawPairs(address: string): PairRunner {
+  const dealer = new zmq.Dealer({ linger: 0 });
+  dealer.connect(address);
+  const blob = Buffer.alloc(60);
+  // Raw replies come back in order on one DEALER; matching them needs no ids at window 1, and
+  // at window 100 each worker awaits "a" reply, which is the same work.
+  let pending: (() => void)[] = [];
+  void (async () => {
+    for await (const _ of dealer) pending.shift()?.();
+  })().catch(() => undefined);
+  const roundTrip = () =>
+    new Promise<void>((resolve) => {
+      pending.push(resolve);
+      void dealer.send([EMPTY, blob]);
+    });
+  return {
+    pair: async () => {
       await roundTrip();
       await roundTrip();
-    };
-    close = () => {
+    },
+    close: () => {
       pending = [];
       dealer.close();
-    };
-  }
-  await pair(0);
+    },
+  };
+}
+
+/** Runs `count` pairs with `window` in flight; resolves with pairs/s. */
+async function pairRate(runner: PairRunner, count: number, window: number): Promise<number> {
   let started = 0;
   const start = performance.now();
   await Promise.all(
     Array.from({ length: window }, async () => {
-      while (started < count) await pair(started++);
+      while (started < count) await runner.pair(started++);
     }),
   );
-  io.report({ rate: (count / (performance.now() - start)) * 1000 });
-  close();
+  return (count / (performance.now() - start)) * 1000;
+}
+
+/** One implementation's pairs/s from this process (used by the 4-process row). */
+async function pairsClient(
+  [impl, mode, countText, address]: string[],
+  io: { report(v: unknown): void },
+): Promise<void> {
+  const runner = impl === "zerokit" ? statePairs(address!) : rawPairs(address!);
+  await runner.pair(0);
+  io.report({ rate: await pairRate(runner, Number(countText), mode === "inflight" ? 100 : 1) });
+  runner.close();
+}
+
+/**
+ * Alternates zerokit and raw bursts against {@link bothServers} (who goes first swaps each
+ * round) and reports the median rate of each, like the rpc suite.
+ */
+async function alternatingClient(
+  [window, burst, rounds, zkAddress, rawAddress]: string[],
+  io: { report(v: unknown): void },
+): Promise<void> {
+  const runners = { zerokit: statePairs(zkAddress!), raw: rawPairs(rawAddress!) };
+  const size = Number(burst);
+  for (const runner of Object.values(runners)) await pairRate(runner, Math.min(size, 500), Number(window)); // warm up
+  const rates: Record<"zerokit" | "raw", number[]> = { zerokit: [], raw: [] };
+  for (let round = 0; round < Number(rounds); round++) {
+    const order = round % 2 === 0 ? (["zerokit", "raw"] as const) : (["raw", "zerokit"] as const);
+    for (const impl of order) rates[impl].push(await pairRate(runners[impl], size, Number(window)));
+  }
+  io.report({ zerokit: median(rates.zerokit), raw: median(rates.raw) });
+  for (const runner of Object.values(runners)) runner.close();
 }
 
 /** Set latency (µs per set, sequential) against a server preloaded with N keys. */
@@ -103,6 +168,10 @@ async function setLatency([countText, address]: string[], io: { report(v: unknow
   state.close();
 }
 
+// Writes are paced (one per PACE_MS) so the rows measure the latency of one change, not the
+// queueing of a writer flooding the server.
+const PACE_MS = 1;
+
 async function watchReader([countText, address]: string[], io: { report(v: unknown): void }): Promise<void> {
   const count = Number(countText);
   const latencies: number[] = [];
@@ -114,20 +183,64 @@ async function watchReader([countText, address]: string[], io: { report(v: unkno
     if (latencies.length === count) break;
   }
   state.close();
-  latencies.sort((a, b) => a - b);
-  io.report({ p50: latencies[Math.floor(count * 0.5)], p99: latencies[Math.floor(count * 0.99)] });
+  io.report(percentiles(latencies));
 }
 
 async function watchWriter([countText, address]: string[], io: { report(v: unknown): void }): Promise<void> {
   const count = Number(countText);
   const state = new State(address!);
-  for (let i = 0; i < count; i++) await state.set("w", now());
+  for (let i = 0; i < count; i++) {
+    await state.set("w", now());
+    await delay(PACE_MS);
+  }
   state.close();
   io.report({ done: true });
 }
 
+/** The raw watcher: subscribes, then times each relayed write (its timestamp is in the blob). */
+async function rawReader([countText, address]: string[], io: { report(v: unknown): void }): Promise<void> {
+  const count = Number(countText);
+  const dealer = new zmq.Dealer({ linger: 0 });
+  dealer.connect(address!);
+  await dealer.send([EMPTY, Buffer.from("S")]);
+  await dealer.receive();
+  io.report({ ready: true });
+  const latencies: number[] = [];
+  while (latencies.length < count) {
+    const [, blob] = await dealer.receive();
+    latencies.push(now() - blob!.readDoubleLE(1));
+  }
+  dealer.close();
+  io.report(percentiles(latencies));
+}
+
+async function rawWriter([countText, address]: string[], io: { report(v: unknown): void }): Promise<void> {
+  const count = Number(countText);
+  const dealer = new zmq.Dealer({ linger: 0 });
+  dealer.connect(address!);
+  for (let i = 0; i < count; i++) {
+    const blob = Buffer.alloc(60);
+    blob[0] = 0x57;
+    blob.writeDoubleLE(now(), 1);
+    await dealer.send([EMPTY, blob]);
+    await dealer.receive();
+    await delay(PACE_MS);
+  }
+  dealer.close();
+  io.report({ done: true });
+}
+
+function percentiles(latencies: number[]): { p50: number; p99: number } {
+  latencies.sort((a, b) => a - b);
+  return { p50: latencies[Math.floor(latencies.length * 0.5)]!, p99: latencies[Math.floor(latencies.length * 0.99)]! };
+}
+
 childMain(import.meta.url, {
   raw: rawServer,
+  both: bothServers,
+  alternating: alternatingClient,
+  rawreader: rawReader,
+  rawwriter: rawWriter,
   server: stateServer,
   pairs: pairsClient,
   setlat: setLatency,
@@ -160,16 +273,36 @@ async function pairs(impl: "zerokit" | "raw", mode: string, clients: number, cou
   });
 }
 
-async function watchLatency(count: number): Promise<{ p50: number; p99: number }> {
-  return withServer("server", [0], async (address) => {
-    const reader = Child.spawn(import.meta.url, "reader", [count, address]);
+async function watchLatency(impl: "zerokit" | "raw", count: number): Promise<{ p50: number; p99: number }> {
+  return withServer(impl === "zerokit" ? "server" : "raw", [0], async (address) => {
+    const reader = Child.spawn(import.meta.url, impl === "zerokit" ? "reader" : "rawreader", [count, address]);
     await reader.next();
-    const writer = Child.spawn(import.meta.url, "writer", [count, address]);
+    const writer = Child.spawn(import.meta.url, impl === "zerokit" ? "writer" : "rawwriter", [count, address]);
     const result = await reader.next<{ p50: number; p99: number }>();
     await writer.next();
     await Promise.all([reader.finish(), writer.finish()]);
     return result;
   });
+}
+
+/** zerokit and raw pairs/s from one client alternating bursts, median of {@link RUNS} process pairs. */
+async function alternatingPairs(window: number, burst: number): Promise<{ zerokit: number; raw: number }> {
+  const zk: number[] = [];
+  const raw: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const server = Child.spawn(import.meta.url, "both");
+    try {
+      const addresses = await server.next<{ zerokit: string; raw: string }>();
+      const client = Child.spawn(import.meta.url, "alternating", [window, burst, 8, addresses.zerokit, addresses.raw]);
+      const rates = await client.next<{ zerokit: number; raw: number }>();
+      await client.finish();
+      zk.push(rates.zerokit);
+      raw.push(rates.raw);
+    } finally {
+      await server.finish().catch(() => server.kill());
+    }
+  }
+  return { zerokit: median(zk), raw: median(raw) };
 }
 
 async function rawRoundTripUs(count: number): Promise<number> {
@@ -201,14 +334,8 @@ async function med(f: () => Promise<number>): Promise<number> {
 
 export async function run(): Promise<Row[]> {
   const rows: Row[] = [];
-  rows.push(
-    row(
-      "set+get pairs, 1 client sequential",
-      "pairs/s",
-      await med(() => pairs("zerokit", "sequential", 1, 5000)),
-      await med(() => pairs("raw", "sequential", 1, 5000)),
-    ),
-  );
+  const sequential = await alternatingPairs(1, 1000);
+  rows.push(row("set+get pairs, 1 client sequential", "pairs/s", sequential.zerokit, sequential.raw));
   rows.push(
     row(
       "set+get pairs, 4 client processes",
@@ -217,18 +344,14 @@ export async function run(): Promise<Row[]> {
       await med(() => pairs("raw", "sequential", 4, 3000)),
     ),
   );
+  const inflight = await alternatingPairs(100, 5000);
+  rows.push(row("set+get pairs, 100 in flight", "pairs/s", inflight.zerokit, inflight.raw));
+  const watch = await watchLatency("zerokit", 2000);
+  const rawWatch = await watchLatency("raw", 2000);
   rows.push(
-    row(
-      "set+get pairs, 100 in flight",
-      "pairs/s",
-      await med(() => pairs("zerokit", "inflight", 1, 30000)),
-      await med(() => pairs("raw", "inflight", 1, 30000)),
-    ),
+    row("watcher latency p50, write→change (raw: relayed write; lower is better)", "µs", watch.p50, rawWatch.p50),
   );
-  // Not a round trip, so no raw ceiling beside it; compare with the set latency rows below.
-  const watch = await watchLatency(3000);
-  rows.push(row("watcher latency p50, write→change (raw: n/a)", "µs", watch.p50, 0));
-  rows.push(row("watcher latency p99, write→change (raw: n/a)", "µs", watch.p99, 0));
+  rows.push(row("watcher latency p99, write→change (raw: relayed write)", "µs", watch.p99, rawWatch.p99));
   const rt = await rawRoundTripUs(3000);
   const small = await med(() => withServer("server", [10], (address) => oneSetLatency(address)));
   const large = await med(() => withServer("server", [100_000], (address) => oneSetLatency(address)));
