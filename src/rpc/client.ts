@@ -11,7 +11,7 @@ import {
 } from "../core/errors.js";
 import type { Message } from "../core/socket.js";
 import { Dealer, type SocketOptions } from "../core/sockets.js";
-import { callStorage, receiveLoop, Ticker } from "./context.js";
+import { currentCall, receiveLoop, Ticker } from "./context.js";
 import {
   CANCEL,
   decodeEvent,
@@ -468,7 +468,7 @@ export class RpcClient implements AsyncDisposable {
       this.#settle(channel, undefined, new ClosedError("the client is closed"));
       return result;
     }
-    const context = callStorage.getStore();
+    const context = currentCall();
     const contextHeaders = context && Object.keys(context.headers).length > 0 ? context.headers : undefined;
     let header: EventHeader | undefined;
     let packed: PackedHeaders | undefined;

@@ -16,6 +16,21 @@ export interface CallContext {
 
 export const callStorage = new AsyncLocalStorage<CallContext>();
 
+// The call whose handler is running synchronously right now, for servers made with
+// `asyncContext: false` (see ServerOptions): no AsyncLocalStorage, so no promise hooks.
+let syncCall: CallContext | undefined;
+
+/** Runs `fn` with `context` visible to {@link currentCall} during its synchronous part only. */
+export function runSync<R>(context: CallContext, fn: () => R): R {
+  const previous = syncCall;
+  syncCall = context;
+  try {
+    return fn();
+  } finally {
+    syncCall = previous;
+  }
+}
+
 /**
  * The context of the RPC call the current code runs in, or `undefined` outside a handler.
  * Calls made from inside a handler carry its context headers along (e.g. a trace id).
@@ -27,7 +42,7 @@ export const callStorage = new AsyncLocalStorage<CallContext>();
  * }
  */
 export function currentCall(): CallContext | undefined {
-  return callStorage.getStore();
+  return syncCall ?? callStorage.getStore();
 }
 
 /** Runs `tick` every `periodMs` while `active()` is true; never keeps the process alive. */

@@ -6,7 +6,7 @@ import type * as zmq from "zeromq";
 import type { ProtocolError } from "../core/errors.js";
 import type { ZSocket } from "../core/socket.js";
 import { Pub, Pull, Push, type SocketOptions, Sub } from "../core/sockets.js";
-import { callStorage, receiveLoop } from "./context.js";
+import { callStorage, currentCall, receiveLoop } from "./context.js";
 
 /** One-way events have no client to lose: their signal never aborts. */
 const NEVER_ABORTED = new AbortController().signal;
@@ -52,7 +52,7 @@ abstract class Emitter<S extends ZSocket<zmq.Socket>> implements AsyncDisposable
    */
   emit(name: string, args: readonly unknown[] = [], headers?: Record<string, unknown>): Promise<void> {
     const header: EventHeader = { message_id: idBytes(idString(nextIdNumber())), v: PROTOCOL_VERSION };
-    const context = callStorage.getStore();
+    const context = currentCall();
     if (context) Object.assign(header, context.headers);
     if (headers) Object.assign(header, headers);
     return (this.socket as unknown as ZSocket<zmq.Push>).send(encodeEvent(header, name, args));

@@ -2,7 +2,7 @@ import type * as zmq from "zeromq";
 import { BusyError, ClosedError, LostRemoteError, MessageTooLargeError, ProtocolError } from "../core/errors.js";
 import type { Message } from "../core/socket.js";
 import { Router, type SocketOptions } from "../core/sockets.js";
-import { type CallContext, callStorage, receiveLoop, Ticker } from "./context.js";
+import { type CallContext, callStorage, receiveLoop, runSync, Ticker } from "./context.js";
 import { argsTuple, collectMethods, inspectEntry, type MethodInfo } from "./introspect.js";
 import {
   CANCEL,
@@ -67,6 +67,13 @@ export interface ServerOptions {
   onProtocolError?: (error: ProtocolError, frames: Message) => void;
   /** Options for the ROUTER socket. */
   socket?: SocketOptions<zmq.Router>;
+  /**
+   * Whether handlers see their call through `currentCall()` across `await`s (AsyncLocalStorage,
+   * the default). With `false` they see it only until their first `await` or `yield`; that saves
+   * the promise hooks AsyncLocalStorage turns on for the whole process, about a microsecond per
+   * call, for servers whose handlers read their context synchronously (the state server does).
+   */
+  asyncContext?: boolean;
   /** Sees every event received and sent (for debugging, e.g. the CLI's `-d`). */
   onEvent?: EventObserver;
 }
@@ -158,6 +165,7 @@ export class RpcServer implements AsyncDisposable {
   readonly #onEvent: EventObserver | undefined;
   readonly #channels = new Map<string, ServerChannel>();
   readonly #ticker: Ticker | undefined;
+  readonly #asyncContext: boolean;
   #running = 0;
   #queued: (() => void)[] = [];
   #loop: Promise<void> | undefined;
@@ -175,6 +183,7 @@ export class RpcServer implements AsyncDisposable {
     this.#hooks = options.hooks;
     this.#onProtocolError = options.onProtocolError;
     this.#onEvent = options.onEvent;
+    this.#asyncContext = options.asyncContext ?? true;
     // Replies go out with zerokit's eager sends (no readiness check per reply, see ZSocket).
     this.#socket = new Router(options.socket);
     if (this.#heartbeat !== false) {
@@ -354,7 +363,9 @@ export class RpcServer implements AsyncDisposable {
     channel.context = context;
     let result: unknown;
     try {
-      result = callStorage.run(context, method.fn, ...args);
+      result = this.#asyncContext
+        ? callStorage.run(context, method.fn, ...args)
+        : runSync(context, () => method.fn(...args));
     } catch (error) {
       this.#fail(channel, error);
       return;
@@ -375,8 +386,10 @@ export class RpcServer implements AsyncDisposable {
     if (isAsyncIterable(value) || isGenerator(value)) {
       if (!channel.key) this.#register(channel);
       // Generator bodies run on first next(): keep them inside the call's context.
-      if (channel.context) void callStorage.run(channel.context, () => this.#runStream(channel, value));
-      else void this.#runStream(channel, value);
+      const context = channel.context;
+      if (!context) void this.#runStream(channel, value);
+      else if (this.#asyncContext) void callStorage.run(context, () => this.#runStream(channel, value));
+      else void runSync(context, () => this.#runStream(channel, value));
       return;
     }
     this.#finish(channel);

@@ -102,7 +102,13 @@ export class StateServer implements AsyncDisposable {
       this.recovery = report;
       this.#store.onChange = (change) => persistence.append(change);
     }
-    this.#rpc = new RpcServer(this.#api(), { name: "zerokit-state", heartbeat: options.heartbeat ?? 5000 });
+    // Every handler reads its call context (origin, signal) before its first await, so the server
+    // can skip AsyncLocalStorage and the promise hooks it costs on every promise.
+    this.#rpc = new RpcServer(this.#api(), {
+      name: "zerokit-state",
+      heartbeat: options.heartbeat ?? 5000,
+      asyncContext: false,
+    });
   }
 
   /**
@@ -133,9 +139,14 @@ export class StateServer implements AsyncDisposable {
     return this.#store.seq;
   }
 
-  #write(ns: string, key: string, value: Buffer | null): StoredChange | undefined {
+  /** The writing client's origin id; read it before any await (the constructor says why). */
+  #origin(): string | null {
     const origin = currentCall()?.headers.zk_origin;
-    const change = this.#store.write(ns, key, value, typeof origin === "string" ? origin : null);
+    return typeof origin === "string" ? origin : null;
+  }
+
+  #write(ns: string, key: string, value: Buffer | null, origin = this.#origin()): StoredChange | undefined {
+    const change = this.#store.write(ns, key, value, origin);
     if (this.#persistence?.snapshotDue) this.#persistence.snapshot(this.#store);
     return change;
   }
@@ -259,6 +270,7 @@ export class StateServer implements AsyncDisposable {
         `no mutation named ${JSON.stringify(name)} (the server loads them from its mutations module)`,
       );
     const store = this.#store;
+    const origin = this.#origin();
     for (let attempt = 0; attempt < 10; attempt++) {
       const reads = new Map<string, number>();
       const writes = new Map<string, unknown>();
@@ -310,7 +322,7 @@ export class StateServer implements AsyncDisposable {
       let conflict = false;
       for (const [key, version] of reads) if (store.version(ns, key) !== version) conflict = true;
       if (conflict) continue;
-      for (const [key, value] of writes) this.#write(ns, key, value === DELETED ? null : packObject(value));
+      for (const [key, value] of writes) this.#write(ns, key, value === DELETED ? null : packObject(value), origin);
       return packObject(result);
     }
     throw new MutationFailed(`mutation ${name} kept conflicting with concurrent writes`);

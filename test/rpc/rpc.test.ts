@@ -154,6 +154,21 @@ for (const transport of transports) {
       assert.equal(await p.client.call("relay", [], { headers: { trace_id: "abc-123" } }), "abc-123");
     });
 
+    test("asyncContext: false shows the call to the synchronous part of a handler only", T, async () => {
+      const service = {
+        sync: () => currentCall()?.headers.trace_id,
+        async later() {
+          const before = currentCall()?.method;
+          await new Promise((resolve) => setImmediate(resolve));
+          return [before, currentCall()?.method ?? null];
+        },
+      };
+      await using p = await pair(service, transport, { asyncContext: false });
+      assert.equal(await p.client.call("sync", [], { headers: { trace_id: "t1" } }), "t1");
+      assert.deepEqual(await p.client.call("later"), ["later", null]);
+      assert.equal(currentCall(), undefined, "nothing leaks out of the handler");
+    });
+
     test("a headers object reused across calls sends its current entries each time", T, async () => {
       await using p = await pair({ seen: () => ({ ...currentCall()?.headers }) }, transport);
       const headers: Record<string, unknown> = { trace_id: "one" };

@@ -168,6 +168,22 @@ for (const transport of transports) {
       ]);
     });
 
+    test("every kind of write records the writer's origin (set, update, op, transaction, mutation)", T, async () => {
+      await using s = await setup(transport);
+      const { state } = s;
+      await state.update({ alice: 10, bob: 0 });
+      const start = await state.set("probe", 0);
+      await state.increment("probe");
+      await state.transaction(async (tx) => tx.set("probe", ((await tx.get("probe")) as number) + 1));
+      await state.mutate("transfer", "alice", "bob", 1);
+      const origins: (string | null)[] = [];
+      for await (const change of state.watch(undefined, { since: start })) {
+        origins.push(change.origin);
+        if (origins.length === 5) break; // set, increment, transaction, transfer's two keys
+      }
+      assert.deepEqual(origins, Array(5).fill(state.origin));
+    });
+
     test("watch: replay with since (seq or time), and excludeOwn", T, async () => {
       await using s = await setup(transport);
       const { state } = s;
