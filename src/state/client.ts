@@ -67,6 +67,10 @@ export interface Transaction<T extends object> {
   delete(key: keyof T & string): void;
 }
 
+/** Server methods that write, so carry the writer's origin. */
+const WRITES = new Set(["set", "del", "clear", "update", "replace", "op", "commit", "mutate"]);
+const NO_OPTIONS = {};
+
 const decode = (bytes: unknown): unknown => (bytes ? unpackObject(bytes as Buffer) : undefined);
 
 /**
@@ -122,7 +126,9 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   }
 
   #call<R>(method: string, args: unknown[], signal?: AbortSignal): Promise<R> {
-    const options = signal ? { headers: this.#headers, signal } : this.#callOptions;
+    // Only a write needs the origin header (it is recorded in the change); reads go without it.
+    const headers = WRITES.has(method) ? this.#headers : undefined;
+    const options = signal ? { headers, signal } : headers ? this.#callOptions : NO_OPTIONS;
     return this.#client.call(method, [this.namespace, ...args], options).then(undefined, this.#fail) as Promise<R>;
   }
 
