@@ -280,6 +280,11 @@ export class Context implements AsyncDisposable {
     );
     this.#processes.add(child);
     child.once("exit", () => this.#processes.delete(child));
+    // A message sent to a worker that is exiting fails with EPIPE as an "error" event, which
+    // would crash the parent. The worker's exit reports what happened to it; make sure it exits.
+    child.on("error", () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    });
     return child;
   }
 
@@ -357,8 +362,10 @@ export class Context implements AsyncDisposable {
           results?: unknown[];
           error?: { name: string; message: string; stack: string };
         }) => {
-          if (message.type === "boot") child.send({ type: "pool", setup });
-          else if (message.type === "ready") {
+          if (message.type === "boot") {
+            // The pool may have finished (or failed) while this worker was still booting.
+            if (done < chunks && !failure) child.send({ type: "pool", setup });
+          } else if (message.type === "ready") {
             send(child); // two chunks in flight per worker keep it busy while results travel
             send(child);
           } else if (message.type === "chunk" && message.id !== undefined) {

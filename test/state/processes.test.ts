@@ -137,6 +137,19 @@ describe("workers", () => {
     assert.deepEqual(await ctx.map(work, "square", []), []);
   });
 
+  test("map that finishes before every worker has booted does not crash the parent", T, async () => {
+    await using ctx = await Context.start();
+    // Two chunks for eight workers: the first worker up takes both and finishes while the others
+    // are still booting, so the pool is killed while their boot messages are in flight.
+    const items = Array.from({ length: 16 }, (_, i) => i);
+    for (let round = 0; round < 4; round++) {
+      assert.deepEqual(
+        await ctx.map<number>(work, "square", items, { workers: 8, chunkSize: 8 }),
+        items.map((x) => x * x),
+      );
+    }
+  });
+
   test("a context given an address joins that server instead of starting one", T, async () => {
     await using server = await startServer();
     await using a = await Context.start(server.address);
