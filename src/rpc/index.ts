@@ -28,4 +28,11 @@ export {
 export { type CallContext, currentCall } from "./context.js";
 export { type EventProxy, Publisher, Puller, Pusher, type ReceiverOptions, Subscriber } from "./events.js";
 export { doc } from "./introspect.js";
-export { type CallInfo, RpcServer, type ServerHooks, type ServerOptions } from "./server.js";
+export {
+  type CallInfo,
+  PushStream,
+  RpcServer,
+  type ServerHooks,
+  type ServerOptions,
+  type StreamSink,
+} from "./server.js";

@@ -83,6 +83,8 @@ export type EventObserver = (direction: "in" | "out", name: string, header: Even
 
 interface ServerChannel {
   key: string;
+  /** A push stream's credit listener (see {@link PushStream}). */
+  onCredit: (() => void) | undefined;
   envelope: Buffer[];
   requestId: WireId;
   version: number;
@@ -117,6 +119,44 @@ function controllerOf(channel: ServerChannel): AbortController {
 }
 
 const EMPTY_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** What a {@link PushStream}'s producer is given to feed its stream. */
+export interface StreamSink {
+  /** Items the client accepts right now (its credit); 0 once the stream ended or the call is gone. */
+  readonly credit: number;
+  /**
+   * Sends one STREAM item at once. Returns false, sending nothing, when there is no credit or the
+   * stream is over: keep the item and push it from {@link onCredit}.
+   */
+  push(item: unknown): boolean;
+  /** Ends the stream with STREAM_DONE (sent as soon as the client's credit allows). */
+  end(): void;
+  /** Ends the stream with ERR `[name, message, stack]` of `error`. */
+  fail(error: unknown): void;
+  /** Aborts when the client cancels or is lost, or the server closes: stop producing then. */
+  readonly signal: AbortSignal;
+  /** Called each time the client grants more credit. */
+  onCredit: (() => void) | undefined;
+}
+
+/**
+ * A streamed reply fed by pushes instead of pulled from an iterator. Return one from a handler
+ * when items come from events (a state watcher's changes): each item leaves the moment the
+ * producer pushes it, with none of an async iterator's hand-offs in between, and the client's
+ * credit still bounds what is sent ahead.
+ *
+ * Concurrency: `start` runs once, synchronously, when the handler's result is settled; the sink
+ * may then be used from any callback until the stream ends or `sink.signal` aborts.
+ *
+ * @example
+ * const ticks = () => new PushStream((sink) => {
+ *   const timer = setInterval(() => sink.push(Date.now()), 100);
+ *   sink.signal.addEventListener("abort", () => clearInterval(timer));
+ * });
+ */
+export class PushStream {
+  constructor(readonly start: (sink: StreamSink) => void) {}
+}
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return value !== null && typeof value === "object" && Symbol.asyncIterator in value;
@@ -277,6 +317,7 @@ export class RpcServer implements AsyncDisposable {
         const wake = channel.creditWaiter;
         channel.creditWaiter = undefined;
         wake?.();
+        channel.onCredit?.();
       }
     } else if (name === CANCEL) {
       this.#abortChannel(channel, new ClosedError("the client cancelled the call"));
@@ -325,6 +366,7 @@ export class RpcServer implements AsyncDisposable {
     const peer = envelope.length > 1 ? (envelope[0] as Buffer).toString("hex") : "";
     const channel: ServerChannel = {
       key: "",
+      onCredit: undefined,
       envelope,
       requestId: header.message_id,
       version,
@@ -383,6 +425,14 @@ export class RpcServer implements AsyncDisposable {
 
   #settle(channel: ServerChannel, value: unknown): void {
     if (this.#isGone(channel)) return;
+    if (value instanceof PushStream) {
+      if (!channel.key) this.#register(channel);
+      const context = channel.context;
+      if (!context) this.#startPush(channel, value);
+      else if (this.#asyncContext) callStorage.run(context, () => this.#startPush(channel, value));
+      else runSync(context, () => this.#startPush(channel, value));
+      return;
+    }
     if (isAsyncIterable(value) || isGenerator(value)) {
       if (!channel.key) this.#register(channel);
       // Generator bodies run on first next(): keep them inside the call's context.
@@ -441,6 +491,50 @@ export class RpcServer implements AsyncDisposable {
     } finally {
       if (!finished) await Promise.resolve(iterator.return?.()).then(noop, noop);
       if (controller.signal.aborted) this.#finish(channel);
+    }
+  }
+
+  #startPush(channel: ServerChannel, stream: PushStream): void {
+    const signal = controllerOf(channel).signal;
+    let open = true;
+    let ending = false;
+    const sendDone = () => {
+      if (!open || signal.aborted || channel.credit <= 0) return;
+      open = false;
+      this.#finish(channel);
+      this.#hooks?.afterCall?.(channel.info, undefined);
+      this.#send(channel.envelope, channel.requestId, STREAM_DONE, null, channel);
+    };
+    const sink: StreamSink = {
+      get credit() {
+        return open && !ending && !signal.aborted ? channel.credit : 0;
+      },
+      push: (item) => {
+        if (!open || ending || signal.aborted || channel.credit <= 0) return false;
+        channel.credit--;
+        this.#send(channel.envelope, channel.requestId, STREAM, item, channel);
+        return true;
+      },
+      end: () => {
+        ending = true;
+        sendDone();
+      },
+      fail: (error) => {
+        if (!open) return;
+        open = false;
+        this.#fail(channel, error);
+      },
+      signal,
+      onCredit: undefined,
+    };
+    channel.onCredit = () => {
+      if (ending) sendDone();
+      else if (open) sink.onCredit?.();
+    };
+    try {
+      stream.start(sink);
+    } catch (error) {
+      sink.fail(error);
     }
   }
 

@@ -6,7 +6,7 @@ import { packObject, unpackObject } from "../core/codec.js";
 import { defaultAddress } from "../core/endpoint.js";
 import { TimeoutError, ZerokitError } from "../core/errors.js";
 import { currentCall } from "../rpc/context.js";
-import { RpcServer } from "../rpc/server.js";
+import { PushStream, RpcServer, type StreamSink } from "../rpc/server.js";
 import { type FsyncPolicy, Persistence, type RecoveryReport } from "./persistence.js";
 import { Store, type StoredChange } from "./store.js";
 
@@ -42,6 +42,14 @@ type Mutation = (state: MutationState, ...args: any[]) => unknown;
 
 /** The change tuple watchers receive: `[seq, time, key, before, after, origin]`. */
 export type WireChange = [number, number, string, Buffer | null, Buffer | null, string | null];
+
+/** A live watch: the next change it has to send, and the stream it sends on. */
+interface Watcher {
+  ns: string;
+  filter: Set<string> | undefined;
+  next: number;
+  sink: StreamSink;
+}
 
 class MutationFailed extends ZerokitError {
   override name = "MutationError";
@@ -82,6 +90,7 @@ export class StateServer implements AsyncDisposable {
   readonly #persistence: Persistence | undefined;
   readonly #mutations: Map<string, Mutation>;
   readonly #mutationTimeout: number;
+  readonly #watchers = new Set<Watcher>();
   /** The address clients should use. */
   address = "";
   /** What recovery from `dataDir` found (undefined without persistence). */
@@ -148,6 +157,8 @@ export class StateServer implements AsyncDisposable {
   #write(ns: string, key: string, value: Buffer | null, origin = this.#origin()): StoredChange | undefined {
     const change = this.#store.write(ns, key, value, origin);
     if (this.#persistence?.snapshotDue) this.#persistence.snapshot(this.#store);
+    // Watchers get the change now, before the writer's reply: it is the latency watchers see.
+    if (change) for (const watcher of this.#watchers) this.#feed(watcher);
     return change;
   }
 
@@ -328,27 +339,42 @@ export class StateServer implements AsyncDisposable {
     throw new MutationFailed(`mutation ${name} kept conflicting with concurrent writes`);
   }
 
-  async *#watch(
-    ns: string,
-    keys: string[] | null,
-    since: number | null,
-    sinceTime: number | null,
-  ): AsyncGenerator<WireChange | number> {
+  #watch(ns: string, keys: string[] | null, since: number | null, sinceTime: number | null): PushStream {
     const store = this.#store;
-    const signal = currentCall()?.signal;
-    const filter = keys && keys.length > 0 ? new Set(keys) : undefined;
-    let next = since ?? (sinceTime !== null ? store.seqAtTime(sinceTime) : store.seq + 1);
+    const next = since ?? (sinceTime !== null ? store.seqAtTime(sinceTime) : store.seq + 1);
     if (next < store.oldest && store.seq >= next) store.change(next); // throws HistoryTruncatedError
-    // The first item tells the client where the watch starts, so it can resume without a gap.
-    yield next;
-    while (!signal?.aborted) {
-      while (next <= store.seq) {
-        const change = store.change(next) as StoredChange;
-        next++;
-        if (change.ns !== ns || (filter && !filter.has(change.key))) continue;
-        yield [change.seq, change.time, change.key, change.before, change.after, change.origin];
+    const filter = keys && keys.length > 0 ? new Set(keys) : undefined;
+    return new PushStream((sink) => {
+      const watcher: Watcher = { ns, filter, next, sink };
+      // The first item tells the client where the watch starts, so it can resume without a gap.
+      sink.push(next);
+      this.#watchers.add(watcher);
+      sink.signal.addEventListener("abort", () => this.#watchers.delete(watcher), { once: true });
+      sink.onCredit = () => this.#feed(watcher);
+      this.#feed(watcher);
+    });
+  }
+
+  /**
+   * Sends a watcher the changes it has not had yet, as far as its credit goes; one that has no
+   * credit catches up from the history when credit comes, or fails with HistoryTruncatedError
+   * once the history no longer holds what it missed.
+   */
+  #feed(watcher: Watcher): void {
+    const store = this.#store;
+    const sink = watcher.sink;
+    while (watcher.next <= store.seq && sink.credit > 0) {
+      let change: StoredChange;
+      try {
+        change = store.change(watcher.next) as StoredChange;
+      } catch (error) {
+        this.#watchers.delete(watcher);
+        sink.fail(error);
+        return;
       }
-      await store.nextChange(signal);
+      watcher.next++;
+      if (change.ns !== watcher.ns || (watcher.filter && !watcher.filter.has(change.key))) continue;
+      sink.push([change.seq, change.time, change.key, change.before, change.after, change.origin]);
     }
   }
 

@@ -28,7 +28,6 @@ export class Store {
   readonly #history: (StoredChange | undefined)[];
   readonly #historyLimit: number;
   #seq = 0;
-  #waiters: (() => void)[] = [];
   /** Called for every change before it is visible (persistence appends here). */
   onChange: ((change: StoredChange) => void) | undefined;
 
@@ -92,7 +91,6 @@ export class Store {
       if (this.#tombstones.size > 0) this.#tombstones.delete(`${ns}\0${key}`);
     }
     this.#history[seq % this.#historyLimit] = change;
-    this.#wake();
     return change;
   }
 
@@ -148,25 +146,5 @@ export class Store {
       seq++;
     }
     return this.#seq + 1;
-  }
-
-  /** Resolves on the next change (or when `signal` aborts). */
-  nextChange(signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const onAbort = () => resolve();
-      this.#waiters.push(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      });
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
-  }
-
-  #wake(): void {
-    if (this.#waiters.length === 0) return;
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
   }
 }

@@ -6,9 +6,11 @@ import {
   BusyError,
   currentCall,
   MessageTooLargeError,
+  PushStream,
   RemoteError,
   RpcClient,
   RpcServer,
+  type StreamSink,
   TimeoutError,
 } from "../../src/rpc/index.js";
 import { Anchor } from "./anchor.js";
@@ -95,6 +97,71 @@ for (const transport of transports) {
         ),
         0,
       );
+    });
+
+    test("a PushStream sends what is pushed, never past the client's credit, and ends or fails", T, async () => {
+      const WINDOW = 4;
+      let received = 0;
+      let maxAhead = 0;
+      let refused = 0;
+      let ended: StreamSink | undefined;
+      const service = {
+        count: (total: number) =>
+          new PushStream((sink) => {
+            let next = 0;
+            const pump = () => {
+              while (next < total) {
+                if (!sink.push(next)) {
+                  refused++;
+                  return;
+                }
+                next++;
+                maxAhead = Math.max(maxAhead, next - received);
+              }
+              sink.end();
+              ended = sink;
+            };
+            sink.onCredit = pump;
+            pump();
+          }),
+        broken: () => new PushStream((sink) => sink.fail(new RangeError("no more"))),
+      };
+      await using p = await pair(service, transport, {}, { streamWindow: WINDOW });
+      const seen: number[] = [];
+      for await (const n of p.client.call<number>("count", [50])) {
+        seen.push(n);
+        received++;
+      }
+      assert.deepEqual(
+        seen,
+        Array.from({ length: 50 }, (_, i) => i),
+      );
+      assert.ok(maxAhead <= WINDOW, `at most the window was sent ahead (${maxAhead})`);
+      assert.ok(refused > 0, "the producer was held back by credit at least once");
+      assert.equal(ended?.push(99), false, "nothing is sent after end()");
+      assert.deepEqual(await p.client.call("count", [3]), [0, 1, 2]);
+      await assert.rejects(
+        p.client.call("broken"),
+        (e: unknown) => e instanceof RemoteError && e.remoteName === "RangeError" && e.remoteMessage === "no more",
+      );
+    });
+
+    test("a PushStream's signal aborts when the consumer stops", T, async () => {
+      let aborted: Promise<unknown> | undefined;
+      const service = {
+        forever: () =>
+          new PushStream((sink) => {
+            aborted = once(sink.signal, "abort");
+            let i = 0;
+            sink.onCredit = () => {
+              while (sink.push(i)) i++;
+            };
+            sink.onCredit();
+          }),
+      };
+      await using p = await pair(service, transport);
+      for await (const n of p.client.call<number>("forever")) if (n >= 20) break;
+      await aborted;
     });
 
     test("a thrown error answers ERR [name, message, stack] as RemoteError", T, async () => {
