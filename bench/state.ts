@@ -13,21 +13,22 @@ import * as zmq from "zeromq";
 import { Context, State, startServer } from "../src/state/index.js";
 import { Child, childMain, median, type Row, row } from "./lib.js";
 
-const EMPTY = Buffer.alloc(0);
 const now = () => Number(process.hrtime.bigint()) / 1000; // µs, CLOCK_MONOTONIC: comparable across processes
 
 /**
  * The raw ceiling's server: a ROUTER that echoes every request, except that a request whose
  * first byte is "S" subscribes the sender to relayed writes, and one starting with "W" is echoed
- * and also relayed to the subscriber (the raw form of write → server → watcher).
+ * and also relayed to the subscriber (the raw form of write → server → watcher). Messages are
+ * `[blob]` from the DEALER, `[identity, blob]` here, the framing the State client uses (no empty
+ * delimiter), so the ceiling does the same wire work.
  */
 async function rawServe(router: zmq.Router): Promise<void> {
   let watcher: Buffer | undefined;
-  for await (const [id, , blob] of router) {
+  for await (const [id, blob] of router) {
     const kind = blob![0];
     if (kind === 0x53) watcher = id;
-    await router.send([id!, EMPTY, blob!]);
-    if (kind === 0x57 && watcher) await router.send([watcher, EMPTY, blob!]);
+    await router.send([id!, blob!]);
+    if (kind === 0x57 && watcher) await router.send([watcher, blob!]);
   }
 }
 
@@ -100,7 +101,7 @@ function rawPairs(address: string): PairRunner {
   const roundTrip = () =>
     new Promise<void>((resolve) => {
       pending.push(resolve);
-      void dealer.send([EMPTY, blob]);
+      void dealer.send(blob);
     });
   return {
     pair: async () => {
@@ -202,12 +203,12 @@ async function rawReader([countText, address]: string[], io: { report(v: unknown
   const count = Number(countText);
   const dealer = new zmq.Dealer({ linger: 0 });
   dealer.connect(address!);
-  await dealer.send([EMPTY, Buffer.from("S")]);
+  await dealer.send(Buffer.from("S"));
   await dealer.receive();
   io.report({ ready: true });
   const latencies: number[] = [];
   while (latencies.length < count) {
-    const [, blob] = await dealer.receive();
+    const [blob] = await dealer.receive();
     latencies.push(now() - blob!.readDoubleLE(1));
   }
   dealer.close();
@@ -222,7 +223,7 @@ async function rawWriter([countText, address]: string[], io: { report(v: unknown
     const blob = Buffer.alloc(60);
     blob[0] = 0x57;
     blob.writeDoubleLE(now(), 1);
-    await dealer.send([EMPTY, blob]);
+    await dealer.send(blob);
     await dealer.receive();
     await delay(PACE_MS);
   }

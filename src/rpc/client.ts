@@ -78,6 +78,13 @@ export interface ClientOptions {
   streamWindow?: number;
   /** Middleware. */
   hooks?: ClientHooks;
+  /**
+   * Whether requests carry the empty delimiter frame (`['', blob]`, the default) or go as the
+   * blob alone. zerokit and zerorpc-python servers accept both; zerorpc-node servers need the
+   * delimiter. Without it each event is one frame fewer to send, route and receive on both
+   * sides (the State client uses that: its server is always zerokit).
+   */
+  delimiter?: boolean;
   /** Options for the DEALER sockets. */
   socket?: SocketOptions<zmq.Dealer>;
   /** Sees every event received and sent (for debugging, e.g. the CLI's `-d`). */
@@ -299,6 +306,7 @@ export class RpcClient implements AsyncDisposable {
   readonly #passive: boolean;
   readonly #maxMessageSize: number;
   readonly #window: number;
+  readonly #delimiter: boolean;
   readonly #hooks: ClientHooks | undefined;
   readonly #socketOptions: SocketOptions<zmq.Dealer> | undefined;
   readonly #onEvent: EventObserver | undefined;
@@ -319,6 +327,7 @@ export class RpcClient implements AsyncDisposable {
     this.#passive = options.passiveHeartbeat ?? false;
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
     this.#window = Math.max(2, options.streamWindow ?? 100);
+    this.#delimiter = options.delimiter ?? true;
     this.#hooks = options.hooks;
     this.#socketOptions = options.socket;
     this.#onEvent = options.onEvent;
@@ -520,7 +529,7 @@ export class RpcClient implements AsyncDisposable {
     if (header) this.#onEvent?.("out", method, header, args);
     this.#channels.set(key, channel);
     this.#ticker.ensure();
-    peer.socket.post([EMPTY, blob], (error) => {
+    peer.socket.post(this.#frames(blob), (error) => {
       if (!channel.done) this.#forget(channel, error);
     });
     return result;
@@ -549,6 +558,11 @@ export class RpcClient implements AsyncDisposable {
       },
       has: () => false,
     }) as Proxied<Api>;
+  }
+
+  /** The frames of an outgoing event: the blob, after the empty delimiter unless it is off. */
+  #frames(blob: Buffer): Buffer | Buffer[] {
+    return this.#delimiter ? [EMPTY, blob] : blob;
   }
 
   /** The channel of a reply, if it is still open. */
@@ -638,7 +652,7 @@ export class RpcClient implements AsyncDisposable {
     };
     channel.lastSent = performance.now();
     this.#onEvent?.("out", name, header, args);
-    channel.peer.socket.post([EMPTY, encodeEvent(header, name, args)]);
+    channel.peer.socket.post(this.#frames(encodeEvent(header, name, args)));
   }
 
   #wake(channel: ClientChannel): void {
@@ -715,7 +729,7 @@ export class RpcClient implements AsyncDisposable {
     this.#channels.set(key, channel);
     this.#ticker.ensure();
     this.#onEvent?.("out", method, { message_id: idBytes(idString(key)), v: PROTOCOL_VERSION }, []);
-    peer.socket.post([EMPTY, encodeFast(key, undefined, method, [])]);
+    peer.socket.post(this.#frames(encodeFast(key, undefined, method, [])));
     return channel;
   }
 

@@ -108,7 +108,6 @@ export function contextOf(header: EventHeader): Record<string, unknown> | undefi
 // frame. The bytes are identical to what packWire gives for the same event.
 
 const PREFIX_BYTES = Buffer.from(ID_PREFIX, "latin1");
-const HEX = Buffer.from("0123456789abcdef", "latin1");
 const KEY_MESSAGE_ID = Buffer.from([0xaa, ...Buffer.from("message_id")]);
 const KEY_V3 = Buffer.from([0xa1, 0x76, 0x03]);
 const KEY_RESPONSE_TO = Buffer.from([0xab, ...Buffer.from("response_to")]);
@@ -124,15 +123,31 @@ export function idString(n: number): string {
   return ID_PREFIX + n.toString(16).padStart(12, "0");
 }
 
+/** The two hex digits of every byte value, for {@link writeId}. */
+const HEX_PAIRS = Buffer.from(
+  Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0")).join(""),
+  "latin1",
+);
+
+function writeHexByte(target: Buffer, offset: number, byte: number): void {
+  target[offset] = HEX_PAIRS[byte * 2] as number;
+  target[offset + 1] = HEX_PAIRS[byte * 2 + 1] as number;
+}
+
 function writeId(target: Buffer, offset: number, n: number): number {
   target[offset++] = 0xc4;
   target[offset++] = 32;
   PREFIX_BYTES.copy(target, offset);
   offset += 20;
-  for (let i = 11; i >= 0; i--) {
-    target[offset + i] = HEX[n % 16] as number;
-    n = Math.floor(n / 16);
-  }
+  // n has 48 bits: two 24-bit halves keep the byte arithmetic in int32.
+  const high = Math.floor(n / 0x1000000);
+  const low = n - high * 0x1000000;
+  writeHexByte(target, offset, high >>> 16);
+  writeHexByte(target, offset + 2, (high >>> 8) & 0xff);
+  writeHexByte(target, offset + 4, high & 0xff);
+  writeHexByte(target, offset + 6, low >>> 16);
+  writeHexByte(target, offset + 8, (low >>> 8) & 0xff);
+  writeHexByte(target, offset + 10, low & 0xff);
   return offset + 12;
 }
 

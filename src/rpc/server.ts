@@ -100,14 +100,34 @@ interface ServerChannel {
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
 const noop = () => {};
 
-/** `callStorage` context with a lazily created AbortSignal (most calls never read it). */
-class Context implements CallContext {
+/** A call's facts; the peer's hex form is made only if someone reads it (most calls never do). */
+class Call implements CallInfo {
+  #peer: string | undefined;
   constructor(
     readonly method: string,
+    readonly args: readonly unknown[],
     readonly headers: Readonly<Record<string, unknown>>,
-    readonly peer: string,
-    private readonly channel: ServerChannel,
+    private readonly envelope: Buffer[],
   ) {}
+  get peer(): string {
+    // A ROUTER's envelope starts with the routing id, with or without the empty delimiter after it.
+    this.#peer ??= this.envelope.length > 0 ? (this.envelope[0] as Buffer).toString("hex") : "";
+    return this.#peer;
+  }
+}
+
+/** `callStorage` context with a lazily created AbortSignal (most calls never read it). */
+class Context implements CallContext {
+  constructor(private readonly channel: ServerChannel) {}
+  get method(): string {
+    return this.channel.info.method;
+  }
+  get headers(): Readonly<Record<string, unknown>> {
+    return this.channel.info.headers;
+  }
+  get peer(): string {
+    return this.channel.info.peer;
+  }
   get signal(): AbortSignal {
     return controllerOf(this.channel).signal;
   }
@@ -363,7 +383,6 @@ export class RpcServer implements AsyncDisposable {
     }
     const now = performance.now();
     const headers = contextOf(header) ?? EMPTY_HEADERS;
-    const peer = envelope.length > 1 ? (envelope[0] as Buffer).toString("hex") : "";
     const channel: ServerChannel = {
       key: "",
       onCredit: undefined,
@@ -377,7 +396,7 @@ export class RpcServer implements AsyncDisposable {
       lastHeard: now + (this.#heartbeat === false ? 0 : this.#heartbeat),
       lastSent: now,
       controller: undefined,
-      info: { method: name, args, headers, peer },
+      info: new Call(name, args, headers, envelope),
       context: undefined,
     };
     this.#running++;
@@ -401,7 +420,7 @@ export class RpcServer implements AsyncDisposable {
   }
 
   #invoke(channel: ServerChannel, method: MethodInfo, args: unknown[], registered: boolean): void {
-    const context = new Context(method.name, channel.info.headers, channel.info.peer, channel);
+    const context = new Context(channel);
     channel.context = context;
     let result: unknown;
     try {

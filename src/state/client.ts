@@ -107,7 +107,8 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
       this.#client = shared.client;
       this.#owner = false;
     } else {
-      this.#client = new RpcClient({ timeout: this.#timeout, heartbeat: options.heartbeat ?? 5000 });
+      // The server is always zerokit's, which takes events without the empty delimiter frame.
+      this.#client = new RpcClient({ timeout: this.#timeout, heartbeat: options.heartbeat ?? 5000, delimiter: false });
       this.#client.connect(address);
       this.#owner = true;
     }
@@ -444,7 +445,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
  */
 export async function ping(address: string, options: { timeout?: number } = {}): Promise<boolean> {
   const timeout = options.timeout ?? 1000;
-  const client = new RpcClient({ timeout, heartbeat: false });
+  const client = new RpcClient({ timeout, heartbeat: false, delimiter: false });
   try {
     client.connect(address);
     const reply = (await client.call("ping", [""])) as unknown[];

@@ -30,6 +30,11 @@ test("the hot-path encoder writes exactly what the generic packer writes", { tim
     assert.deepEqual(fast, encodeEvent(header, name, args), `${name.slice(0, 8)} / ${typeof responseTo}`);
     assert.equal(ownIdNumber(decodeEvent(fast).header.message_id), id);
   }
+  for (const id of [0, 1, 0xff, 0x1000000, 0x123456789abc, 0xffffffffffff]) {
+    const fast = encodeFast(id, undefined, "echo", []);
+    assert.deepEqual(decodeEvent(fast).header.message_id, idBytes(idString(id)), `id ${id.toString(16)}`);
+    assert.equal(ownIdNumber(decodeEvent(fast).header.message_id), id);
+  }
   assert.equal(ownIdNumber(Buffer.alloc(32, 0x30)), undefined, "ids of other processes are not ours");
   assert.equal(ownIdNumber("short"), undefined);
 });

@@ -13,6 +13,8 @@ import {
   type StreamSink,
   TimeoutError,
 } from "../../src/rpc/index.js";
+import { Dealer, Router } from "../../src/index.js";
+import { decodeEvent, encodeFast, nextIdNumber } from "../../src/rpc/protocol.js";
 import { Anchor } from "./anchor.js";
 import { endpointFor, transports } from "./util.js";
 
@@ -162,6 +164,42 @@ for (const transport of transports) {
       await using p = await pair(service, transport);
       for await (const n of p.client.call<number>("forever")) if (n >= 20) break;
       await aborted;
+    });
+
+    test("delimiter: false sends events as the blob alone; the server answers in the same framing", T, async () => {
+      let peer = "";
+      const service = {
+        whoami: () => {
+          peer = currentCall()!.peer;
+          return "me";
+        },
+        *range(n: number) {
+          for (let i = 0; i < n; i++) yield i;
+        },
+      };
+      await using p = await pair(service, transport, {}, { delimiter: false });
+      assert.equal(await p.client.call("whoami"), "me");
+      assert.ok(peer.length > 0, "the peer is the routing id, delimiter or not");
+      assert.equal((await p.client.call<number[]>("range", [300])).length, 300); // credit events too
+      // On the wire: one frame from a compact client, and one frame back from the server.
+      await using router = new Router();
+      const address = await router.bind(endpointFor(transport));
+      await using compact = new RpcClient({ delimiter: false, heartbeat: false });
+      compact.connect(address);
+      const call = compact.call("whoami");
+      const frames = await router.receive({ timeout: 5000 });
+      assert.equal(frames.length, 2, "[identity, blob]");
+      await using raw = new Dealer();
+      raw.connect(p.address);
+      await raw.send(encodeFast(nextIdNumber(), undefined, "whoami", []));
+      const reply = await raw.receive({ timeout: 5000 });
+      assert.equal(reply.length, 1, "the reply has no delimiter either");
+      assert.equal(decodeEvent(reply[0] as Buffer).name, "OK");
+      await router.send([
+        frames[0] as Buffer,
+        encodeFast(nextIdNumber(), decodeEvent(frames[1] as Buffer).header.message_id, "OK", ["x"]),
+      ]);
+      assert.equal(await call, "x");
     });
 
     test("a thrown error answers ERR [name, message, stack] as RemoteError", T, async () => {
