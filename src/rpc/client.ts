@@ -13,6 +13,7 @@ import type { Message } from "../core/socket.js";
 import { Dealer, type SocketOptions } from "../core/sockets.js";
 import { currentCall, receiveLoop, Ticker } from "./context.js";
 import {
+  BATCH_MARKER,
   CANCEL,
   decodeEvent,
   ERR,
@@ -23,6 +24,7 @@ import {
   HEARTBEAT,
   idBytes,
   idString,
+  isBatchMarker,
   MAX_PACKED_HEADERS,
   MORE,
   nextIdNumber,
@@ -79,12 +81,13 @@ export interface ClientOptions {
   /** Middleware. */
   hooks?: ClientHooks;
   /**
-   * Whether requests carry the empty delimiter frame (`['', blob]`, the default) or go as the
-   * blob alone. zerokit and zerorpc-python servers accept both; zerorpc-node servers need the
-   * delimiter. Without it each event is one frame fewer to send, route and receive on both
-   * sides (the State client uses that: its server is always zerokit).
+   * How events are framed. `"zerorpc"` (the default): each event is its own message after an
+   * empty delimiter frame, as zerorpc-python and zerorpc-node servers expect. `"zerokit"`, for
+   * zerokit servers only: no delimiter, and the events a client sends in one turn of the event
+   * loop (many concurrent calls) travel together in one message, as do the server's replies to
+   * them, which saves most of the per-message cost of ZeroMQ. The State client uses it.
    */
-  delimiter?: boolean;
+  framing?: "zerorpc" | "zerokit";
   /** Options for the DEALER sockets. */
   socket?: SocketOptions<zmq.Dealer>;
   /** Sees every event received and sent (for debugging, e.g. the CLI's `-d`). */
@@ -103,7 +106,17 @@ interface Peer {
   probing: Promise<boolean> | undefined;
   suspectUntil: number;
   loop: Promise<void>;
+  /** zerokit framing: whether this turn of the event loop already sent an event (see #post). */
+  sentThisTurn: boolean;
+  /** zerokit framing: the events held back to go out together at the end of this turn. */
+  batch: Buffer[];
+  batchBytes: number;
+  batchErrors: ((error: Error) => void)[];
 }
+
+/** Most events, and bytes, one zerokit batch carries before it goes out early. */
+const MAX_BATCH_EVENTS = 256;
+const MAX_BATCH_BYTES = 1024 * 1024;
 
 interface ClientChannel {
   key: number;
@@ -306,7 +319,7 @@ export class RpcClient implements AsyncDisposable {
   readonly #passive: boolean;
   readonly #maxMessageSize: number;
   readonly #window: number;
-  readonly #delimiter: boolean;
+  readonly #batching: boolean;
   readonly #hooks: ClientHooks | undefined;
   readonly #socketOptions: SocketOptions<zmq.Dealer> | undefined;
   readonly #onEvent: EventObserver | undefined;
@@ -327,7 +340,7 @@ export class RpcClient implements AsyncDisposable {
     this.#passive = options.passiveHeartbeat ?? false;
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
     this.#window = Math.max(2, options.streamWindow ?? 100);
-    this.#delimiter = options.delimiter ?? true;
+    this.#batching = options.framing === "zerokit";
     this.#hooks = options.hooks;
     this.#socketOptions = options.socket;
     this.#onEvent = options.onEvent;
@@ -381,6 +394,10 @@ export class RpcClient implements AsyncDisposable {
       probing: undefined,
       suspectUntil: 0,
       loop: Promise.resolve(),
+      sentThisTurn: false,
+      batch: [],
+      batchBytes: 0,
+      batchErrors: [],
     };
     // The monitor must exist before connect/bind, or it misses the handshake.
     this.#observe(peer);
@@ -529,7 +546,7 @@ export class RpcClient implements AsyncDisposable {
     if (header) this.#onEvent?.("out", method, header, args);
     this.#channels.set(key, channel);
     this.#ticker.ensure();
-    peer.socket.post(this.#frames(blob), (error) => {
+    this.#post(peer, blob, (error) => {
       if (!channel.done) this.#forget(channel, error);
     });
     return result;
@@ -560,15 +577,59 @@ export class RpcClient implements AsyncDisposable {
     }) as Proxied<Api>;
   }
 
-  /** The frames of an outgoing event: the blob, after the empty delimiter unless it is off. */
-  #frames(blob: Buffer): Buffer | Buffer[] {
-    return this.#delimiter ? [EMPTY, blob] : blob;
+  /**
+   * Sends one event to a peer. With zerokit framing the first event of a turn of the event loop
+   * goes at once (a lone call waits for nothing) and the ones after it wait for the end of the
+   * turn to leave together in one batch message.
+   */
+  #post(peer: Peer, blob: Buffer, onError?: (error: Error) => void): void {
+    if (!this.#batching) {
+      peer.socket.post([EMPTY, blob], onError);
+      return;
+    }
+    if (!peer.sentThisTurn) {
+      peer.sentThisTurn = true;
+      queueMicrotask(() => {
+        peer.sentThisTurn = false;
+        this.#flushBatch(peer);
+      });
+      peer.socket.post(blob, onError);
+      return;
+    }
+    peer.batch.push(blob);
+    peer.batchBytes += blob.length;
+    if (onError) peer.batchErrors.push(onError);
+    if (peer.batch.length >= MAX_BATCH_EVENTS || peer.batchBytes >= MAX_BATCH_BYTES) this.#flushBatch(peer);
   }
 
-  /** The channel of a reply, if it is still open. */
+  #flushBatch(peer: Peer): void {
+    const batch = peer.batch;
+    if (batch.length === 0) return;
+    const errors = peer.batchErrors;
+    peer.batch = [];
+    peer.batchBytes = 0;
+    peer.batchErrors = [];
+    const onError =
+      errors.length === 0
+        ? undefined
+        : (error: Error) => {
+            for (const report of errors) report(error);
+          };
+    peer.socket.post(batch.length === 1 ? (batch[0] as Buffer) : [BATCH_MARKER, ...batch], onError);
+  }
+
+  /** A message from a server: one event, or a zerokit batch of them. */
   #onMessage(frames: Message): void {
+    if (frames.length > 1 && isBatchMarker(frames[0])) {
+      for (let i = 1; i < frames.length; i++) this.#onEventFrame(frames[i] as Buffer);
+      return;
+    }
     const blob = frames[frames.length - 1];
-    if (!blob) return;
+    if (blob) this.#onEventFrame(blob);
+  }
+
+  /** Delivers one event to its channel, if the channel is still open. */
+  #onEventFrame(blob: Buffer): void {
     let event: RpcEvent;
     try {
       event = decodeEvent(blob);
@@ -652,7 +713,7 @@ export class RpcClient implements AsyncDisposable {
     };
     channel.lastSent = performance.now();
     this.#onEvent?.("out", name, header, args);
-    channel.peer.socket.post(this.#frames(encodeEvent(header, name, args)));
+    this.#post(channel.peer, encodeEvent(header, name, args));
   }
 
   #wake(channel: ClientChannel): void {
@@ -729,7 +790,7 @@ export class RpcClient implements AsyncDisposable {
     this.#channels.set(key, channel);
     this.#ticker.ensure();
     this.#onEvent?.("out", method, { message_id: idBytes(idString(key)), v: PROTOCOL_VERSION }, []);
-    peer.socket.post(this.#frames(encodeFast(key, undefined, method, [])));
+    this.#post(peer, encodeFast(key, undefined, method, []));
     return channel;
   }
 

@@ -39,6 +39,18 @@ export const FEATURES = "_zerokit_features";
 
 const PROTOCOL_KEYS = new Set(["message_id", "v", "response_to"]);
 
+/**
+ * zerokit framing (zerokit peers only, see the client's `framing` option): a message whose first
+ * frame after the routing id is this marker carries several events, one per following frame.
+ * 0xc1 is the byte MessagePack never uses, so no event blob starts like this.
+ */
+export const BATCH_MARKER = Buffer.from("c17a6b2d6261746368", "hex"); // 0xc1 "zk-batch"
+
+/** Whether a frame is {@link BATCH_MARKER}. */
+export function isBatchMarker(frame: Buffer | undefined): boolean {
+  return frame !== undefined && frame.length === BATCH_MARKER.length && frame[0] === 0xc1 && frame.equals(BATCH_MARKER);
+}
+
 // Ids look like Python's (32 hex chars sent as bin) but come from a counter, which is cheaper
 // than a UUID per event and still unique per process run.
 const ID_PREFIX = randomBytes(10).toString("hex");

@@ -5,6 +5,7 @@ import { Router, type SocketOptions } from "../core/sockets.js";
 import { type CallContext, callStorage, receiveLoop, runSync, Ticker } from "./context.js";
 import { argsTuple, collectMethods, inspectEntry, type MethodInfo } from "./introspect.js";
 import {
+  BATCH_MARKER,
   CANCEL,
   contextOf,
   decodeEvent,
@@ -17,6 +18,7 @@ import {
   idBytes,
   idKey,
   idString,
+  isBatchMarker,
   MORE,
   nextIdNumber,
   OK,
@@ -228,6 +230,9 @@ export class RpcServer implements AsyncDisposable {
   readonly #asyncContext: boolean;
   #running = 0;
   #queued: (() => void)[] = [];
+  // While a batch runs: its sender, and the replies to it that go back as one batch message.
+  #batchPeer: Buffer | undefined;
+  #batchReplies: Buffer[] | undefined;
   #loop: Promise<void> | undefined;
   #closed = false;
 
@@ -288,8 +293,34 @@ export class RpcServer implements AsyncDisposable {
   #onMessage(frames: Message): void {
     const last = frames.length - 1;
     if (last < 1) return;
-    const blob = frames[last] as Buffer;
-    const envelope = frames.slice(0, last);
+    if (last >= 2 && isBatchMarker(frames[1])) {
+      this.#onBatch(frames);
+      return;
+    }
+    this.#onEventFrame(frames.slice(0, last), frames[last] as Buffer);
+  }
+
+  /**
+   * A zerokit batch `[identity, marker, event...]`: the events run in order, and the replies they
+   * produce before the batch is done go back together in one batch message.
+   */
+  #onBatch(frames: Message): void {
+    const identity = frames[0] as Buffer;
+    const envelope = [identity];
+    const replies: Buffer[] = [];
+    this.#batchPeer = identity;
+    this.#batchReplies = replies;
+    try {
+      for (let i = 2; i < frames.length; i++) this.#onEventFrame(envelope, frames[i] as Buffer);
+    } finally {
+      this.#batchPeer = undefined;
+      this.#batchReplies = undefined;
+    }
+    if (replies.length === 1) this.#socket.post([identity, replies[0] as Buffer]);
+    else if (replies.length > 1) this.#socket.post([identity, BATCH_MARKER, ...replies]);
+  }
+
+  #onEventFrame(envelope: Buffer[], blob: Buffer): void {
     if (blob.length > this.#maxMessageSize) {
       this.#rejectOversized(envelope, blob);
       return;
@@ -298,7 +329,7 @@ export class RpcServer implements AsyncDisposable {
     try {
       event = decodeEvent(blob);
     } catch (error) {
-      this.#onProtocolError?.(error as ProtocolError, frames);
+      this.#onProtocolError?.(error as ProtocolError, [...envelope, blob]);
       return;
     }
     this.#onEvent?.("in", event.name, event.header, event.args);
@@ -646,7 +677,8 @@ export class RpcServer implements AsyncDisposable {
       }
     }
     if (channel && channel.lastSent >= 0) channel.lastSent = performance.now();
-    this.#socket.post([...envelope, blob]);
+    if (this.#batchReplies && envelope[0] === this.#batchPeer) this.#batchReplies.push(blob);
+    else this.#socket.post([...envelope, blob]);
   }
 
   #introspect(

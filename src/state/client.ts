@@ -107,8 +107,12 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
       this.#client = shared.client;
       this.#owner = false;
     } else {
-      // The server is always zerokit's, which takes events without the empty delimiter frame.
-      this.#client = new RpcClient({ timeout: this.#timeout, heartbeat: options.heartbeat ?? 5000, delimiter: false });
+      // The server is always zerokit's, so concurrent operations can share messages.
+      this.#client = new RpcClient({
+        timeout: this.#timeout,
+        heartbeat: options.heartbeat ?? 5000,
+        framing: "zerokit",
+      });
       this.#client.connect(address);
       this.#owner = true;
     }
@@ -445,7 +449,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
  */
 export async function ping(address: string, options: { timeout?: number } = {}): Promise<boolean> {
   const timeout = options.timeout ?? 1000;
-  const client = new RpcClient({ timeout, heartbeat: false, delimiter: false });
+  const client = new RpcClient({ timeout, heartbeat: false, framing: "zerokit" });
   try {
     client.connect(address);
     const reply = (await client.call("ping", [""])) as unknown[];

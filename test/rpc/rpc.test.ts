@@ -14,7 +14,7 @@ import {
   TimeoutError,
 } from "../../src/rpc/index.js";
 import { Dealer, Router } from "../../src/index.js";
-import { decodeEvent, encodeFast, nextIdNumber } from "../../src/rpc/protocol.js";
+import { BATCH_MARKER, decodeEvent, encodeFast, isBatchMarker, nextIdNumber } from "../../src/rpc/protocol.js";
 import { Anchor } from "./anchor.js";
 import { endpointFor, transports } from "./util.js";
 
@@ -166,40 +166,66 @@ for (const transport of transports) {
       await aborted;
     });
 
-    test("delimiter: false sends events as the blob alone; the server answers in the same framing", T, async () => {
+    test("zerokit framing: no delimiter, and calls of one turn travel (and are answered) as one batch", T, async () => {
       let peer = "";
       const service = {
         whoami: () => {
           peer = currentCall()!.peer;
           return "me";
         },
+        add: (a: number, b: number) => a + b,
+        slow: async (x: number) => {
+          await new Promise((r) => setImmediate(r));
+          return x;
+        },
         *range(n: number) {
           for (let i = 0; i < n; i++) yield i;
         },
       };
-      await using p = await pair(service, transport, {}, { delimiter: false });
+      await using p = await pair(service, transport, {}, { framing: "zerokit" });
       assert.equal(await p.client.call("whoami"), "me");
-      assert.ok(peer.length > 0, "the peer is the routing id, delimiter or not");
-      assert.equal((await p.client.call<number[]>("range", [300])).length, 300); // credit events too
-      // On the wire: one frame from a compact client, and one frame back from the server.
+      assert.ok(peer.length > 0, "the peer is the routing id in either framing");
+      const sums = await Promise.all(Array.from({ length: 600 }, (_, i) => p.client.call<number>("add", [i, 1])));
+      assert.deepEqual(
+        sums,
+        Array.from({ length: 600 }, (_, i) => i + 1),
+      );
+      // Replies that come after the batch (async handlers) and streams with their credit events.
+      assert.deepEqual(await Promise.all([1, 2, 3].map((x) => p.client.call("slow", [x]))), [1, 2, 3]);
+      assert.equal((await p.client.call<number[]>("range", [300])).length, 300);
+
+      // On the wire: the first call of a turn goes alone as [blob]; the rest follow as one batch.
       await using router = new Router();
       const address = await router.bind(endpointFor(transport));
-      await using compact = new RpcClient({ delimiter: false, heartbeat: false });
-      compact.connect(address);
-      const call = compact.call("whoami");
-      const frames = await router.receive({ timeout: 5000 });
-      assert.equal(frames.length, 2, "[identity, blob]");
+      await using client = new RpcClient({ framing: "zerokit", heartbeat: false });
+      client.connect(address);
+      const calls = [client.call("add", [1, 1]), client.call("add", [2, 2]), client.call("add", [3, 3])];
+      const single = await router.receive({ timeout: 5000 });
+      assert.equal(single.length, 2, "[identity, blob]");
+      const batch = await router.receive({ timeout: 5000 });
+      assert.equal(batch.length, 4, "[identity, marker, blob, blob]");
+      assert.ok(isBatchMarker(batch[1]));
+      const ids = [single[1], batch[2], batch[3]].map((blob) => decodeEvent(blob as Buffer).header.message_id);
+      const reply = (i: number) => encodeFast(nextIdNumber(), ids[i] as Buffer, "OK", [i]);
+      await router.send([single[0] as Buffer, BATCH_MARKER, reply(2), reply(0)]);
+      await router.send([single[0] as Buffer, reply(1)]);
+      assert.deepEqual(await Promise.all(calls), [0, 1, 2]);
+
+      // A zerokit server answers a batch with a batch, and a lone event with a lone reply.
       await using raw = new Dealer();
       raw.connect(p.address);
-      await raw.send(encodeFast(nextIdNumber(), undefined, "whoami", []));
-      const reply = await raw.receive({ timeout: 5000 });
-      assert.equal(reply.length, 1, "the reply has no delimiter either");
-      assert.equal(decodeEvent(reply[0] as Buffer).name, "OK");
-      await router.send([
-        frames[0] as Buffer,
-        encodeFast(nextIdNumber(), decodeEvent(frames[1] as Buffer).header.message_id, "OK", ["x"]),
-      ]);
-      assert.equal(await call, "x");
+      const request = (x: number) => encodeFast(nextIdNumber(), undefined, "add", [x, 0]);
+      await raw.send([BATCH_MARKER, request(1), request(2)]);
+      const answers = await raw.receive({ timeout: 5000 });
+      assert.ok(isBatchMarker(answers[0]));
+      assert.deepEqual(
+        answers.slice(1).map((blob) => decodeEvent(blob).args),
+        [[1], [2]],
+      );
+      await raw.send(request(7));
+      const lone = await raw.receive({ timeout: 5000 });
+      assert.equal(lone.length, 1, "no delimiter back either");
+      assert.deepEqual(decodeEvent(lone[0] as Buffer).args, [7]);
     });
 
     test("a thrown error answers ERR [name, message, stack] as RemoteError", T, async () => {
