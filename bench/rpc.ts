@@ -4,7 +4,9 @@
  * sequential echo("hello") calls/s, calls/s with 100 in flight, and stream items/s (raw: the same
  * item events under the same credit window of 100). Each process pair hosts both
  * implementations and alternates bursts between them (who goes first swaps every round), so
- * both see the same machine at nearly the same time; a row is the median of 3 runs.
+ * both see the same machine at nearly the same time; a row is the median of 3 runs. A last row
+ * repeats 100 in flight with the client's zerokit framing (concurrent calls batched into shared
+ * messages), against the same one-message-per-call raw ceiling.
  */
 import * as zmq from "zeromq";
 import { RpcClient, RpcServer } from "../src/rpc/index.js";
@@ -153,12 +155,12 @@ function rawRunner(dealer: zmq.Dealer, mode: string): Runner {
 
 /** Alternates zerokit and raw bursts (who goes first swaps each round); reports the median rate of each. */
 async function clientRole(
-  [mode, burstText, roundsText, zkAddress, rawAddress]: string[],
+  [mode, burstText, roundsText, zkAddress, rawAddress, framing]: string[],
   io: { report(v: unknown): void },
 ): Promise<void> {
   const burst = Number(burstText);
   const rounds = Number(roundsText);
-  const client = new RpcClient();
+  const client = new RpcClient({ framing: framing === "zerokit" ? "zerokit" : "zerorpc" });
   client.connect(zkAddress!);
   const dealer = new zmq.Dealer({ linger: 0 });
   dealer.connect(rawAddress!);
@@ -181,11 +183,11 @@ async function clientRole(
 
 childMain(import.meta.url, { server: serverRole, client: clientRole });
 
-async function measure(mode: string, burst: number, rounds: number): Promise<Record<Impl, number>> {
+async function measure(mode: string, burst: number, rounds: number, framing: string): Promise<Record<Impl, number>> {
   const server = Child.spawn(import.meta.url, "server");
   try {
     const { zkAddress, rawAddress } = await server.next<{ zkAddress: string; rawAddress: string }>();
-    const client = Child.spawn(import.meta.url, "client", [mode, burst, rounds, zkAddress, rawAddress]);
+    const client = Child.spawn(import.meta.url, "client", [mode, burst, rounds, zkAddress, rawAddress, framing]);
     const result = await client.next<Record<Impl, number>>();
     await client.finish();
     return result;
@@ -194,11 +196,11 @@ async function measure(mode: string, burst: number, rounds: number): Promise<Rec
   }
 }
 
-async function compare(name: string, unit: string, mode: string, burst: number): Promise<Row> {
+async function compare(name: string, unit: string, mode: string, burst: number, framing = "zerorpc"): Promise<Row> {
   const zk: number[] = [];
   const raw: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    const result = await measure(mode, burst, 10);
+    const result = await measure(mode, burst, 10, framing);
     zk.push(result.zerokit);
     raw.push(result.raw);
   }
@@ -210,5 +212,7 @@ export async function run(): Promise<Row[]> {
     await compare('sequential echo("hello")', "calls/s", "sequential", 1000),
     await compare("echo, 100 calls in flight", "calls/s", "inflight", 10_000),
     await compare("stream items (window 100)", "items/s", "stream", 20_000),
+    // zerokit to zerokit: calls of one event-loop turn share a message (raw: one message per call).
+    await compare("echo, 100 in flight, zerokit framing", "calls/s", "inflight", 10_000, "zerokit"),
   ];
 }
