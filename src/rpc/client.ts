@@ -11,7 +11,7 @@ import {
 } from "../core/errors.js";
 import type { Message } from "../core/socket.js";
 import { Dealer, type SocketOptions } from "../core/sockets.js";
-import { currentCall, receiveLoop, Ticker } from "./context.js";
+import { currentCall, Ticker } from "./context.js";
 import {
   BATCH_MARKER,
   CANCEL,
@@ -105,7 +105,10 @@ interface Peer {
   cancel: boolean | undefined;
   probing: Promise<boolean> | undefined;
   suspectUntil: number;
-  loop: Promise<void>;
+  /** The receive waiting for this peer's next message, if one is (see #listen). */
+  receiving: Promise<void> | undefined;
+  onFrames: (frames: Message) => void;
+  onReceiveError: (error: unknown) => void;
   /** zerokit framing: whether this turn of the event loop already sent an event (see #post). */
   sentThisTurn: boolean;
   /** zerokit framing: the events held back to go out together at the end of this turn. */
@@ -393,7 +396,16 @@ export class RpcClient implements AsyncDisposable {
       cancel: undefined,
       probing: undefined,
       suspectUntil: 0,
-      loop: Promise.resolve(),
+      receiving: undefined,
+      onFrames: (frames) => {
+        peer.receiving = undefined;
+        this.#onMessage(frames);
+        if (this.#channels.size > 0) this.#listen(peer);
+      },
+      onReceiveError: (error) => {
+        peer.receiving = undefined;
+        if (!(error instanceof ClosedError) && !this.#closed && this.#channels.size > 0) this.#listen(peer);
+      },
       sentThisTurn: false,
       batch: [],
       batchBytes: 0,
@@ -401,13 +413,19 @@ export class RpcClient implements AsyncDisposable {
     };
     // The monitor must exist before connect/bind, or it misses the handshake.
     this.#observe(peer);
-    peer.loop = receiveLoop(
-      peer.socket,
-      () => this.#closed,
-      (frames) => this.#onMessage(frames),
-    );
     this.#peers.push(peer);
     return peer;
+  }
+
+  /**
+   * Waits for the peer's next message unless a receive already does. A peer listens only while
+   * calls are open: a lone call then sends before its receive is armed, as a plain DEALER would,
+   * which spares the send zeromq.js's readiness check for the pending read. Messages that come
+   * while no call is open wait in ZeroMQ's queue and are read (and dropped) by the next call.
+   */
+  #listen(peer: Peer): void {
+    if (peer.receiving || this.#closed) return;
+    peer.receiving = peer.socket.receive().then(peer.onFrames, peer.onReceiveError);
   }
 
   #observe(peer: Peer): void {
@@ -549,6 +567,7 @@ export class RpcClient implements AsyncDisposable {
     this.#post(peer, blob, (error) => {
       if (!channel.done) this.#forget(channel, error);
     });
+    this.#listen(peer);
     return result;
   }
 
@@ -791,6 +810,7 @@ export class RpcClient implements AsyncDisposable {
     this.#ticker.ensure();
     this.#onEvent?.("out", method, { message_id: idBytes(idString(key)), v: PROTOCOL_VERSION }, []);
     this.#post(peer, encodeFast(key, undefined, method, []));
+    this.#listen(peer);
     return channel;
   }
 
@@ -839,6 +859,6 @@ export class RpcClient implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    await Promise.all(this.#peers.map((peer) => peer.loop));
+    await Promise.all(this.#peers.map((peer) => peer.receiving));
   }
 }
