@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { describe, test } from "node:test";
+import { Dealer, Router } from "../../src/index.js";
 import {
   AbortError,
   BusyError,
@@ -13,7 +14,6 @@ import {
   type StreamSink,
   TimeoutError,
 } from "../../src/rpc/index.js";
-import { Dealer, Router } from "../../src/index.js";
 import { BATCH_MARKER, decodeEvent, encodeFast, isBatchMarker, nextIdNumber } from "../../src/rpc/protocol.js";
 import { Anchor } from "./anchor.js";
 import { endpointFor, transports } from "./util.js";
