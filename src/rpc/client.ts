@@ -111,6 +111,8 @@ interface Peer {
   onReceiveError: (error: unknown) => void;
   /** zerokit framing: whether this turn of the event loop already sent an event (see #post). */
   sentThisTurn: boolean;
+  /** zerokit framing: ends the turn, sending what it held back. */
+  endTurn: () => void;
   /** zerokit framing: the events held back to go out together at the end of this turn. */
   batch: Buffer[];
   batchBytes: number;
@@ -407,6 +409,10 @@ export class RpcClient implements AsyncDisposable {
         if (!(error instanceof ClosedError) && !this.#closed && this.#channels.size > 0) this.#listen(peer);
       },
       sentThisTurn: false,
+      endTurn: () => {
+        peer.sentThisTurn = false;
+        this.#flushBatch(peer);
+      },
       batch: [],
       batchBytes: 0,
       batchErrors: [],
@@ -608,10 +614,7 @@ export class RpcClient implements AsyncDisposable {
     }
     if (!peer.sentThisTurn) {
       peer.sentThisTurn = true;
-      queueMicrotask(() => {
-        peer.sentThisTurn = false;
-        this.#flushBatch(peer);
-      });
+      queueMicrotask(peer.endTurn);
       peer.socket.post(blob, onError);
       return;
     }

@@ -158,7 +158,7 @@ export class StateServer implements AsyncDisposable {
     const change = this.#store.write(ns, key, value, origin);
     if (this.#persistence?.snapshotDue) this.#persistence.snapshot(this.#store);
     // Watchers get the change now, before the writer's reply: it is the latency watchers see.
-    if (change) for (const watcher of this.#watchers) this.#feed(watcher);
+    if (change && this.#watchers.size > 0) for (const watcher of this.#watchers) this.#feed(watcher);
     return change;
   }
 
