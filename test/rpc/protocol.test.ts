@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { packWire, unpackWire } from "../../src/core/codec.js";
 import {
   decodeEvent,
   encodeEvent,
@@ -59,4 +60,48 @@ test("context headers packed once encode exactly like a header map", { timeout: 
   }
   // Protocol keys never come from the context.
   assert.equal(packHeaderEntries({ v: 9, message_id: "x", response_to: "y" }).count, 0);
+});
+
+test("the hand-written event reader gives exactly what msgpackr gives", { timeout: 10_000 }, () => {
+  const id = Buffer.alloc(32, 0x61);
+  const headers: Record<string, unknown>[] = [
+    { message_id: id, v: 3 },
+    { message_id: id, v: 3, response_to: Buffer.alloc(32, 0x62) },
+    { message_id: "node-style-id", v: 3, response_to: "str-id", zk_origin: "abc", n: -3, f: 1.5, ok: true, no: null },
+    { message_id: id, v: 3, trace: { nested: 1 } },
+    { message_id: id, v: 3, clé: "é" },
+    Object.defineProperty({ message_id: id, v: 3 }, "__proto__", { value: 1, enumerable: true }),
+  ];
+  const argsList: unknown[] = [
+    [],
+    ["default", "k1", Buffer.from([1, 2, 3])],
+    [0, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31)],
+    [2 ** 40, -(2 ** 40), 0.1, Number.MAX_VALUE, 2 ** 64],
+    [null, true, false, "", "x".repeat(24), "y".repeat(25), "z".repeat(300), "w".repeat(70_000)],
+    [Buffer.alloc(0), Buffer.alloc(300, 7), Buffer.alloc(70_000, 8)],
+    ["héllo", [1, [2]], { a: 1 }],
+    Array.from({ length: 20 }, (_, i) => i),
+    5,
+    null,
+    "plain",
+  ];
+  for (const header of headers) {
+    for (const args of argsList) {
+      for (const name of ["OK", "n".repeat(40), "ñame"]) {
+        const blob = packWire([header, name, args]);
+        const [h, n, a] = unpackWire(blob) as [object, string, unknown];
+        const event = decodeEvent(blob);
+        assert.deepEqual(event.header, h);
+        assert.deepEqual(Object.keys(event.header), Object.keys(h), "header keys in wire order");
+        assert.equal(event.name, n);
+        assert.deepEqual(event.args, a);
+      }
+    }
+  }
+  const event = decodeEvent(packWire([{ message_id: id, v: 3 }, "OK", [Buffer.from("bytes")]]));
+  assert.ok(Buffer.isBuffer((event.args as unknown[])[0]) && Buffer.isBuffer(event.header.message_id));
+  const good = encodeFast(nextIdNumber(), undefined, "echo", ["hello"]);
+  for (const bad of [good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.from([1])])]) {
+    assert.throws(() => decodeEvent(bad), /malformed MessagePack/);
+  }
 });
