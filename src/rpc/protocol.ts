@@ -180,6 +180,31 @@ function asciiText(blob: Buffer, start: number, stop: number): string | undefine
   return text;
 }
 
+/** Bytes that follow each type code read here before the value (or the length of str/bin). */
+const WIDTH = new Uint8Array(256);
+for (const [code, width] of [
+  [0xcc, 1],
+  [0xcd, 2],
+  [0xce, 4],
+  [0xd0, 1],
+  [0xd1, 2],
+  [0xd2, 4],
+  [0xcb, 8],
+  [0xd9, 1],
+  [0xda, 2],
+  [0xc4, 1],
+  [0xc5, 2],
+  [0xc6, 4],
+] as const)
+  WIDTH[code] = width;
+
+/** Moves the cursor past `size` bytes and returns where they start, or -1 when the frame ends first. */
+function take(end: number, size: number): number {
+  if (end - cursor < size) return -1;
+  cursor += size;
+  return cursor - size;
+}
+
 /** One scalar at the cursor (nil, bool, int, float64, ASCII str, bin), or NOT_READ. */
 function readScalar(blob: Buffer, end: number): unknown {
   if (cursor >= end) return NOT_READ;
@@ -192,7 +217,8 @@ function readScalar(blob: Buffer, end: number): unknown {
     length = code & 0x1f;
     text = true;
   } else {
-    const left = end - cursor;
+    const at = take(end, WIDTH[code] as number);
+    if (at < 0) return NOT_READ;
     switch (code) {
       case 0xc0:
         return null;
@@ -201,46 +227,31 @@ function readScalar(blob: Buffer, end: number): unknown {
       case 0xc3:
         return true;
       case 0xcc:
-        return left < 1 ? NOT_READ : blob[cursor++];
+        return blob[at];
       case 0xcd:
-        if (left < 2) return NOT_READ;
-        cursor += 2;
-        return blob.readUInt16BE(cursor - 2);
+        return blob.readUInt16BE(at);
       case 0xce:
-        if (left < 4) return NOT_READ;
-        cursor += 4;
-        return blob.readUInt32BE(cursor - 4);
+        return blob.readUInt32BE(at);
       case 0xd0:
-        return left < 1 ? NOT_READ : blob.readInt8(cursor++);
+        return blob.readInt8(at);
       case 0xd1:
-        if (left < 2) return NOT_READ;
-        cursor += 2;
-        return blob.readInt16BE(cursor - 2);
+        return blob.readInt16BE(at);
       case 0xd2:
-        if (left < 4) return NOT_READ;
-        cursor += 4;
-        return blob.readInt32BE(cursor - 4);
+        return blob.readInt32BE(at);
       case 0xcb:
-        if (left < 8) return NOT_READ;
-        cursor += 8;
-        return blob.readDoubleBE(cursor - 8);
+        return blob.readDoubleBE(at);
       case 0xd9:
       case 0xc4:
-        if (left < 1) return NOT_READ;
-        length = blob[cursor++] as number;
+        length = blob[at] as number;
         text = code === 0xd9;
         break;
       case 0xda:
       case 0xc5:
-        if (left < 2) return NOT_READ;
-        length = blob.readUInt16BE(cursor);
-        cursor += 2;
+        length = blob.readUInt16BE(at);
         text = code === 0xda;
         break;
       case 0xc6:
-        if (left < 4) return NOT_READ;
-        length = blob.readUInt32BE(cursor);
-        cursor += 4;
+        length = blob.readUInt32BE(at);
         break;
       default:
         return NOT_READ;
