@@ -16,19 +16,42 @@ export interface CallContext {
 
 export const callStorage = new AsyncLocalStorage<CallContext>();
 
-// The call whose handler is running synchronously right now, for servers made with
-// `asyncContext: false` (see ServerOptions): no AsyncLocalStorage, so no promise hooks.
+/**
+ * How handlers see their call through {@link currentCall}: `true` through AsyncLocalStorage,
+ * `false` during their synchronous part only, `"auto"` through AsyncLocalStorage for async and
+ * generator functions and during the synchronous part for plain functions.
+ */
+export type AsyncContextMode = boolean | "auto";
+
+/** Whether a handler runs inside {@link callStorage} under `mode` (see {@link AsyncContextMode}). */
+export function usesStorage(mode: AsyncContextMode, resumes: boolean): boolean {
+  return mode === true || (mode === "auto" && resumes);
+}
+
+// The call whose handler is running synchronously right now, for handlers that run outside
+// AsyncLocalStorage (see AsyncContextMode): it has no cost until a handler needs it, whereas
+// AsyncLocalStorage, once used, turns on promise hooks that slow every promise in the process.
 let syncCall: CallContext | undefined;
 
 /** Runs `fn` with `context` visible to {@link currentCall} during its synchronous part only. */
-export function runSync<R>(context: CallContext, fn: () => R): R {
+export function runSync<A extends unknown[], R>(context: CallContext, fn: (...args: A) => R, ...args: A): R {
   const previous = syncCall;
   syncCall = context;
   try {
-    return fn();
+    return fn(...args);
   } finally {
     syncCall = previous;
   }
+}
+
+/** Runs `fn` as the call `context`: inside {@link callStorage} when `stored`, else synchronously visible. */
+export function runAsCall<A extends unknown[], R>(
+  context: CallContext,
+  stored: boolean,
+  fn: (...args: A) => R,
+  ...args: A
+): R {
+  return stored ? callStorage.run(context, fn, ...args) : runSync(context, fn, ...args);
 }
 
 /**

@@ -6,7 +6,7 @@ import type * as zmq from "zeromq";
 import type { ProtocolError } from "../core/errors.js";
 import type { ZSocket } from "../core/socket.js";
 import { Pub, Pull, Push, type SocketOptions, Sub } from "../core/sockets.js";
-import { callStorage, currentCall, receiveLoop } from "./context.js";
+import { type AsyncContextMode, currentCall, receiveLoop, runAsCall, usesStorage } from "./context.js";
 
 /** One-way events have no client to lose: their signal never aborts. */
 const NEVER_ABORTED = new AbortController().signal;
@@ -100,17 +100,21 @@ export class Publisher extends Emitter<Pub> {
 export interface ReceiverOptions {
   /** Called when an event cannot be decoded or names no method; the receiver keeps going. */
   onError?: (error: Error) => void;
+  /** How handlers see their event through `currentCall()`; as `ServerOptions.asyncContext`. */
+  asyncContext?: AsyncContextMode;
 }
 
 abstract class Receiver<S extends ZSocket<zmq.Socket>> implements AsyncDisposable {
   protected abstract readonly socket: S;
   readonly #methods: Map<string, MethodInfo>;
   readonly #onError: ((error: Error) => void) | undefined;
+  readonly #asyncContext: AsyncContextMode;
   #loop: Promise<void> | undefined;
 
   constructor(target: object, options: ReceiverOptions = {}) {
     this.#methods = collectMethods(target);
     this.#onError = options.onError;
+    this.#asyncContext = options.asyncContext ?? "auto";
   }
 
   /** Binds an endpoint and starts dispatching; resolves with the connectable address. */
@@ -143,7 +147,8 @@ abstract class Receiver<S extends ZSocket<zmq.Socket>> implements AsyncDisposabl
       if (!method) throw new Error(`no method ${JSON.stringify(event.name)} for event`);
       const args = Array.isArray(event.args) ? event.args : [event.args];
       const context = { method: event.name, headers: contextOf(event.header) ?? {}, peer: "", signal: NEVER_ABORTED };
-      const result = callStorage.run(context, method.fn as AnyFunction, ...args);
+      const stored = usesStorage(this.#asyncContext, method.resumes);
+      const result = runAsCall(context, stored, method.fn as AnyFunction, ...args);
       if (result instanceof Promise) result.catch((error: unknown) => this.#onError?.(error as Error));
     } catch (error) {
       this.#onError?.(error as ProtocolError);

@@ -25,7 +25,7 @@ export {
   RpcClient,
   type StreamResult,
 } from "./client.js";
-export { type CallContext, currentCall } from "./context.js";
+export { type AsyncContextMode, type CallContext, currentCall } from "./context.js";
 export { type EventProxy, Publisher, Puller, Pusher, type ReceiverOptions, Subscriber } from "./events.js";
 export { doc } from "./introspect.js";
 export {

@@ -19,6 +19,19 @@ export interface MethodInfo {
   args: ArgInfo[];
   varargs: string | null;
   doc: string | null;
+  /**
+   * Whether the function is declared `async` or as a generator, so its body runs on after it
+   * returns: only such methods need AsyncLocalStorage to keep their call context (see
+   * `ServerOptions.asyncContext`).
+   */
+  resumes: boolean;
+}
+
+const RESUMING_KINDS = new Set(["AsyncFunction", "AsyncGeneratorFunction", "GeneratorFunction"]);
+
+/** True for async functions and (async) generator functions, read from their prototype chain. */
+export function resumesAfterReturn(fn: AnyFunction): boolean {
+  return RESUMING_KINDS.has(Object.prototype.toString.call(fn).slice(8, -1));
 }
 
 const DOC = Symbol.for("zerokit.doc");
@@ -64,7 +77,8 @@ export function collectMethods(target: object): Map<string, MethodInfo> {
     if (typeof value !== "function" || isClass(value)) continue;
     const fn = (value as AnyFunction).bind(target) as AnyFunction;
     const { args, varargs } = parseParameters(value as AnyFunction);
-    methods.set(name, { name, fn, args, varargs, doc: docOf(value as AnyFunction) });
+    const resumes = resumesAfterReturn(value as AnyFunction);
+    methods.set(name, { name, fn, args, varargs, doc: docOf(value as AnyFunction), resumes });
   }
   return methods;
 }

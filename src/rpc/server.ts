@@ -2,7 +2,7 @@ import type * as zmq from "zeromq";
 import { BusyError, ClosedError, LostRemoteError, MessageTooLargeError, ProtocolError } from "../core/errors.js";
 import type { Message } from "../core/socket.js";
 import { Router, type SocketOptions } from "../core/sockets.js";
-import { type CallContext, callStorage, receiveLoop, runSync, Ticker } from "./context.js";
+import { type AsyncContextMode, type CallContext, receiveLoop, runAsCall, Ticker, usesStorage } from "./context.js";
 import { argsTuple, collectMethods, inspectEntry, type MethodInfo } from "./introspect.js";
 import {
   BATCH_MARKER,
@@ -70,12 +70,15 @@ export interface ServerOptions {
   /** Options for the ROUTER socket. */
   socket?: SocketOptions<zmq.Router>;
   /**
-   * Whether handlers see their call through `currentCall()` across `await`s (AsyncLocalStorage,
-   * the default). With `false` they see it only until their first `await` or `yield`; that saves
-   * the promise hooks AsyncLocalStorage turns on for the whole process, about a microsecond per
-   * call, for servers whose handlers read their context synchronously (the state server does).
+   * How handlers see their call through `currentCall()`. `"auto"` (the default): a method
+   * declared `async` or as a generator sees it across every `await` and `yield`
+   * (AsyncLocalStorage); a plain function sees it while it runs, but not in the callbacks or
+   * promise continuations it leaves behind. `true`: every method sees it everywhere. `false`:
+   * only until the first `await` or `yield`. AsyncLocalStorage, once used, turns on promise hooks
+   * that slow every promise in the process (about 6% of this server's CPU per call), so `"auto"`
+   * spares a server whose methods are plain functions that cost, and `false` spares every server.
    */
-  asyncContext?: boolean;
+  asyncContext?: AsyncContextMode;
   /** Sees every event received and sent (for debugging, e.g. the CLI's `-d`). */
   onEvent?: EventObserver;
 }
@@ -97,6 +100,8 @@ interface ServerChannel {
   controller: AbortController | undefined;
   info: CallInfo;
   context: CallContext | undefined;
+  /** Whether the handler runs inside AsyncLocalStorage (see {@link ServerOptions.asyncContext}). */
+  stored: boolean;
 }
 
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
@@ -227,7 +232,7 @@ export class RpcServer implements AsyncDisposable {
   readonly #onEvent: EventObserver | undefined;
   readonly #channels = new Map<string, ServerChannel>();
   readonly #ticker: Ticker | undefined;
-  readonly #asyncContext: boolean;
+  readonly #asyncContext: AsyncContextMode;
   #running = 0;
   #queued: (() => void)[] = [];
   // While a batch runs: its sender, and the replies to it that go back as one batch message.
@@ -248,7 +253,7 @@ export class RpcServer implements AsyncDisposable {
     this.#hooks = options.hooks;
     this.#onProtocolError = options.onProtocolError;
     this.#onEvent = options.onEvent;
-    this.#asyncContext = options.asyncContext ?? true;
+    this.#asyncContext = options.asyncContext ?? "auto";
     // Replies go out with zerokit's eager sends (no readiness check per reply, see ZSocket).
     this.#socket = new Router(options.socket);
     if (this.#heartbeat !== false) {
@@ -429,6 +434,7 @@ export class RpcServer implements AsyncDisposable {
       controller: undefined,
       info: new Call(name, args, headers, envelope),
       context: undefined,
+      stored: usesStorage(this.#asyncContext, method.resumes),
     };
     this.#running++;
     const hooks = this.#hooks;
@@ -455,9 +461,7 @@ export class RpcServer implements AsyncDisposable {
     channel.context = context;
     let result: unknown;
     try {
-      result = this.#asyncContext
-        ? callStorage.run(context, method.fn, ...args)
-        : runSync(context, () => method.fn(...args));
+      result = runAsCall(context, channel.stored, method.fn, ...args);
     } catch (error) {
       this.#fail(channel, error);
       return;
@@ -479,8 +483,7 @@ export class RpcServer implements AsyncDisposable {
       if (!channel.key) this.#register(channel);
       const context = channel.context;
       if (!context) this.#startPush(channel, value);
-      else if (this.#asyncContext) callStorage.run(context, () => this.#startPush(channel, value));
-      else runSync(context, () => this.#startPush(channel, value));
+      else runAsCall(context, channel.stored, () => this.#startPush(channel, value));
       return;
     }
     if (isAsyncIterable(value) || isGenerator(value)) {
@@ -488,8 +491,7 @@ export class RpcServer implements AsyncDisposable {
       // Generator bodies run on first next(): keep them inside the call's context.
       const context = channel.context;
       if (!context) void this.#runStream(channel, value);
-      else if (this.#asyncContext) void callStorage.run(context, () => this.#runStream(channel, value));
-      else void runSync(context, () => this.#runStream(channel, value));
+      else void runAsCall(context, channel.stored, () => this.#runStream(channel, value));
       return;
     }
     this.#finish(channel);

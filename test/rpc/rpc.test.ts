@@ -300,6 +300,46 @@ for (const transport of transports) {
       assert.equal(currentCall(), undefined, "nothing leaks out of the handler");
     });
 
+    test(
+      "by default async and generator methods keep their call across awaits, plain ones while they run",
+      T,
+      async () => {
+        const methodLater = () =>
+          new Promise<unknown>((resolve) => setImmediate(() => resolve(currentCall()?.method ?? null)));
+        const service = {
+          plain: () => currentCall()?.method,
+          plainLeavesBehind: methodLater,
+          async later() {
+            await new Promise((resolve) => setImmediate(resolve));
+            return currentCall()?.method;
+          },
+          *gen() {
+            yield currentCall()?.method;
+            yield currentCall()?.method;
+          },
+          async *agen() {
+            await new Promise((resolve) => setImmediate(resolve));
+            yield currentCall()?.method;
+          },
+        };
+        {
+          await using p = await pair(service, transport);
+          assert.equal(await p.client.call("plain"), "plain");
+          assert.equal(await p.client.call("later"), "later");
+          assert.deepEqual(await p.client.call("gen"), ["gen", "gen"]);
+          assert.deepEqual(await p.client.call("agen"), ["agen"]);
+          assert.equal(
+            await p.client.call("plainLeavesBehind"),
+            null,
+            "a plain function's callbacks run outside its call",
+          );
+        }
+        await using always = await pair(service, transport, { asyncContext: true });
+        assert.equal(await always.client.call("plainLeavesBehind"), "plainLeavesBehind");
+        assert.equal(currentCall(), undefined, "nothing leaks out of the handler");
+      },
+    );
+
     test("a headers object reused across calls sends its current entries each time", T, async () => {
       await using p = await pair({ seen: () => ({ ...currentCall()?.headers }) }, transport);
       const headers: Record<string, unknown> = { trace_id: "one" };
