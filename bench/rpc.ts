@@ -4,9 +4,10 @@
  * sequential echo("hello") calls/s, calls/s with 100 in flight, and stream items/s (raw: the same
  * item events under the same credit window of 100). Each process pair hosts both
  * implementations and alternates bursts between them (who goes first swaps every round), so
- * both see the same machine at nearly the same time; a row is the median of 3 runs. A last row
- * repeats 100 in flight with the client's zerokit framing (concurrent calls batched into shared
- * messages), against the same one-message-per-call raw ceiling.
+ * both see the same machine at nearly the same time, after unmeasured warm-up rounds; a row is
+ * the median of 3 runs. A last row repeats 100 in flight with the client's zerokit framing
+ * (concurrent calls batched into shared messages), against the same one-message-per-call raw
+ * ceiling.
  */
 import * as zmq from "zeromq";
 import { RpcClient, RpcServer } from "../src/rpc/index.js";
