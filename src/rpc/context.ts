@@ -33,25 +33,20 @@ export function usesStorage(mode: AsyncContextMode, resumes: boolean): boolean {
 // AsyncLocalStorage, once used, turns on promise hooks that slow every promise in the process.
 let syncCall: CallContext | undefined;
 
-/** Runs `fn` with `context` visible to {@link currentCall} during its synchronous part only. */
-export function runSync<A extends unknown[], R>(context: CallContext, fn: (...args: A) => R, ...args: A): R {
+/**
+ * Calls `fn(...args)` as the call `context`: inside {@link callStorage} when `stored`, otherwise
+ * visible to {@link currentCall} during its synchronous part only. `args` is passed as is (a
+ * request's decoded args array), so the usual path copies nothing.
+ */
+export function runAsCall<R>(context: CallContext, stored: boolean, fn: (...args: unknown[]) => R, args: unknown[]): R {
+  if (stored) return callStorage.run(context, fn, ...args);
   const previous = syncCall;
   syncCall = context;
   try {
-    return fn(...args);
+    return fn.apply(undefined, args);
   } finally {
     syncCall = previous;
   }
-}
-
-/** Runs `fn` as the call `context`: inside {@link callStorage} when `stored`, else synchronously visible. */
-export function runAsCall<A extends unknown[], R>(
-  context: CallContext,
-  stored: boolean,
-  fn: (...args: A) => R,
-  ...args: A
-): R {
-  return stored ? callStorage.run(context, fn, ...args) : runSync(context, fn, ...args);
 }
 
 /**

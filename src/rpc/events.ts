@@ -148,7 +148,7 @@ abstract class Receiver<S extends ZSocket<zmq.Socket>> implements AsyncDisposabl
       const args = Array.isArray(event.args) ? event.args : [event.args];
       const context = { method: event.name, headers: contextOf(event.header) ?? {}, peer: "", signal: NEVER_ABORTED };
       const stored = usesStorage(this.#asyncContext, method.resumes);
-      const result = runAsCall(context, stored, method.fn as AnyFunction, ...args);
+      const result = runAsCall(context, stored, method.fn as AnyFunction, args);
       if (result instanceof Promise) result.catch((error: unknown) => this.#onError?.(error as Error));
     } catch (error) {
       this.#onError?.(error as ProtocolError);

@@ -461,7 +461,7 @@ export class RpcServer implements AsyncDisposable {
     channel.context = context;
     let result: unknown;
     try {
-      result = runAsCall(context, channel.stored, method.fn, ...args);
+      result = runAsCall(context, channel.stored, method.fn, args);
     } catch (error) {
       this.#fail(channel, error);
       return;
@@ -483,7 +483,7 @@ export class RpcServer implements AsyncDisposable {
       if (!channel.key) this.#register(channel);
       const context = channel.context;
       if (!context) this.#startPush(channel, value);
-      else runAsCall(context, channel.stored, () => this.#startPush(channel, value));
+      else runAsCall(context, channel.stored, () => this.#startPush(channel, value), []);
       return;
     }
     if (isAsyncIterable(value) || isGenerator(value)) {
@@ -491,7 +491,7 @@ export class RpcServer implements AsyncDisposable {
       // Generator bodies run on first next(): keep them inside the call's context.
       const context = channel.context;
       if (!context) void this.#runStream(channel, value);
-      else void runAsCall(context, channel.stored, () => this.#runStream(channel, value));
+      else void runAsCall(context, channel.stored, () => this.#runStream(channel, value), []);
       return;
     }
     this.#finish(channel);
