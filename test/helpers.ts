@@ -48,8 +48,8 @@ export function freshEndpoint(transport: TestTransport): string {
 /** The repository root (this file compiles to dist/test/helpers.js). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-/** The shared test vectors next to the repository (`<repo>/../shared/vectors`). */
-export const vectorsDir = resolve(repoRoot, "..", "shared", "vectors");
+/** The recorded wire vectors, kept in the repository (`test/fixtures/vectors`). */
+export const vectorsDir = join(repoRoot, "test", "fixtures", "vectors");
 
 /** The compiled tree, `<repo>/dist`. */
 export const distDir = join(repoRoot, "dist");

@@ -11,9 +11,8 @@ import { fileURLToPath } from "node:url";
 
 /** The repository root (this file compiles to dist/test/cli/helpers.js). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-/** shared/ sits next to the repository. */
-export const sharedDir = resolve(repoRoot, "..", "shared");
-export const zerorpcVectors = join(sharedDir, "vectors", "zerorpc");
+/** The recorded zerorpc vectors, copied into the repository (test/fixtures/vectors). */
+export const zerorpcVectors = join(repoRoot, "test", "fixtures", "vectors", "zerorpc");
 
 /** The reference service, as TypeScript source (loaded through tsx) and compiled JavaScript. */
 export const anchorTs = "./test/fixtures/cli/anchor.ts";

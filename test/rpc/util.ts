@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 /** The repo root, from dist/test/rpc/<file>.js. */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-export const vectorsDir = resolve(repoRoot, "../shared/vectors");
+export const vectorsDir = join(repoRoot, "test", "fixtures", "vectors");
 
 export function readVector<T = unknown>(name: string): T {
   return JSON.parse(readFileSync(join(vectorsDir, name), "utf8")) as T;
