@@ -44,10 +44,12 @@ export {
 // Errors
 export {
   AbortError,
+  AddressInUseError,
   BusyError,
   ClosedError,
   EndpointError,
   HistoryTruncatedError,
+  InvalidArgumentError,
   LostRemoteError,
   MessageTooLargeError,
   ProtocolError,

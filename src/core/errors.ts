@@ -149,3 +149,40 @@ export class TransactionConflictError extends ZerokitError {
     super(message, "ECONFLICT", options);
   }
 }
+
+/** An option or argument of a public constructor or call has a value that is not allowed. */
+export class InvalidArgumentError extends ZerokitError {
+  override name = "InvalidArgumentError";
+  /** The option or argument, as the caller names it (`"timeout"`, `"heartbeat"`, `"options.window"`). */
+  readonly option: string;
+  /** The value that was passed. */
+  readonly value: unknown;
+  /** What is allowed, in words (`"a finite number ≥ 1"`). */
+  readonly allowed: string;
+  constructor(option: string, value: unknown, allowed: string, options?: ZerokitErrorOptions) {
+    super(`invalid ${option}: ${describeValue(value)}; expected ${allowed}`, "EINVAL", options);
+    this.option = option;
+    this.value = value;
+    this.allowed = allowed;
+  }
+}
+
+/** A bind found its address already taken by another socket or process. */
+export class AddressInUseError extends ZerokitError {
+  override name = "AddressInUseError";
+  /** The endpoint as the caller wrote it. */
+  readonly endpoint: string;
+  constructor(endpoint: string, options?: ZerokitErrorOptions) {
+    super(`address already in use: ${endpoint}`, "EADDRINUSE", options);
+    this.endpoint = endpoint;
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "function") return "a function";
+  if (value === null || typeof value !== "object") return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  return `an object (${(value as object).constructor?.name ?? "null prototype"})`;
+}
