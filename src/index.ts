@@ -45,7 +45,9 @@ export {
 export {
   AbortError,
   AddressInUseError,
+  AuthenticationError,
   BusyError,
+  CertificateError,
   ClosedError,
   EndpointError,
   HistoryTruncatedError,
@@ -60,6 +62,35 @@ export {
   ZerokitError,
   type ZerokitErrorOptions,
 } from "./core/errors.js";
+// Security: CURVE keys, certificate files, the ZAP authenticator, the `security` option
+export {
+  Authenticator,
+  type AuthenticatorOptions,
+  type AuthenticatorStats,
+  type Certificate,
+  type ClientSecurity,
+  type CurveKey,
+  type CurvePolicy,
+  clientSocketOptions,
+  type DirectoryKeys,
+  formatCertificate,
+  generateKeyPair,
+  type KeyPair,
+  onHandshakeFailure,
+  parseCertificate,
+  publicKeyOf,
+  type Refusal,
+  readCertificate,
+  readPublicKeys,
+  type SecuritySocketOptions,
+  type ServerSecurity,
+  serverSocketOptions,
+  type WriteCertificatesOptions,
+  type WrittenCertificates,
+  writeCertificates,
+  z85Decode,
+  z85Encode,
+} from "./core/security/index.js";
 // Sockets
 export {
   DEFAULT_LINGER_MS,

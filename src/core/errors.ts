@@ -186,3 +186,32 @@ function describeValue(value: unknown): string {
   if (Array.isArray(value)) return `an array of ${value.length}`;
   return `an object (${(value as object).constructor?.name ?? "null prototype"})`;
 }
+
+/**
+ * A security handshake was refused: the server's authenticator denied the client's key or
+ * address, the client holds the wrong server key, or one side speaks CURVE and the other not.
+ * It comes from the socket's handshake events, so it reaches the caller within milliseconds.
+ */
+export class AuthenticationError extends ZerokitError {
+  override name = "AuthenticationError";
+  /** The endpoint whose handshake failed, as the socket reported it (may be empty). */
+  readonly endpoint: string;
+  /** Why, in ZeroMQ's terms: a ZAP status (`"400"`), or a ZMTP error code (`"ERR_ZMTP_MECHANISM_MISMATCH"`). */
+  readonly reason: string;
+  constructor(message: string, endpoint = "", reason = "", options?: ZerokitErrorOptions) {
+    super(message, "EAUTH", options);
+    this.endpoint = endpoint;
+    this.reason = reason;
+  }
+}
+
+/** A CURVE certificate file is missing, unreadable or malformed. */
+export class CertificateError extends ZerokitError {
+  override name = "CertificateError";
+  /** The file (or `"<text>"` when parsing a string). */
+  readonly file: string;
+  constructor(file: string, problem: string, options?: ZerokitErrorOptions) {
+    super(`bad certificate ${file}: ${problem}`, "ECERT", options);
+    this.file = file;
+  }
+}
