@@ -415,6 +415,28 @@ for (const transport of ["tcp", "ipc"] as const) {
       assert.deepEqual(server.seen, ["welcome"]);
     });
 
+    test("a watched directory drops a removed certificate by itself", T, async () => {
+      const dir = mkdtempSync(join(scratch, "watch-"));
+      const member = generateKeyPair();
+      await writeCertificates(dir, "member", { keys: member });
+      let sizes: ((keys: number) => void) | undefined;
+      await using auth = new Authenticator({
+        curve: { directory: dir, watch: true },
+        onRefusal: () => {},
+        onReload: (keys) => sizes?.(keys),
+      });
+      await using server = await echoServer(transport, { curve: serverKeys, authenticator: auth });
+      assert.equal(await ask(server.endpoint, toServer(member), "in"), "in");
+      const emptied = new Promise<void>((resolve) => {
+        sizes = (keys) => {
+          if (keys === 0) resolve();
+        };
+      });
+      unlinkSync(join(dir, "member.key"));
+      await emptied;
+      await assert.rejects(ask(server.endpoint, toServer(member), "out"), isAuth());
+    });
+
     test("two authenticators in one context keep their own allowlists (ZAP domains)", T, async () => {
       const keysB = generateKeyPair();
       const clientB = generateKeyPair();

@@ -63,6 +63,8 @@ export interface AuthenticatorOptions {
   context?: zmq.Context;
   /** Called for each refused connection. Default: one `console.warn` line. */
   onRefusal?: (refusal: Refusal) => void;
+  /** Called after each read of the certificate directory with how many keys it holds. */
+  onReload?: (keys: number) => void;
   /** Called for unexpected failures (a directory that cannot be read, a malformed ZAP request). */
   onError?: (error: Error) => void;
 }
@@ -119,6 +121,9 @@ export class Authenticator implements AsyncDisposable {
   readonly #deny: BlockList | undefined;
   readonly #onRefusal: (refusal: Refusal) => void;
   readonly #onError: (error: Error) => void;
+  readonly #onReload: ((keys: number) => void) | undefined;
+  /** A change was seen while a read was under way: read again when it ends. */
+  #reloadAgain = false;
   readonly #recent: Refusal[] = [];
   #handler: ZapHandler | undefined;
   #starting: Promise<void> | undefined;
@@ -144,6 +149,7 @@ export class Authenticator implements AsyncDisposable {
     }
     checkFunction("options.onRefusal", onRefusal);
     checkFunction("options.onError", onError);
+    checkFunction("options.onReload", options.onReload);
     this.#allow = addressList("options.allow", options.allow);
     this.#deny = addressList("options.deny", options.deny);
     this.#curve = curve !== undefined;
@@ -155,6 +161,7 @@ export class Authenticator implements AsyncDisposable {
     this.domain = domain ?? `zerokit-${process.pid}-${++domainCounter}`;
     this.context = options.context ?? zmq.context;
     this.#onRefusal = onRefusal ?? defaultRefusalLog;
+    this.#onReload = options.onReload;
     this.#onError = onError ?? ((error) => console.warn(`zerokit authenticator: ${error.message}`));
     if (curve !== undefined && curve !== "any" && curve.watch) this.#watch();
   }
@@ -207,11 +214,28 @@ export class Authenticator implements AsyncDisposable {
         this.#directoryStamp = stamp;
         this.stats.reloads++;
         for (const error of errors) this.#onError(error);
+        this.#onReload?.(keys.size);
       } finally {
         this.#loading = undefined;
       }
     })();
     return this.#loading;
+  }
+
+  /** A watched change: read now, or once more after the read under way (it may have missed it). */
+  #changed(): void {
+    if (this.#closed) return;
+    if (this.#loading) {
+      this.#reloadAgain = true;
+      return;
+    }
+    this.reload()
+      .catch((error: Error) => this.#onError(error))
+      .finally(() => {
+        if (!this.#reloadAgain) return;
+        this.#reloadAgain = false;
+        this.#changed();
+      });
   }
 
   /** The last refusals (at most 100), oldest first. */
@@ -288,9 +312,7 @@ export class Authenticator implements AsyncDisposable {
 
   #watch(): void {
     try {
-      this.#watcher = watch(this.#directory as string, { persistent: false }, () => {
-        this.reload().catch((error: Error) => this.#onError(error));
-      });
+      this.#watcher = watch(this.#directory as string, { persistent: false }, () => this.#changed());
       this.#watcher.on("error", (error) => this.#onError(error));
     } catch (error) {
       this.#onError(error as Error);
