@@ -138,7 +138,8 @@ export class Peer<S extends ZSocket = ZSocket> {
 
   /**
    * Registers work waiting on this peer; it is failed (and forgotten) when the peer is removed
-   * or its handshake is refused. Call {@link untrack} when it finishes. O(1), no allocation.
+   * or its handshake is refused, and at once if that already happened (a refused peer stays
+   * refused: libzmq does not retry after a ZAP refusal; remove and add it again to retry). Call {@link untrack} when it finishes. O(1), no allocation.
    *
    * @example
    * peer.track(call); try { await reply; } finally { peer.untrack(call); }
@@ -146,6 +147,11 @@ export class Peer<S extends ZSocket = ZSocket> {
   track(work: PendingWork): void {
     if (this.#state === "removed") {
       work.fail(this.#controller.signal.reason as Error);
+      return;
+    }
+    // libzmq does not reconnect after a ZAP refusal (status 400): nothing tracked now could succeed.
+    if (this.#state === "refused" && this.#failure) {
+      work.fail(this.#failure);
       return;
     }
     this.#pending.add(work);

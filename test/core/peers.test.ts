@@ -172,8 +172,11 @@ for (const transport of ["tcp", "ipc"] as const) {
       set.add(guarded.endpoint);
       const { reply } = ask(set, "let me in");
       await assert.rejects(reply, (error: unknown) => error instanceof AuthenticationError && error.code === "EAUTH");
-      // Every peer refused: pick() says why instead of choosing one.
+      // Every peer refused: pick() says why instead of choosing one, and new work fails at once.
       assert.throws(() => set.pick(), AuthenticationError);
+      let late: Error | undefined;
+      set.get(guarded.endpoint)!.track({ fail: (error) => (late = error) });
+      assert.ok(late instanceof AuthenticationError);
       assert.deepEqual(guarded.seen, []);
     });
   });

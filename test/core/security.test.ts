@@ -544,5 +544,12 @@ describe("the ZAP handler", () => {
     await assert.rejects(b.start(), /options\.domain/);
     b.close();
     await assert.rejects(b.start(), /closed/);
+    // Closed while starting: its domain is given back once the start completes.
+    const c = new Authenticator({ domain: "brief", curve: "any" });
+    const starting = c.start();
+    c.close();
+    await starting;
+    await using d = new Authenticator({ domain: "brief", curve: "any" });
+    await d.start();
   });
 });

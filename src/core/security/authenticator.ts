@@ -177,7 +177,9 @@ export class Authenticator implements AsyncDisposable {
     if (this.#closed) return Promise.reject(new ClosedError("the authenticator is closed"));
     this.#starting ??= (async () => {
       if (this.#directory !== undefined) await this.reload();
-      this.#handler = await ZapHandler.register(this);
+      const handler = await ZapHandler.register(this);
+      if (this.#closed) handler.unregister(this);
+      else this.#handler = handler;
     })().catch((error: unknown) => {
       this.#starting = undefined;
       throw error;
@@ -243,12 +245,12 @@ export class Authenticator implements AsyncDisposable {
     return this.#recent;
   }
 
-  /** Reports a failure of the context's ZAP handler to `onError` (the handler's one outlet). */
+  /** @internal Reports a failure of the context's ZAP handler to `onError` (the handler's one outlet). */
   reportError(error: Error): void {
     this.#onError(error);
   }
 
-  /** Decides one ZAP request; called by the context's handler, never throws. */
+  /** @internal Decides one ZAP request; called by the context's handler. */
   async decide(address: string, mechanism: string, credentials: Buffer[]): Promise<Decision> {
     const denied = this.#addressDenied(address);
     if (denied) return this.#refuse(address, mechanism, undefined, denied);
