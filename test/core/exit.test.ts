@@ -15,12 +15,13 @@ async function unusedPort(): Promise<number> {
   return address.port;
 }
 
-test("a PUSH with an undelivered message exits within 2 s of close", { timeout: 10_000 }, async () => {
+// libzmq's default linger would hang this process forever; zerokit's 1 s linger lets it exit. The
+// kill deadline is generous so a loaded machine cannot fail it: the hang it catches never ends.
+test("a PUSH with an undelivered message exits after close instead of hanging", { timeout: 20_000 }, async () => {
   const endpoint = `tcp://127.0.0.1:${await unusedPort()}`;
   const fixture = join(distDir, "test", "fixtures", "push-to-nobody.js");
-  const { code, killed, output, elapsedMs } = await runNode(fixture, [endpoint], 2000);
+  const { code, killed, output, elapsedMs } = await runNode(fixture, [endpoint], 10_000);
   assert.equal(killed, false, `killed after ${elapsedMs.toFixed(0)} ms: the process hung at exit\n${output}`);
   assert.equal(code, 0, output);
-  assert.ok(elapsedMs < 2000, `took ${elapsedMs.toFixed(0)} ms`);
   assert.match(output, /sent and closed/);
 });
