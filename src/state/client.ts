@@ -256,11 +256,11 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     return this.#call("clear", []);
   }
   /** Sets several keys in one atomic step (a plain object's own keys, or a Map's entries). */
-  update(partial: Partial<T> | ReadonlyMap<keyof T & string, T[keyof T]>): Promise<number> {
+  async update(partial: Partial<T> | ReadonlyMap<keyof T & string, T[keyof T]>): Promise<number> {
     return this.#call("update", [encodeEntries(partial, "partial")]);
   }
   /** Makes the namespace exactly `whole` in one atomic step (a plain object or a Map). */
-  replace(whole: T | ReadonlyMap<keyof T & string, T[keyof T]>): Promise<number> {
+  async replace(whole: T | ReadonlyMap<keyof T & string, T[keyof T]>): Promise<number> {
     return this.#call("replace", [encodeEntries(whole, "whole")]);
   }
   /** A deep copy of the whole namespace as a plain object. */
