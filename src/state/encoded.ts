@@ -7,6 +7,12 @@
  */
 import { unpackObject } from "../core/codec.js";
 
+/**
+ * Nesting a stored value may have: every reader decodes it recursively, and Python's msgpack
+ * refuses deeper than 1024, so a deeper value would be unreadable for some clients.
+ */
+export const MAX_VALUE_DEPTH = 1000;
+
 /** What is wrong with `bytes` as one encoded value, or undefined when they are one. */
 export function encodedValueProblem(bytes: Uint8Array): string | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -14,9 +20,13 @@ export function encodedValueProblem(bytes: Uint8Array): string | undefined {
   let offset = 0;
   let pending = 1;
   let extensions = false;
+  // Items still to read in each open container, innermost last: its length is the depth.
+  const open: number[] = [1];
   const need = (n: number): boolean => offset + n <= end;
   while (pending > 0) {
     if (pending > end - offset) return `it claims ${pending} more items than its ${end - offset} remaining bytes hold`;
+    while (open[open.length - 1] === 0) open.pop();
+    open[open.length - 1] = (open[open.length - 1] as number) - 1;
     pending--;
     const start = offset;
     const b = bytes[offset++] as number;
@@ -107,6 +117,10 @@ export function encodedValueProblem(bytes: Uint8Array): string | undefined {
     if (!need(size)) return `the item at byte ${start} claims ${size} bytes; ${end - offset} remain`;
     offset += size;
     pending += items;
+    if (items > 0) {
+      open.push(items);
+      if (open.length - 1 > MAX_VALUE_DEPTH) return `it nests deeper than ${MAX_VALUE_DEPTH} levels`;
+    }
     if (ext !== undefined) {
       extensions = true;
       // A timestamp must be 4, 8 or 12 bytes, or other decoders (Python's msgpack) refuse it.
@@ -114,7 +128,10 @@ export function encodedValueProblem(bytes: Uint8Array): string | undefined {
         return `the timestamp at byte ${start} has ${size} bytes (4, 8 or 12 allowed)`;
       // The codec writes Map, Set, Error and RegExp as a 1-byte marker extension followed by
       // their contents as the next value.
-      if (b === 0xd4 && ext !== 0 && bytes[offset - 1] === 0) pending++;
+      if (b === 0xd4 && ext !== 0 && bytes[offset - 1] === 0) {
+        pending++;
+        open[open.length - 1] = (open[open.length - 1] as number) + 1;
+      }
     }
   }
   if (offset !== end) return `${end - offset} bytes follow the value`;

@@ -171,6 +171,13 @@ describe("state requests are validated", () => {
     ["set", ["ns", "k", Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff])], /more items than/],
     ["set", ["ns", "k", Buffer.from([0xd4, 0xff, 0xff])], /timestamp/],
     ["set", ["ns", "k", Buffer.from([0xd4, 0x05, 0x01])], /Unknown extension/],
+    ["set", ["ns", "k", Buffer.concat([Buffer.alloc(1001, 0x91), Buffer.from([0xc0])])], /deeper than 1000/],
+    // {nil: {nil: ... nil}} 1001 maps deep.
+    [
+      "set",
+      ["ns", "k", Buffer.concat([Buffer.from("81c0".repeat(1001), "hex"), Buffer.from([0xc0])])],
+      /deeper than 1000/,
+    ],
     ["del", ["ns", { toString: 1 }], /invalid key/],
     ["del", [["ns"], "k"], /invalid namespace/],
     ["has", ["ns", 1], /invalid key/],
@@ -224,6 +231,13 @@ describe("state requests are validated", () => {
       );
     }
     assert.equal(s.server.seq, seq, "no bad request wrote anything");
+    // As deep as allowed, and a Map in a Set in a Map: stored, and readable by everyone.
+    const deep = Buffer.concat([Buffer.alloc(1000, 0x91), Buffer.from([0xc0])]);
+    await s.client.call("set", ["deep", "k", deep]);
+    assert.ok(Array.isArray(await s.state.withNamespace("deep").get("k")));
+    const nested = new Map([["s", new Set([new Map([[1, new Date(3)]])])]]);
+    await s.state.set("nested", nested);
+    assert.deepEqual(await s.state.get("nested"), nested);
     const ns = s.state.withNamespace("ns");
     assert.deepEqual(await ns.entries(), [["kept", "yes"]]);
     assert.deepEqual(await ns.snapshot(), { kept: "yes" });
