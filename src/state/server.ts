@@ -254,7 +254,11 @@ export class StateServer implements AsyncDisposable {
 
   /**
    * What the server holds now: namespaces, keys, the history's changes and bytes, and watchers
-   * (`idleWatchers`: those without credit, which writes do not touch). For monitoring and tests.
+   * (`idleWatchers`: those without credit, which writes do not touch). For monitoring and tests;
+   * a synchronous read of counters kept up to date, safe to call at any time.
+   *
+   * @example
+   * const { keys, historyBytes, idleWatchers } = server.stats();
    */
   stats(): StoreStats & { watchers: number; idleWatchers: number } {
     let ready = 0;

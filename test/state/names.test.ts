@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { crc32 } from "node:zlib";
-import { packWire } from "../../src/core/codec.js";
+import { packObject, packWire } from "../../src/core/codec.js";
 import { DataDirError, State, StateServer, startServer } from "../../src/state/index.js";
 import { freshEndpoint } from "../helpers.js";
 
@@ -125,6 +125,18 @@ describe("a data dir that cannot be loaded", () => {
       startServer(freshEndpoint("ipc"), { dataDir: tmp.dir }),
       (e: unknown) => e instanceof DataDirError && e.file === file,
     );
+  });
+
+  test("a first-format snapshot (namespaces as a map) still loads", T, async () => {
+    using tmp = tempDir();
+    writeFileSync(
+      join(tmp.dir, "snapshot.msgpack"),
+      packWire({ seq: 2, namespaces: { a: [["k", packObject("old"), 2]] } }),
+    );
+    await using server = await StateServer.start(freshEndpoint("ipc"), { dataDir: tmp.dir });
+    await using state = new State(server.address, { namespace: "a" });
+    assert.equal(await state.get("k"), "old");
+    assert.equal(await state.set("k2", 1), 3, "the sequence continues from the snapshot");
   });
 
   test("a log record with a valid checksum but a wrong shape, or a gap, fails with a DataDirError", T, async () => {
