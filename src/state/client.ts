@@ -6,11 +6,21 @@ import {
   AbortError,
   abortErrorFrom,
   HistoryTruncatedError,
+  InvalidArgumentError,
   LostRemoteError,
   RemoteError,
   TimeoutError,
   TransactionConflictError,
 } from "../core/errors.js";
+import {
+  checkBoolean,
+  checkDuration,
+  checkFunction,
+  checkNumber,
+  checkObject,
+  checkSignal,
+  checkString,
+} from "../core/options.js";
 import { RpcClient } from "../rpc/client.js";
 import type { WireChange } from "./server.js";
 
@@ -74,6 +84,66 @@ const NO_OPTIONS = {};
 const decode = (bytes: unknown): unknown => (bytes ? unpackObject(bytes as Buffer) : undefined);
 
 /**
+ * Sets `key` as an own property: keys are user data, and a plain assignment of `__proto__` would
+ * change the object's prototype instead of adding the key.
+ */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
+/** The `[key, encoded]` pairs of a plain object's own keys, or of a Map. */
+function encodeEntries(source: object, option: string): [string, Buffer][] {
+  if (source instanceof Map) {
+    return [...source].map(([k, v]) => {
+      if (typeof k !== "string") throw new InvalidArgumentError(`${option} key`, k, "a string");
+      return [k, packObject(v)];
+    });
+  }
+  if (source === null || typeof source !== "object" || Array.isArray(source))
+    throw new InvalidArgumentError(option, source, "a plain object or a Map of key → value");
+  return Object.entries(source).map(([k, v]) => [k, packObject(v)]);
+}
+
+/** The keys argument of a watch or condition: undefined or a list of strings. */
+function checkKeys(option: string, keys: unknown): void {
+  if (keys === undefined) return;
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== "string"))
+    throw new InvalidArgumentError(option, keys, "a list of key names (strings)");
+}
+
+function checkWatchOptions(options: unknown): void {
+  checkObject("options", options);
+  const o = (options ?? {}) as Record<string, unknown>;
+  const since = o.since;
+  if (since instanceof Date) {
+    if (Number.isNaN(since.getTime())) throw new InvalidArgumentError("since", since, "a valid Date or a seq ≥ 0");
+  } else checkNumber("since", since, { min: 0, integer: true });
+  checkSignal("signal", o.signal);
+  checkBoolean("excludeOwn", o.excludeOwn);
+}
+
+function checkWaitOptions(options: unknown): void {
+  checkObject("options", options);
+  const o = (options ?? {}) as Record<string, unknown>;
+  checkDuration("timeout", o.timeout, { allowZero: true, orInfinity: true });
+  checkSignal("signal", o.signal);
+  checkBoolean("excludeOwn", o.excludeOwn);
+  checkKeys("keys", o.keys);
+}
+
+/**
+ * Validates the options of a {@link State} in one place.
+ * @throws {InvalidArgumentError} naming the option, its value and what is allowed.
+ */
+export function checkStateOptions(options: unknown): asserts options is StateOptions {
+  checkObject("options", options);
+  const o = (options ?? {}) as Record<string, unknown>;
+  checkString("namespace", o.namespace);
+  checkDuration("timeout", o.timeout);
+  if (o.heartbeat !== false) checkDuration("heartbeat", o.heartbeat);
+}
+
+/**
  * A dict-like view of one namespace on a state server, reachable from any process or machine.
  * Every method is one atomic server operation; many callers may use one State at once.
  *
@@ -97,6 +167,8 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   readonly #callOptions: { headers: Record<string, unknown> };
 
   constructor(address: string, options: StateOptions = {}, shared?: { client: RpcClient; origin: string }) {
+    checkString("address", address, { nonEmpty: true });
+    checkStateOptions(options);
     this.address = address;
     this.namespace = options.namespace ?? "default";
     this.#timeout = options.timeout ?? 5000;
@@ -123,6 +195,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
    * closes it too.
    */
   withNamespace<U extends object = Record<string, unknown>>(namespace: string): State<U> {
+    if (typeof namespace !== "string") throw new InvalidArgumentError("namespace", namespace, "a string");
     return new State<U>(
       this.address,
       { namespace, timeout: this.#timeout },
@@ -182,13 +255,13 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   clear(): Promise<number> {
     return this.#call("clear", []);
   }
-  /** Sets several keys in one atomic step. */
-  update(partial: Partial<T>): Promise<number> {
-    return this.#call("update", [Object.entries(partial).map(([k, v]) => [k, packObject(v)])]);
+  /** Sets several keys in one atomic step (a plain object's own keys, or a Map's entries). */
+  async update(partial: Partial<T> | ReadonlyMap<keyof T & string, T[keyof T]>): Promise<number> {
+    return this.#call("update", [encodeEntries(partial, "partial")]);
   }
-  /** Makes the namespace exactly `whole` in one atomic step. */
-  replace(whole: T): Promise<number> {
-    return this.#call("replace", [Object.entries(whole).map(([k, v]) => [k, packObject(v)])]);
+  /** Makes the namespace exactly `whole` in one atomic step (a plain object or a Map). */
+  async replace(whole: T | ReadonlyMap<keyof T & string, T[keyof T]>): Promise<number> {
+    return this.#call("replace", [encodeEntries(whole, "whole")]);
   }
   /** A deep copy of the whole namespace as a plain object. */
   async snapshot(): Promise<Partial<T>> {
@@ -198,7 +271,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   async #snapshotWithSeq(): Promise<{ seq: number; value: Partial<T> }> {
     const [seq, pairs] = await this.#call<[number, [string, Buffer][]]>("snapshot", []);
     const value: Record<string, unknown> = {};
-    for (const [k, v] of pairs) value[k] = decode(v);
+    for (const [k, v] of pairs) setOwn(value, k, decode(v));
     return { seq, value: value as Partial<T> };
   }
 
@@ -253,6 +326,9 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
    * await state.transaction(async (tx) => tx.set("n", ((await tx.get("n")) ?? 0) + 1));
    */
   async transaction<R>(body: (tx: Transaction<T>) => R | Promise<R>, options: { retries?: number } = {}): Promise<R> {
+    checkFunction("body", body);
+    checkObject("options", options);
+    checkNumber("retries", options.retries, { min: 0, max: 1_000_000, integer: true });
     const retries = options.retries ?? 50;
     for (let attempt = 0; attempt <= retries; attempt++) {
       const reads = new Map<string, [unknown, number]>();
@@ -294,6 +370,8 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     keys?: readonly (keyof T & string)[],
     options: WatchOptions = {},
   ): AsyncGenerator<Change<T[keyof T]>, void, undefined> {
+    checkKeys("keys", keys);
+    checkWatchOptions(options);
     let since: number | null = typeof options.since === "number" ? options.since : null;
     let sinceTime: number | null = options.since instanceof Date ? options.since.getTime() : null;
     const signal = options.signal;
@@ -340,6 +418,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     predicate: (state: Partial<T>) => boolean,
     options: WaitOptions & { keys?: (keyof T & string)[] } = {},
   ): Promise<Partial<T>> {
+    checkFunction("predicate", predicate);
     return this.#waitFor(options, async (signal) => {
       const { seq, value } = await this.#snapshotWithSeq();
       if (predicate(value)) return value;
@@ -350,7 +429,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
         excludeOwn: options.excludeOwn ?? false,
       })) {
         if (change.after === undefined) delete local[change.key];
-        else local[change.key] = change.after;
+        else setOwn(local, change.key, change.after);
         if (predicate(local as Partial<T>)) return local as Partial<T>;
       }
       return undefined;
@@ -405,6 +484,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   }
 
   async #waitFor<R>(options: WaitOptions, body: (signal: AbortSignal) => Promise<R | undefined>): Promise<R> {
+    checkWaitOptions(options);
     const controller = new AbortController();
     const outer = options.signal;
     if (outer?.aborted) throw abortErrorFrom(outer);
@@ -412,7 +492,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     outer?.addEventListener("abort", onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
-    if (options.timeout !== undefined) {
+    if (options.timeout !== undefined && options.timeout !== Number.POSITIVE_INFINITY) {
       timer = setTimeout(() => {
         timedOut = true;
         controller.abort();
@@ -448,6 +528,9 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
  * if (!(await ping("tcp://127.0.0.1:5000"))) await startServer("tcp://127.0.0.1:5000");
  */
 export async function ping(address: string, options: { timeout?: number } = {}): Promise<boolean> {
+  checkString("address", address, { nonEmpty: true });
+  checkObject("options", options);
+  checkDuration("timeout", options.timeout);
   const timeout = options.timeout ?? 1000;
   const client = new RpcClient({ timeout, heartbeat: false, framing: "zerokit" });
   try {

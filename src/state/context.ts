@@ -4,10 +4,18 @@ import { cpus } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
-import { AbortError, abortErrorFrom, RemoteError, TimeoutError, ZerokitError } from "../core/errors.js";
-import { State, type StateOptions } from "./client.js";
-import type { RecoveryReport } from "./persistence.js";
-import { StateServer, type StateServerOptions } from "./server.js";
+import {
+  AbortError,
+  abortErrorFrom,
+  InvalidArgumentError,
+  RemoteError,
+  TimeoutError,
+  ZerokitError,
+} from "../core/errors.js";
+import { checkBoolean, checkDuration, checkNumber, checkObject, checkSignal, checkString } from "../core/options.js";
+import { checkStateOptions, State, type StateOptions } from "./client.js";
+import { DataDirError, type RecoveryReport } from "./persistence.js";
+import { checkStateServerOptions, StateServer, type StateServerOptions } from "./server.js";
 
 /** A running state server, in this process or its own. */
 export interface ServerHandle extends AsyncDisposable {
@@ -39,6 +47,56 @@ export class WorkerExitError extends ZerokitError {
     this.exitCode = exitCode;
     this.signal = signal;
   }
+}
+
+function checkStartServerOptions(address: unknown, options: unknown): void {
+  checkString("address", address, { nonEmpty: true });
+  checkObject("options", options);
+  const { inProcess, startTimeout, ...server } = (options ?? {}) as StartServerOptions;
+  checkBoolean("inProcess", inProcess);
+  checkDuration("startTimeout", startTimeout);
+  checkStateServerOptions(server);
+}
+
+function checkRetry(retry: unknown): void {
+  checkObject("retry", retry);
+  const r = (retry ?? {}) as Record<string, unknown>;
+  checkNumber("retry.maxRetries", r.maxRetries, { min: 0, max: 1_000_000, integer: true });
+  checkDuration("retry.delayMs", r.delayMs, { allowZero: true });
+  const on = r.on;
+  if (on !== undefined && typeof on !== "function" && !(Array.isArray(on) && on.every((n) => typeof n === "string")))
+    throw new InvalidArgumentError("retry.on", on, "a list of error names or a predicate function");
+}
+
+/** Validates the options of {@link Context.spawn} in one place. */
+function checkSpawnOptions(module: unknown, options: unknown): void {
+  checkModule(module);
+  checkObject("options", options);
+  const o = (options ?? {}) as Record<string, unknown>;
+  checkString("exportName", o.exportName, { nonEmpty: true });
+  if (o.args !== undefined && !Array.isArray(o.args)) throw new InvalidArgumentError("args", o.args, "a list");
+  checkNumber("count", o.count, { min: 1, max: 10_000, integer: true });
+  checkRetry(o.retry);
+  checkString("namespace", o.namespace);
+}
+
+/** Validates the arguments and options of {@link Context.map} in one place. */
+function checkMapOptions(module: unknown, exportName: unknown, items: unknown, options: unknown): void {
+  checkModule(module);
+  if (typeof exportName !== "string" || exportName === "")
+    throw new InvalidArgumentError("exportName", exportName, "a non-empty string");
+  if (items === null || typeof (items as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== "function")
+    throw new InvalidArgumentError("items", items, "an iterable");
+  checkObject("options", options);
+  const o = (options ?? {}) as Record<string, unknown>;
+  checkNumber("workers", o.workers, { min: 1, max: 1024, integer: true });
+  checkNumber("chunkSize", o.chunkSize, { min: 1, integer: true });
+  checkSignal("signal", o.signal);
+}
+
+function checkModule(module: unknown): void {
+  if (!(module instanceof URL) && (typeof module !== "string" || module === ""))
+    throw new InvalidArgumentError("module", module, "a path or URL of a module");
 }
 
 const serverMain = new URL("./server-main.js", import.meta.url);
@@ -73,6 +131,7 @@ function moduleUrlOf(module: string | URL): string {
  * const state = new State(server.address);
  */
 export async function startServer(address?: string, options: StartServerOptions = {}): Promise<ServerHandle> {
+  checkStartServerOptions(address, options);
   const { inProcess, startTimeout = 10_000, ...serverOptions } = options;
   if (serverOptions.mutations) serverOptions.mutations = moduleUrlOf(serverOptions.mutations);
   if (inProcess) {
@@ -97,14 +156,23 @@ export async function startServer(address?: string, options: StartServerOptions 
     ]),
     delay(startTimeout, undefined, { ref: false }).then(() => [{ timeout: true }]),
   ])) as [
-    { address?: string; recovery?: RecoveryReport; error?: { name: string; message: string }; timeout?: boolean },
+    {
+      address?: string;
+      recovery?: RecoveryReport;
+      error?: { name: string; message: string; file?: string; reason?: string };
+      timeout?: boolean;
+    },
   ];
   const message = ready[0];
   if (!message.address) {
     child.kill("SIGKILL");
     if (message.timeout)
       throw new TimeoutError(`the state server did not start within ${startTimeout} ms`, startTimeout);
-    throw new ZerokitError(`the state server failed to start: ${message.error?.message}`, "ESTART");
+    const error = message.error;
+    // The child checked its data dir: give the caller the same typed error it would get in-process.
+    if (error?.name === "DataDirError" && error.file !== undefined && error.reason !== undefined)
+      throw new DataDirError(error.file, error.reason);
+    throw new ZerokitError(`the state server failed to start: ${error?.message}`, "ESTART");
   }
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -196,7 +264,12 @@ export class Context implements AsyncDisposable {
    * joins the server there (start it with {@link startServer}; several contexts can share it).
    */
   static async start(address?: string, options: ContextOptions = {}): Promise<Context> {
+    checkString("address", address, { nonEmpty: true });
+    checkObject("options", options);
     const { server: serverOptions, ...stateOptions } = options;
+    checkObject("server", serverOptions);
+    checkStateOptions(stateOptions);
+    if (serverOptions !== undefined) checkStartServerOptions(undefined, serverOptions);
     const server = address ? undefined : await startServer(undefined, serverOptions);
     const where = address ?? (server as ServerHandle).address;
     return new Context(where, new State(where, stateOptions), server);
@@ -204,6 +277,7 @@ export class Context implements AsyncDisposable {
 
   /** Runs `exportName` of a module in `count` worker processes, each as `fn(state, ...args)`. */
   spawn<R = unknown>(module: string | URL, options: SpawnOptions = {}): WorkerHandle<R>[] {
+    checkSpawnOptions(module, options);
     const handles: WorkerHandle<R>[] = [];
     for (let i = 0; i < (options.count ?? 1); i++) {
       const handle = this.#spawnOne<R>(moduleUrlOf(module), options);
@@ -312,6 +386,7 @@ export class Context implements AsyncDisposable {
     items: Iterable<unknown>,
     options: MapOptions = {},
   ): MapResult<R> {
+    checkMapOptions(module, exportName, items, options);
     const list = [...items];
     const workers = Math.max(
       1,

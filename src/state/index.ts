@@ -4,7 +4,12 @@
  * miss a change, worker processes that share the state, and optional persistence.
  */
 
-export { HistoryTruncatedError, TimeoutError, TransactionConflictError } from "../core/errors.js";
+export {
+  HistoryTruncatedError,
+  InvalidArgumentError,
+  TimeoutError,
+  TransactionConflictError,
+} from "../core/errors.js";
 export {
   type Change,
   ping,
@@ -27,5 +32,6 @@ export {
   WorkerExitError,
   type WorkerHandle,
 } from "./context.js";
-export type { FsyncPolicy, RecoveryReport } from "./persistence.js";
-export { type MutationState, StateServer, type StateServerOptions } from "./server.js";
+export { DataDirError, type FsyncPolicy, type RecoveryReport } from "./persistence.js";
+export { type MutationState, StateLimitError, StateServer, type StateServerOptions } from "./server.js";
+export type { StoreStats } from "./store.js";

@@ -18,6 +18,7 @@ try {
   process.on("disconnect", stop);
   process.send?.({ address: server.address, recovery: server.recovery });
 } catch (error) {
-  process.send?.({ error: { name: (error as Error).name, message: (error as Error).message } });
+  const { name, message, file, reason } = error as Error & { file?: string; reason?: string };
+  process.send?.({ error: { name, message, file, reason } });
   process.exit(1);
 }

@@ -4,11 +4,13 @@ import { pathToFileURL } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { packObject, unpackObject } from "../core/codec.js";
 import { defaultAddress } from "../core/endpoint.js";
-import { TimeoutError, ZerokitError } from "../core/errors.js";
+import { InvalidArgumentError, TimeoutError, ZerokitError } from "../core/errors.js";
+import { checkDuration, checkNumber, checkObject, checkOneOf, checkString } from "../core/options.js";
 import { currentCall } from "../rpc/context.js";
 import { PushStream, RpcServer, type StreamSink } from "../rpc/server.js";
+import { encodedValueProblem } from "./encoded.js";
 import { type FsyncPolicy, Persistence, type RecoveryReport } from "./persistence.js";
-import { Store, type StoredChange } from "./store.js";
+import { Store, type StoredChange, type StoreStats } from "./store.js";
 
 /** Options of a state server. */
 export interface StateServerOptions {
@@ -26,6 +28,13 @@ export interface StateServerOptions {
   mutationTimeout?: number;
   /** Heartbeat period of the RPC transport, ms. Default 5000. */
   heartbeat?: number | false;
+  /**
+   * Bytes of values (before and after each change) the history may hold, besides `historyLimit`.
+   * Default 64 MiB; the newest change is always kept.
+   */
+  historyBytes?: number;
+  /** Watches one client connection may have open at once. Default 1000. */
+  maxWatchersPerPeer?: number;
 }
 
 /** The view a named mutation gets of its namespace; writes apply atomically when it returns. */
@@ -49,6 +58,9 @@ interface Watcher {
   filter: Set<string> | undefined;
   next: number;
   sink: StreamSink;
+  /** The routing id of the client, for the per-peer bound. */
+  peer: string;
+  released: boolean;
 }
 
 class MutationFailed extends ZerokitError {
@@ -60,22 +72,94 @@ class MutationFailed extends ZerokitError {
 
 const decode = (bytes: Buffer | null | undefined): unknown => (bytes ? unpackObject(bytes) : undefined);
 
-/** Checks a request argument is an encoded value (bytes), so bad input fails the call, not later reads. */
-function bytes(value: unknown, what = "value"): Buffer {
-  if (!Buffer.isBuffer(value))
-    throw new TypeError(`the ${what} must be MessagePack bytes (object codec), got ${typeof value}`);
+const OPERATIONS = ["increment", "append", "remove", "merge", "compareAndSet", "setIfAbsent", "pop"] as const;
+const DEFAULT_HISTORY_BYTES = 64 * 1024 * 1024;
+const DEFAULT_WATCHERS_PER_PEER = 1000;
+
+/**
+ * Validates every option of a state server in one place.
+ * @throws {InvalidArgumentError} naming the option, its value and what is allowed.
+ */
+export function checkStateServerOptions(options: unknown): asserts options is StateServerOptions {
+  checkObject("options", options);
+  if (options === undefined) return;
+  const o = options as Record<string, unknown>;
+  checkString("dataDir", o.dataDir, { nonEmpty: true });
+  checkOneOf("fsync", o.fsync, ["always", "everysec", "no"]);
+  checkNumber("historyLimit", o.historyLimit, { min: 1, max: 10_000_000, integer: true });
+  checkNumber("historyBytes", o.historyBytes, { min: 1, integer: true });
+  checkNumber("snapshotEvery", o.snapshotEvery, { min: 1, integer: true });
+  if (o.mutations !== undefined && !(o.mutations instanceof URL))
+    checkString("mutations", o.mutations, { nonEmpty: true });
+  checkDuration("mutationTimeout", o.mutationTimeout);
+  if (o.heartbeat !== false) checkDuration("heartbeat", o.heartbeat);
+  checkNumber("maxWatchersPerPeer", o.maxWatchersPerPeer, { min: 1, integer: true });
+}
+
+// Request fields arrive from any peer: each is checked before use, so a bad request fails alone,
+// with an InvalidArgumentError naming the field, and nothing malformed is ever stored.
+
+function str(field: string, value: unknown): string {
+  if (typeof value !== "string") throw new InvalidArgumentError(field, value, "a string");
   return value;
 }
-function text(value: unknown, what: string): string {
-  if (typeof value !== "string") throw new TypeError(`the ${what} must be a string, got ${typeof value}`);
+/**
+ * An encoded value. A decoded bin is a view into the whole received frame: a copy of its own
+ * keeps a 1-byte value from holding a 4 MB message alive for as long as it is stored.
+ */
+function bin(field: string, value: unknown): Buffer {
+  if (!(value instanceof Uint8Array))
+    throw new InvalidArgumentError(field, value, "MessagePack bytes (bin, object codec)");
+  if (Buffer.isBuffer(value) && value.byteLength === value.buffer.byteLength) return value;
+  const copy = Buffer.allocUnsafeSlow(value.byteLength);
+  copy.set(value);
+  return copy;
+}
+/** A value to store: bytes that are exactly one encoded value, so every later reader can decode it. */
+function stored(field: string, value: unknown): Buffer {
+  const bytes = bin(field, value);
+  const problem = encodedValueProblem(bytes);
+  if (problem !== undefined)
+    throw new InvalidArgumentError(field, value, `one value encoded with the object codec (${problem})`);
+  return bytes;
+}
+function list(field: string, value: unknown): unknown[] {
+  if (!Array.isArray(value)) throw new InvalidArgumentError(field, value, "a list");
   return value;
 }
-function pairs(value: unknown): [string, Buffer][] {
-  if (!Array.isArray(value)) throw new TypeError("expected a list of [key, bytes] pairs");
-  return value.map((pair) => {
-    if (!Array.isArray(pair)) throw new TypeError("expected [key, bytes] pairs");
-    return [text(pair[0], "key"), bytes(pair[1])];
+function strings(field: string, value: unknown): string[] {
+  return list(field, value).map((item, i) => str(`${field}[${i}]`, item));
+}
+function pairs(field: string, value: unknown): [string, Buffer][] {
+  return list(field, value).map((pair, i) => {
+    if (!Array.isArray(pair) || pair.length !== 2)
+      throw new InvalidArgumentError(`${field}[${i}]`, pair, "[key, bytes]");
+    return [str(`${field}[${i}] key`, pair[0]), stored(`${field}[${i}] value`, pair[1])];
   });
+}
+function version(field: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
+    throw new InvalidArgumentError(field, value, "an integer version ≥ 0");
+  return value;
+}
+/** The arguments of an op or mutation: encoded bytes of a list. */
+function argList(field: string, value: unknown): unknown[] {
+  let args: unknown;
+  try {
+    args = unpackObject(bin(field, value));
+  } catch (error) {
+    throw new InvalidArgumentError(field, value, `one encoded list (${(error as Error).message})`, { cause: error });
+  }
+  if (!Array.isArray(args)) throw new InvalidArgumentError(field, args, "the encoding of a list of arguments");
+  return args;
+}
+
+/** A peer asked for more than it may hold at once (watchers, ...). */
+export class StateLimitError extends ZerokitError {
+  override name = "StateLimitError";
+  constructor(message: string) {
+    super(message, "ELIMIT");
+  }
 }
 
 /**
@@ -90,16 +174,28 @@ export class StateServer implements AsyncDisposable {
   readonly #persistence: Persistence | undefined;
   readonly #mutations: Map<string, Mutation>;
   readonly #mutationTimeout: number;
+  readonly #maxWatchersPerPeer: number;
+  /** Every live watcher. */
   readonly #watchers = new Set<Watcher>();
+  /**
+   * Watchers caught up and with credit, by namespace: the only ones a write feeds, so its cost
+   * never grows with watchers that have no credit (they catch up from the history when it comes).
+   */
+  readonly #ready = new Map<string, Set<Watcher>>();
+  readonly #watchersByPeer = new Map<string, number>();
   /** The address clients should use. */
   address = "";
   /** What recovery from `dataDir` found (undefined without persistence). */
   readonly recovery: RecoveryReport | undefined;
 
   private constructor(options: StateServerOptions, mutations: Map<string, Mutation>) {
-    this.#store = new Store(options.historyLimit ?? 10_000);
+    this.#store = new Store({
+      historyLimit: options.historyLimit ?? 10_000,
+      historyBytes: options.historyBytes ?? DEFAULT_HISTORY_BYTES,
+    });
     this.#mutations = mutations;
     this.#mutationTimeout = options.mutationTimeout ?? 5000;
+    this.#maxWatchersPerPeer = options.maxWatchersPerPeer ?? DEFAULT_WATCHERS_PER_PEER;
     if (options.dataDir) {
       const { persistence, report } = Persistence.open(
         options.dataDir,
@@ -124,28 +220,50 @@ export class StateServer implements AsyncDisposable {
    * Starts a state server in this process on `address` (default: {@link defaultAddress}); a TCP
    * server binds loopback unless an address says otherwise.
    *
+   * @throws {InvalidArgumentError} for an option that is not allowed; {@link DataDirError} when
+   *   `dataDir` cannot be loaded (naming the file and why).
    * @example
    * await using server = await StateServer.start("tcp://127.0.0.1:*");
    * console.log(server.address);
    */
   static async start(address: string = defaultAddress(), options: StateServerOptions = {}): Promise<StateServer> {
+    checkString("address", address, { nonEmpty: true });
+    checkStateServerOptions(options);
     const mutations = new Map<string, Mutation>();
     if (options.mutations) {
-      const url = /^[a-z]+:/.test(options.mutations)
-        ? options.mutations
-        : pathToFileURL(resolvePath(options.mutations)).href;
+      const source = String(options.mutations);
+      const url = /^[a-z]+:/.test(source) ? source : pathToFileURL(resolvePath(source)).href;
       const module = (await import(url)) as Record<string, unknown>;
       for (const [name, fn] of Object.entries(module))
         if (typeof fn === "function") mutations.set(name, fn as Mutation);
     }
     const server = new StateServer(options, mutations);
-    server.address = await server.#rpc.bind(address);
+    try {
+      server.address = await server.#rpc.bind(address);
+    } catch (error) {
+      server.close();
+      throw error;
+    }
     return server;
   }
 
   /** The current sequence number (seq of the last change). */
   get seq(): number {
     return this.#store.seq;
+  }
+
+  /**
+   * What the server holds now: namespaces, keys, the history's changes and bytes, and watchers
+   * (`idleWatchers`: those without credit, which writes do not touch). For monitoring and tests;
+   * a synchronous read of counters kept up to date, safe to call at any time.
+   *
+   * @example
+   * const { keys, historyBytes, idleWatchers } = server.stats();
+   */
+  stats(): StoreStats & { watchers: number; idleWatchers: number } {
+    let ready = 0;
+    for (const set of this.#ready.values()) ready += set.size;
+    return { ...this.#store.stats, watchers: this.#watchers.size, idleWatchers: this.#watchers.size - ready };
   }
 
   /** The writing client's origin id; read it before any await (the constructor says why). */
@@ -158,53 +276,101 @@ export class StateServer implements AsyncDisposable {
     const change = this.#store.write(ns, key, value, origin);
     if (this.#persistence?.snapshotDue) this.#persistence.snapshot(this.#store);
     // Watchers get the change now, before the writer's reply: it is the latency watchers see.
-    if (change && this.#watchers.size > 0) for (const watcher of this.#watchers) this.#feed(watcher);
+    if (change) {
+      const ready = this.#ready.get(ns);
+      if (ready) for (const watcher of ready) this.#feed(watcher);
+    }
     return change;
   }
 
   #api(): object {
     const store = this.#store;
     const write = (ns: string, key: string, value: Buffer | null) => this.#write(ns, key, value);
-    const entries = (ns: string): [string, Buffer][] => [...store.namespace(ns)].map(([k, e]) => [k, e.value]);
+    const entries = (ns: string): [string, Buffer][] => [...store.read(ns)].map(([k, e]) => [k, e.value]);
+    const namespace = (ns: unknown) => str("namespace", ns);
+    const key = (k: unknown) => str("key", k);
     return {
       ping: () => ["pong", store.seq],
-      get: (ns: string, key: string) => store.get(ns, key) ?? null,
-      getv: (ns: string, keys: string[]) => keys.map((key) => [store.get(ns, key) ?? null, store.version(ns, key)]),
-      set: (ns: string, key: string, value: Buffer) =>
-        write(text(ns, "namespace"), text(key, "key"), bytes(value))?.seq ?? store.seq,
-      del: (ns: string, key: string) => write(ns, key, null) !== undefined,
-      has: (ns: string, key: string) => store.namespace(ns).has(key),
-      keys: (ns: string) => [...store.namespace(ns).keys()],
-      entries,
-      size: (ns: string) => store.namespace(ns).size,
-      clear: (ns: string) => {
-        const keys = [...store.namespace(ns).keys()];
-        for (const key of keys) write(ns, key, null);
+      get: (ns: unknown, k: unknown) => store.get(namespace(ns), key(k)) ?? null,
+      getv: (ns: unknown, keys: unknown) => {
+        const n = namespace(ns);
+        return strings("keys", keys).map((k) => [store.get(n, k) ?? null, store.version(n, k)]);
+      },
+      set: (ns: unknown, k: unknown, value: unknown) =>
+        write(namespace(ns), key(k), stored("value", value))?.seq ?? store.seq,
+      del: (ns: unknown, k: unknown) => write(namespace(ns), key(k), null) !== undefined,
+      has: (ns: unknown, k: unknown) => store.read(namespace(ns)).has(key(k)),
+      keys: (ns: unknown) => [...store.read(namespace(ns)).keys()],
+      entries: (ns: unknown) => entries(namespace(ns)),
+      size: (ns: unknown) => store.read(namespace(ns)).size,
+      clear: (ns: unknown) => {
+        const n = namespace(ns);
+        const keys = [...store.read(n).keys()];
+        for (const k of keys) write(n, k, null);
         return keys.length;
       },
-      update: (ns: string, list: [string, Buffer][]) => {
-        for (const [key, value] of pairs(list)) write(ns, key, value);
+      update: (ns: unknown, items: unknown) => {
+        const n = namespace(ns);
+        for (const [k, value] of pairs("entries", items)) write(n, k, value);
         return store.seq;
       },
-      replace: (ns: string, list: [string, Buffer][]) => {
-        const checked = pairs(list);
-        const keep = new Set(checked.map(([key]) => key));
-        for (const key of [...store.namespace(ns).keys()]) if (!keep.has(key)) write(ns, key, null);
-        for (const [key, value] of checked) write(ns, key, value);
+      replace: (ns: unknown, items: unknown) => {
+        const n = namespace(ns);
+        const checked = pairs("entries", items);
+        const keep = new Set(checked.map(([k]) => k));
+        for (const k of [...store.read(n).keys()]) if (!keep.has(k)) write(n, k, null);
+        for (const [k, value] of checked) write(n, k, value);
         return store.seq;
       },
-      snapshot: (ns: string) => [store.seq, entries(ns)],
-      op: (ns: string, key: string, name: string, argBytes: Buffer) =>
-        this.#op(ns, key, name, unpackObject(argBytes) as unknown[]),
-      commit: (ns: string, reads: [string, number][], writes: [string, Buffer | null][]) => {
-        for (const [key, version] of reads) if (store.version(ns, key) !== version) return false;
-        for (const [key, value] of writes) write(ns, key, value);
+      snapshot: (ns: unknown) => [store.seq, entries(namespace(ns))],
+      op: (ns: unknown, k: unknown, name: unknown, args: unknown) => {
+        const n = namespace(ns);
+        const checkedKey = key(k);
+        const operation = str("operation", name);
+        if (!(OPERATIONS as readonly string[]).includes(operation))
+          throw new InvalidArgumentError(
+            "operation",
+            operation,
+            `one of ${OPERATIONS.join(", ")} (unknown atomic operation)`,
+          );
+        return this.#op(n, checkedKey, operation, argList("arguments", args));
+      },
+      commit: (ns: unknown, reads: unknown, writes: unknown) => {
+        const n = namespace(ns);
+        // Every field is checked before anything is written: a bad commit changes nothing.
+        const checkedReads = list("reads", reads).map((read, i): [string, number] => {
+          if (!Array.isArray(read) || read.length !== 2)
+            throw new InvalidArgumentError(`reads[${i}]`, read, "[key, version]");
+          return [str(`reads[${i}] key`, read[0]), version(`reads[${i}] version`, read[1])];
+        });
+        const checkedWrites = list("writes", writes).map((entry, i): [string, Buffer | null] => {
+          if (!Array.isArray(entry) || entry.length !== 2)
+            throw new InvalidArgumentError(`writes[${i}]`, entry, "[key, bytes or nil]");
+          return [str(`writes[${i}] key`, entry[0]), entry[1] === null ? null : stored(`writes[${i}] value`, entry[1])];
+        });
+        for (const [k, v] of checkedReads) if (store.version(n, k) !== v) return false;
+        for (const [k, value] of checkedWrites) write(n, k, value);
         return true;
       },
-      mutate: (ns: string, name: string, argBytes: Buffer) =>
-        this.#mutate(ns, name, unpackObject(argBytes) as unknown[]),
-      watch: (ns: string, keys: string[] | null, since: number | null, sinceTime: number | null) =>
-        this.#watch(ns, keys, since, sinceTime),
+      mutate: (ns: unknown, name: unknown, args: unknown) =>
+        this.#mutate(namespace(ns), str("mutation", name), argList("arguments", args)),
+      watch: (ns: unknown, keys: unknown, since: unknown, sinceTime: unknown) => {
+        const n = namespace(ns);
+        const filter = keys === null || keys === undefined ? null : strings("keys", keys);
+        if (since !== null && since !== undefined) version("since", since);
+        if (
+          sinceTime !== null &&
+          sinceTime !== undefined &&
+          (typeof sinceTime !== "number" || !Number.isFinite(sinceTime))
+        )
+          throw new InvalidArgumentError("sinceTime", sinceTime, "a time in ms since the epoch, or nil");
+        return this.#watch(
+          n,
+          filter,
+          (since as number | null | undefined) ?? null,
+          (sinceTime as number | null | undefined) ?? null,
+        );
+      },
     };
   }
 
@@ -277,8 +443,10 @@ export class StateServer implements AsyncDisposable {
   async #mutate(ns: string, name: string, args: unknown[]): Promise<Buffer> {
     const mutation = this.#mutations.get(name);
     if (!mutation)
-      throw new TypeError(
-        `no mutation named ${JSON.stringify(name)} (the server loads them from its mutations module)`,
+      throw new InvalidArgumentError(
+        "mutation",
+        name,
+        `one of the server's mutations (${[...this.#mutations.keys()].join(", ") || "it loaded none"})`,
       );
     const store = this.#store;
     const origin = this.#origin();
@@ -299,7 +467,7 @@ export class StateServer implements AsyncDisposable {
           return view.get(key) !== undefined;
         },
         keys() {
-          const keys = new Set(store.namespace(ns).keys());
+          const keys = new Set<string>(store.read(ns).keys());
           for (const [key, value] of writes) value === DELETED ? keys.delete(key) : keys.add(key);
           return [...keys];
         },
@@ -341,26 +509,51 @@ export class StateServer implements AsyncDisposable {
 
   #watch(ns: string, keys: string[] | null, since: number | null, sinceTime: number | null): PushStream {
     const store = this.#store;
-    const next = since ?? (sinceTime !== null ? store.seqAtTime(sinceTime) : store.seq + 1);
+    const peer = currentCall()?.peer ?? "";
+    // seq 0 never exists: a watch from 0 means from the first change.
+    const next = since !== null ? Math.max(1, since) : sinceTime !== null ? store.seqAtTime(sinceTime) : store.seq + 1;
     if (next < store.oldest && store.seq >= next) store.change(next); // throws HistoryTruncatedError
+    const held = this.#watchersByPeer.get(peer) ?? 0;
+    if (held >= this.#maxWatchersPerPeer)
+      throw new StateLimitError(
+        `this client already has ${held} watches open (maxWatchersPerPeer ${this.#maxWatchersPerPeer}); close some first`,
+      );
     const filter = keys && keys.length > 0 ? new Set(keys) : undefined;
     return new PushStream((sink) => {
-      const watcher: Watcher = { ns, filter, next, sink };
+      const watcher: Watcher = { ns, filter, next, sink, peer, released: false };
+      this.#watchersByPeer.set(peer, (this.#watchersByPeer.get(peer) ?? 0) + 1);
+      this.#watchers.add(watcher);
+      sink.signal.addEventListener("abort", () => this.#release(watcher), { once: true });
       // The first item tells the client where the watch starts, so it can resume without a gap.
       sink.push(next);
-      this.#watchers.add(watcher);
-      sink.signal.addEventListener("abort", () => this.#watchers.delete(watcher), { once: true });
       sink.onCredit = () => this.#feed(watcher);
       this.#feed(watcher);
     });
   }
 
+  /** Forgets a watcher that ended (its stream failed, or the client cancelled or was lost). Idempotent. */
+  #release(watcher: Watcher): void {
+    if (watcher.released) return;
+    watcher.released = true;
+    this.#watchers.delete(watcher);
+    this.#unready(watcher);
+    const held = (this.#watchersByPeer.get(watcher.peer) ?? 1) - 1;
+    if (held > 0) this.#watchersByPeer.set(watcher.peer, held);
+    else this.#watchersByPeer.delete(watcher.peer);
+  }
+
+  #unready(watcher: Watcher): void {
+    const set = this.#ready.get(watcher.ns);
+    if (set?.delete(watcher) && set.size === 0) this.#ready.delete(watcher.ns);
+  }
+
   /**
    * Sends a watcher the changes it has not had yet, as far as its credit goes; one that has no
-   * credit catches up from the history when credit comes, or fails with HistoryTruncatedError
-   * once the history no longer holds what it missed.
+   * credit is parked (writes skip it) and catches up from the history when credit comes, or fails
+   * with HistoryTruncatedError once the history no longer holds what it missed.
    */
   #feed(watcher: Watcher): void {
+    if (watcher.released) return;
     const store = this.#store;
     const sink = watcher.sink;
     while (watcher.next <= store.seq && sink.credit > 0) {
@@ -368,13 +561,25 @@ export class StateServer implements AsyncDisposable {
       try {
         change = store.change(watcher.next) as StoredChange;
       } catch (error) {
-        this.#watchers.delete(watcher);
+        this.#release(watcher);
         sink.fail(error);
         return;
       }
       watcher.next++;
       if (change.ns !== watcher.ns || (watcher.filter && !watcher.filter.has(change.key))) continue;
       sink.push([change.seq, change.time, change.key, change.before, change.after, change.origin]);
+    }
+    if (sink.credit > 0) {
+      let set = this.#ready.get(watcher.ns);
+      if (!set) {
+        set = new Set();
+        this.#ready.set(watcher.ns, set);
+      }
+      set.add(watcher);
+    } else {
+      this.#unready(watcher);
+      // A stream that ended without an abort (failed or done) is gone for good.
+      if (sink.signal.aborted) this.#release(watcher);
     }
   }
 
