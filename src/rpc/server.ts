@@ -50,7 +50,10 @@ export interface CallInfo {
   readonly peer: string;
 }
 
-/** Middleware points, the zerorpc-python ones in TypeScript form. Hooks must not throw. */
+/**
+ * Middleware points, the zerorpc-python ones in TypeScript form. A throw from `beforeCall`
+ * answers ERR; one from the others is reported through `onProtocolError` and the call goes on.
+ */
 export interface ServerHooks {
   /** Before a call runs (zerorpc `server_before_exec`). May be async; a throw answers ERR. */
   beforeCall?(call: CallInfo): void | Promise<void>;

@@ -12,7 +12,9 @@ import { checkStructure } from "../../src/rpc/protocol.js";
 import { endpointFor } from "./util.js";
 
 const T = { timeout: 30_000 };
-const HB = 200;
+// Heartbeats a second apart: fast enough for the tests that wait on a lost client, slow enough
+// that a loaded machine does not declare live peers lost.
+const HB = 1000;
 const EMPTY = Buffer.alloc(0);
 
 let idCounter = 0;
@@ -181,17 +183,18 @@ describe("one client never starves the others", () => {
     console.log(`# credit flood: other client answered in ${latency.toFixed(1)} ms`);
   });
 
-  test("100k streams opened without credit leave other clients answered", { timeout: 120_000 }, async () => {
+  test("streams opened without credit by the thousand leave other clients answered", T, async () => {
     const service = new Service();
     // Heartbeats far apart: the raw client never beats, and its streams must stay open here.
-    await using s = await setup({ heartbeat: 60_000 }, service);
-    const count = 100_000;
+    // (npm run fuzz opens 100,000 against the default bound; here 10,000 against 1,000.)
+    await using s = await setup({ heartbeat: 60_000, maxCallsPerPeer: 1000 }, service);
+    const count = 10_000;
     const sends: Promise<void>[] = [];
     for (let i = 0; i < count; i++) sends.push(s.raw.send([EMPTY, request(freshId(), "range", [5])]));
     await Promise.all(sends);
     const started = performance.now();
     assert.equal(await s.client.call("echo", ["alive"]), "alive");
-    console.log(`# 100k streams: other client answered in ${(performance.now() - started).toFixed(1)} ms`);
+    console.log(`# ${count} streams: other client answered in ${(performance.now() - started).toFixed(1)} ms`);
     // One client holds at most maxCallsPerPeer open calls: the others are answered BusyError.
     let busy = 0;
     let seen = 0;
@@ -200,10 +203,10 @@ describe("one client never starves the others", () => {
       if (reply.name === "_zpc_hb") continue;
       if (reply.name === "STREAM" && (reply.args as number) !== 0) continue;
       seen++;
-      if (reply.name === "ERR" && (reply.args as string[])[0] === "BusyError") busy++;
+      if (reply.name === "ERR" && String((reply.args as string[])[0]) === "BusyError") busy++;
     }
-    assert.equal(busy, count - 10_000);
-    assert.equal(s.server.stats.busy, count - 10_000);
+    assert.equal(busy, count - 1000);
+    assert.equal(s.server.stats.busy, count - 1000);
   });
 
   test("a client that never reads fails its own calls, not another client's", T, async () => {
