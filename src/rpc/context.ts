@@ -89,13 +89,15 @@ export class Ticker {
 }
 
 /**
- * Hands every message of `socket` to `onMessage` until the socket closes. `onMessage` must not
- * throw: one bad message must never stop the loop.
+ * Hands every message of `socket` to `onMessage` until the socket closes. One bad message never
+ * stops the loop: `onMessage` should handle its own failures (it knows which call to answer),
+ * and whatever it still throws goes to `onError` (or is dropped), never out of the loop.
  */
 export async function receiveLoop(
   socket: Pick<ZSocket, "receive">,
   closed: () => boolean,
   onMessage: (frames: Message) => void,
+  onError?: (error: unknown, frames: Message) => void,
 ): Promise<void> {
   while (!closed()) {
     let frames: Message;
@@ -105,6 +107,14 @@ export async function receiveLoop(
       if (error instanceof ClosedError || closed()) return;
       continue;
     }
-    onMessage(frames);
+    try {
+      onMessage(frames);
+    } catch (error) {
+      try {
+        onError?.(error, frames);
+      } catch {
+        // The last resort must not become the loop's end either.
+      }
+    }
   }
 }

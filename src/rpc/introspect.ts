@@ -3,6 +3,11 @@
  * map of functions, with argument names, defaults and docs for zerorpc's introspection calls.
  */
 
+import { AsyncResource } from "node:async_hooks";
+import { EventEmitter, EventEmitterAsyncResource } from "node:events";
+import { Duplex, Readable, Stream, Transform, Writable } from "node:stream";
+import { InvalidArgumentError } from "../core/errors.js";
+
 // biome-ignore lint/suspicious/noExplicitAny: exposed methods take and return anything.
 export type AnyFunction = (...args: any[]) => unknown;
 
@@ -56,25 +61,64 @@ function docOf(fn: AnyFunction): string | null {
 }
 
 /**
- * Collects the public methods of `target`: own and inherited callables whose name does not start
- * with `_` (and not `constructor`), sorted by name as Python lists them.
+ * Prototypes whose methods are never served, with everything above them: Node's library base
+ * classes. A class extending EventEmitter must not hand `removeAllListeners` or `emit` to
+ * whoever connects. Built-in prototypes (Object, Map, Error...) are recognised by their native
+ * constructors instead (see {@link isLibraryPrototype}).
  */
-export function collectMethods(target: object): Map<string, MethodInfo> {
+const LIBRARY_PROTOTYPES = new Set<object>([
+  EventEmitter.prototype,
+  EventEmitterAsyncResource.prototype,
+  Stream.prototype,
+  Readable.prototype,
+  Writable.prototype,
+  Duplex.prototype,
+  Transform.prototype,
+  EventTarget.prototype,
+  AsyncResource.prototype,
+]);
+
+/** True for a prototype that belongs to Node or the language, not to the served code. */
+function isLibraryPrototype(proto: object): boolean {
+  if (proto === Object.prototype || proto === Function.prototype || LIBRARY_PROTOTYPES.has(proto)) return true;
+  const ctor = Object.getOwnPropertyDescriptor(proto, "constructor")?.value as unknown;
+  if (typeof ctor !== "function") return false;
+  try {
+    return Function.prototype.toString.call(ctor).endsWith("{ [native code] }");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Collects the methods `target` serves: with `allow`, exactly the named ones (each must be a
+ * function of the target, inherited or not); otherwise its own and its classes' callables whose
+ * name does not start with `_` (nor `constructor`), stopping at Node's and the language's base
+ * classes. Sorted by name, as Python lists them.
+ * @throws {InvalidArgumentError} when a name of `allow` is not a function of the target.
+ */
+export function collectMethods(target: object, allow?: readonly string[]): Map<string, MethodInfo> {
   const names = new Set<string>();
-  for (let proto: object | null = target; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
-    if (proto === Function.prototype) break;
-    for (const name of Object.getOwnPropertyNames(proto)) names.add(name);
+  if (allow) {
+    for (const name of allow) names.add(name);
+  } else {
+    for (let proto: object | null = target; proto && !isLibraryPrototype(proto); proto = Object.getPrototypeOf(proto)) {
+      for (const name of Object.getOwnPropertyNames(proto)) names.add(name);
+    }
   }
   const methods = new Map<string, MethodInfo>();
   for (const name of [...names].sort()) {
-    if (name.startsWith("_") || name === "constructor" || name === "default") continue;
+    if (!allow && (name.startsWith("_") || name === "constructor" || name === "default")) continue;
     let value: unknown;
     try {
       value = (target as Record<string, unknown>)[name];
     } catch {
+      value = undefined;
+    }
+    if (typeof value !== "function" || isClass(value)) {
+      if (allow) throw new InvalidArgumentError("methods", name, "names of functions of the served object");
       continue;
     }
-    if (typeof value !== "function" || isClass(value)) continue;
     const fn = (value as AnyFunction).bind(target) as AnyFunction;
     const { args, varargs } = parseParameters(value as AnyFunction);
     const resumes = resumesAfterReturn(value as AnyFunction);

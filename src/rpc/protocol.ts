@@ -74,12 +74,19 @@ export function encodeEvent(header: EventHeader, name: string, args: unknown): B
   return packWire([header, name, args]);
 }
 
+/** Bounds on the decoding work one event may cause (see {@link checkStructure}). */
+export interface DecodeLimits {
+  readonly maxDepth: number;
+  readonly maxItems: number;
+}
+
 /**
- * Decodes and validates an event blob.
- * @throws {ProtocolError} for malformed MessagePack or a wrong event shape.
+ * Decodes and validates an event blob. With `limits`, a blob the hand-written reader declines is
+ * checked against them before msgpackr builds anything from it.
+ * @throws {ProtocolError} for malformed MessagePack, a wrong event shape or a blob over `limits`.
  */
-export function decodeEvent(blob: Uint8Array): RpcEvent {
-  const value = (Buffer.isBuffer(blob) ? readEventFast(blob) : undefined) ?? unpackWire(blob);
+export function decodeEvent(blob: Uint8Array, limits?: DecodeLimits): RpcEvent {
+  const value = (Buffer.isBuffer(blob) ? readEventFast(blob) : undefined) ?? unpackLimited(blob, limits);
   if (!Array.isArray(value) || value.length !== 3) {
     throw new ProtocolError("an event must be a MessagePack array of [header, name, args]");
   }
@@ -97,6 +104,14 @@ export function decodeEvent(blob: Uint8Array): RpcEvent {
   else if (Buffer.isBuffer(name)) eventName = name.toString("utf8");
   else throw new ProtocolError("an event name must be a string");
   return { header: h, name: eventName, args };
+}
+
+function unpackLimited(blob: Uint8Array, limits: DecodeLimits | undefined): unknown {
+  if (limits) {
+    const problem = checkStructure(blob, limits.maxDepth, limits.maxItems);
+    if (problem !== undefined) throw new ProtocolError(`refused MessagePack: ${problem}`);
+  }
+  return unpackWire(blob);
 }
 
 // --- Hot-path decoder ---------------------------------------------------------------------------
@@ -466,4 +481,175 @@ export function encodeFast(
   offset += out.write(name, offset, nameLength, "utf8");
   body.copy(out, offset);
   return out;
+}
+
+// --- Bounds on what a request may make the decoder do -------------------------------------------
+// msgpackr builds whatever a blob describes, so a hostile blob within the size limit can still
+// ask for a million-element array, recursion until the stack ends, or a timestamp that decodes
+// to an Invalid Date (which then packs back as bytes no MessagePack reader accepts). This walk
+// reads only type bytes and lengths, allocates nothing, and runs only for blobs the hand-written
+// reader above declined (nested args), before msgpackr sees them.
+
+/** Deepest nesting {@link checkStructure} can be asked to allow. */
+export const MAX_DEPTH_LIMIT = 1000;
+const scanStack = new Float64Array(MAX_DEPTH_LIMIT + 1);
+/** Largest timestamp (in seconds, either sign) a JS Date can hold. */
+const MAX_DATE_SECONDS = 8.64e12;
+
+/**
+ * Checks that `blob` is exactly one well-formed MessagePack value, nested at most `maxDepth`
+ * containers deep, whose containers hold at most `maxItems` elements in all (a map entry counts
+ * as two), and whose timestamps are ones every MessagePack reader accepts. Returns what is wrong,
+ * or undefined when the blob is fine.
+ */
+export function checkStructure(blob: Uint8Array, maxDepth: number, maxItems: number): string | undefined {
+  const end = blob.length;
+  let pos = 0;
+  let depth = 0;
+  let items = 0;
+  let remaining = 1;
+  for (;;) {
+    while (remaining === 0) {
+      if (depth === 0) return pos === end ? undefined : "bytes follow the value";
+      remaining = scanStack[--depth] as number;
+    }
+    remaining--;
+    if (pos >= end) return "the value is truncated";
+    const code = blob[pos++] as number;
+    let count = -1;
+    let skip = 0;
+    if (code <= 0x7f || code >= 0xe0 || code === 0xc0 || code === 0xc2 || code === 0xc3) {
+      // positive/negative fixint, nil, booleans: the type byte is the whole value
+    } else if (code <= 0x8f) count = (code & 0x0f) * 2;
+    else if (code <= 0x9f) count = code & 0x0f;
+    else if (code <= 0xbf) skip = code & 0x1f;
+    else {
+      const width = LENGTH_WIDTH[code] as number;
+      if (width > end - pos) return "the value is truncated";
+      let length = 0;
+      for (let i = 0; i < width; i++) length = length * 256 + (blob[pos + i] as number);
+      pos += width;
+      switch (code) {
+        case 0xc1:
+          return "byte 0xc1 is never used in MessagePack";
+        case 0xc4:
+        case 0xc5:
+        case 0xc6:
+        case 0xd9:
+        case 0xda:
+        case 0xdb:
+          skip = length;
+          break;
+        case 0xdc:
+        case 0xdd:
+          count = length;
+          break;
+        case 0xde:
+        case 0xdf:
+          count = length * 2;
+          break;
+        case 0xc7:
+        case 0xc8:
+        case 0xc9:
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8: {
+          const size = code >= 0xd4 ? FIXEXT_SIZE[code - 0xd4] : length;
+          if ((size as number) + 1 > end - pos) return "the value is truncated";
+          if (blob[pos] === 0xff && !validTimestamp(blob, pos + 1, size as number)) {
+            return "a timestamp that is out of range or malformed";
+          }
+          skip = (size as number) + 1;
+          break;
+        }
+        default:
+          skip = FIXED_SIZE[code] as number;
+      }
+    }
+    if (count > 0) {
+      items += count;
+      if (items > maxItems) return `more than ${maxItems} elements`;
+      if (count > end - pos) return "the value is truncated";
+      if (depth >= maxDepth) return `nested deeper than ${maxDepth}`;
+      scanStack[depth++] = remaining;
+      remaining = count;
+    } else if (skip > 0) {
+      if (skip > end - pos) return "the value is truncated";
+      pos += skip;
+    }
+  }
+}
+
+/** Bytes of the length field after each type code (0 for codes without one). */
+const LENGTH_WIDTH = new Uint8Array(256);
+/** Bytes of the value after each fixed-size type code. */
+const FIXED_SIZE = new Uint8Array(256);
+const FIXEXT_SIZE = [1, 2, 4, 8, 16] as const;
+for (const [code, width] of [
+  [0xc4, 1],
+  [0xc5, 2],
+  [0xc6, 4],
+  [0xc7, 1],
+  [0xc8, 2],
+  [0xc9, 4],
+  [0xd9, 1],
+  [0xda, 2],
+  [0xdb, 4],
+  [0xdc, 2],
+  [0xdd, 4],
+  [0xde, 2],
+  [0xdf, 4],
+] as const)
+  LENGTH_WIDTH[code] = width;
+for (const [code, size] of [
+  [0xca, 4],
+  [0xcb, 8],
+  [0xcc, 1],
+  [0xcd, 2],
+  [0xce, 4],
+  [0xcf, 8],
+  [0xd0, 1],
+  [0xd1, 2],
+  [0xd2, 4],
+  [0xd3, 8],
+] as const)
+  FIXED_SIZE[code] = size;
+
+/** The MessagePack timestamp forms (4, 8 or 12 bytes, nanoseconds < 1e9) that fit a JS Date. */
+function validTimestamp(blob: Uint8Array, at: number, size: number): boolean {
+  const word = (i: number) =>
+    (((blob[i] as number) << 24) |
+      ((blob[i + 1] as number) << 16) |
+      ((blob[i + 2] as number) << 8) |
+      (blob[i + 3] as number)) >>>
+    0;
+  if (size === 4) return true;
+  if (size === 8) return word(at) >>> 2 <= 999_999_999;
+  if (size !== 12) return false;
+  if (word(at) > 999_999_999) return false;
+  const high = word(at + 4) | 0;
+  const seconds = high * 0x100000000 + word(at + 8);
+  return Math.abs(seconds) <= MAX_DATE_SECONDS;
+}
+
+/**
+ * The header of an event blob read without decoding the rest (for a request too large to
+ * decode): only when it is a fixmap of scalars at the front, as every zerorpc peer writes it.
+ */
+export function readHeaderOnly(blob: Buffer): EventHeader | undefined {
+  const end = blob.length;
+  if (end < 2 || blob[0] !== 0x93 || ((blob[1] as number) & 0xf0) !== 0x80) return undefined;
+  let count = (blob[1] as number) & 0x0f;
+  cursor = 2;
+  const header = {} as EventHeader;
+  while (count-- > 0) {
+    const key = readKey(blob, end);
+    if (key === undefined) return undefined;
+    const value = readScalar(blob, end);
+    if (value === NOT_READ) return undefined;
+    header[key] = value;
+  }
+  return isWireId(header.message_id) ? header : undefined;
 }

@@ -1,5 +1,15 @@
 import type * as zmq from "zeromq";
-import { BusyError, ClosedError, LostRemoteError, MessageTooLargeError, ProtocolError } from "../core/errors.js";
+import {
+  BusyError,
+  ClosedError,
+  InvalidArgumentError,
+  LostRemoteError,
+  MessageTooLargeError,
+  ProtocolError,
+  QueueFullError,
+  TimeoutError,
+} from "../core/errors.js";
+import { checkDuration, checkFunction, checkNumber, checkObject, checkOneOf, checkString } from "../core/options.js";
 import type { Message } from "../core/socket.js";
 import { Router, type SocketOptions } from "../core/sockets.js";
 import { type AsyncContextMode, type CallContext, receiveLoop, runAsCall, Ticker, usesStorage } from "./context.js";
@@ -8,6 +18,7 @@ import {
   BATCH_MARKER,
   CANCEL,
   contextOf,
+  type DecodeLimits,
   decodeEvent,
   ERR,
   type EventHeader,
@@ -19,11 +30,13 @@ import {
   idKey,
   idString,
   isBatchMarker,
+  MAX_DEPTH_LIMIT,
   MORE,
   nextIdNumber,
   OK,
   PROTOCOL_VERSION,
   type RpcEvent,
+  readHeaderOnly,
   STREAM,
   STREAM_DONE,
   type WireId,
@@ -37,7 +50,10 @@ export interface CallInfo {
   readonly peer: string;
 }
 
-/** Middleware points, the zerorpc-python ones in TypeScript form. Hooks must not throw. */
+/**
+ * Middleware points, the zerorpc-python ones in TypeScript form. A throw from `beforeCall`
+ * answers ERR; one from the others is reported through `onProtocolError` and the call goes on.
+ */
 export interface ServerHooks {
   /** Before a call runs (zerorpc `server_before_exec`). May be async; a throw answers ERR. */
   beforeCall?(call: CallInfo): void | Promise<void>;
@@ -61,13 +77,50 @@ export interface ServerOptions {
   overflow?: "queue" | "reject";
   /** Most calls waiting for a slot with `overflow: "queue"`; more are refused. Default 10,000. */
   maxQueued?: number;
-  /** Largest request accepted, in bytes; larger ones answer MessageTooLargeError. Default 100 MiB. */
+  /**
+   * Largest request accepted, in bytes; larger ones answer MessageTooLargeError, read no
+   * further than their header. Default 100 MiB.
+   */
   maxMessageSize?: number;
+  /** Deepest nesting of containers a request may have (1 to 1000); deeper ones are refused. Default 100. */
+  maxDepth?: number;
+  /** Most array elements and map entries (×2) a request may hold in all. Default 1,000,000. */
+  maxItems?: number;
+  /**
+   * Most stream items one stream may have granted ahead (`_zpc_more` adds up to this). A client
+   * asking more gets this many; it bounds what one stream can make the server send at once.
+   * Default 1000 (zerorpc clients ask 100).
+   */
+  maxCredit?: number;
+  /**
+   * Most calls one client (routing id) may have open at once: running async calls, streams and
+   * calls waiting for a pool slot. More are answered BusyError. Default 10,000.
+   */
+  maxCallsPerPeer?: number;
+  /**
+   * Most bytes of replies the server keeps for one client that does not read them (past the
+   * socket's send high-water mark). Past it, that client's replies are dropped, its open calls
+   * abort and `onProtocolError` hears of it; no other client is affected. Default 64 MiB.
+   */
+  maxPeerBacklog?: number;
+  /**
+   * Serve exactly these methods (own or inherited, each must be a function of the target)
+   * instead of every public method the target and its own classes define.
+   */
+  methods?: readonly string[];
   /** Middleware. */
   hooks?: ServerHooks;
-  /** Called for input that could not be answered (e.g. undecodable MessagePack). */
+  /**
+   * Called for every message the server could not handle (undecodable MessagePack, wrong shape,
+   * an exception while handling it, a client over its backlog); the server goes on. The same
+   * events are counted in {@link RpcServer.stats}. Must not throw (a throw is ignored).
+   */
   onProtocolError?: (error: ProtocolError, frames: Message) => void;
-  /** Options for the ROUTER socket. */
+  /**
+   * Options for the ROUTER socket. The server always routes with `mandatory: true` and, unless
+   * given here, `sendTimeout: 0`, so a reply the socket cannot take is kept for its client
+   * (see `maxPeerBacklog`) instead of being dropped or blocking every other client.
+   */
   socket?: SocketOptions<zmq.Router>;
   /**
    * How handlers see their call through `currentCall()`. `"auto"` (the default): a method
@@ -87,7 +140,10 @@ export interface ServerOptions {
 export type EventObserver = (direction: "in" | "out", name: string, header: EventHeader, args: unknown) => void;
 
 interface ServerChannel {
+  /** Its key in `peer.channels` (empty until registered). */
   key: string;
+  /** The client it belongs to, once registered. */
+  peer: Peer | undefined;
   /** A push stream's credit listener (see {@link PushStream}). */
   onCredit: (() => void) | undefined;
   envelope: Buffer[];
@@ -104,8 +160,64 @@ interface ServerChannel {
   stored: boolean;
 }
 
+/**
+ * What the server holds for one client (routing id) while it has something open: its channels
+ * by request id (ids are unique per client, not across clients), the calls it has waiting for a
+ * pool slot, and replies its socket pipe could not take yet, in order.
+ */
+interface Peer {
+  readonly key: number | string;
+  readonly channels: Map<string, ServerChannel>;
+  queued: number;
+  backlog: Buffer[][];
+  backlogBytes: number;
+  flushing: boolean;
+}
+
+/** Counters of what the server refused or survived; they only grow. */
+export interface ServerStats {
+  /** Messages that could not be handled: undecodable, wrongly shaped, or that threw (see `onProtocolError`). */
+  protocolErrors: number;
+  /** Requests larger than `maxMessageSize`. */
+  oversized: number;
+  /** Requests that reused the id of a call still open for the same client. */
+  duplicateIds: number;
+  /** Calls refused with BusyError (pool full, queue full or `maxCallsPerPeer`). */
+  busy: number;
+  /** Replies kept back because a client's pipe was full (sent later, in order). */
+  deferredReplies: number;
+  /** Replies dropped: their client was gone, or over `maxPeerBacklog`. */
+  droppedReplies: number;
+}
+
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
-const noop = () => {};
+const DEFAULT_MAX_DEPTH = 100;
+const DEFAULT_MAX_ITEMS = 1_000_000;
+const DEFAULT_MAX_CREDIT = 1000;
+const DEFAULT_MAX_CALLS_PER_PEER = 10_000;
+const DEFAULT_MAX_PEER_BACKLOG = 64 * 1024 * 1024;
+/** Stream items sent in a row before a stream lets other clients' work run. */
+const STREAM_YIELD_EVERY = 64;
+/** How soon a kept-back reply is offered to its client's pipe again. */
+const BACKLOG_RETRY_MS = 2;
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** The key of a routing id without allocating for libzmq's own 5-byte ids (0x00 + uint32). */
+function peerKey(identity: Buffer): number | string {
+  return identity.length === 5 && identity[0] === 0 ? identity.readUInt32BE(1) : identity.toString("latin1");
+}
+
+/** Where an exception inside a message handler is turned into a report: never a crash. */
+function asProtocolError(error: unknown, what: string): ProtocolError {
+  if (error instanceof ProtocolError) return error;
+  return new ProtocolError(`${what} failed: ${errorArgs(error)[1]}`, { cause: error });
+}
+
+/** A stand-in for a hostile argument in an error message: its kind, never its text. */
+function shown(value: unknown): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  return Buffer.isBuffer(value) ? value : {};
+}
 
 /** A call's facts; the peer's hex form is made only if someone reads it (most calls never do). */
 class Call implements CallInfo {
@@ -182,7 +294,10 @@ export interface StreamSink {
  * });
  */
 export class PushStream {
-  constructor(readonly start: (sink: StreamSink) => void) {}
+  /** @throws {InvalidArgumentError} when `start` is not a function. */
+  constructor(readonly start: (sink: StreamSink) => void) {
+    checkFunction("start", start);
+  }
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
@@ -199,17 +314,75 @@ function isGenerator(value: unknown): value is Iterator<unknown> & Iterable<unkn
 
 /** The `[name, message, stack]` args of an ERR event for a thrown value. */
 export function errorArgs(error: unknown): [string, string, string] {
-  if (error instanceof Error) {
-    return [error.name || error.constructor.name, error.message, error.stack ?? ""];
+  // A handler may throw anything, including objects whose toString throws or is not a function.
+  try {
+    if (error instanceof Error) {
+      const name = error.name || error.constructor.name;
+      return [String(name), String(error.message), typeof error.stack === "string" ? error.stack : ""];
+    }
+    return ["Error", String(error), ""];
+  } catch {
+    return ["Error", "an error value that cannot be turned into text", ""];
   }
-  return ["Error", String(error), ""];
+}
+
+const HOOK_NAMES = ["beforeCall", "afterCall", "onError", "replyHeaders"] as const;
+
+/** Validates the constructor's arguments in one place (see src/core/options.ts). */
+function checkServerOptions(target: unknown, options: ServerOptions): void {
+  if (target === null || (typeof target !== "object" && typeof target !== "function")) {
+    throw new InvalidArgumentError("target", target, "an object, class instance, module namespace or map of functions");
+  }
+  checkObject("options", options);
+  checkString("name", options.name, { nonEmpty: true });
+  if (options.heartbeat !== false) checkDuration("heartbeat", options.heartbeat);
+  checkNumber("poolSize", options.poolSize, { min: 1, integer: true, orInfinity: true });
+  checkOneOf("overflow", options.overflow, ["queue", "reject"]);
+  checkNumber("maxQueued", options.maxQueued, { min: 0, integer: true });
+  checkNumber("maxMessageSize", options.maxMessageSize, { min: 1, integer: true });
+  checkNumber("maxDepth", options.maxDepth, { min: 1, max: MAX_DEPTH_LIMIT, integer: true });
+  checkNumber("maxItems", options.maxItems, { min: 1, integer: true });
+  checkNumber("maxCredit", options.maxCredit, { min: 1, integer: true });
+  checkNumber("maxCallsPerPeer", options.maxCallsPerPeer, { min: 1, integer: true });
+  checkNumber("maxPeerBacklog", options.maxPeerBacklog, { min: 0, integer: true });
+  const methods: unknown = options.methods;
+  if (
+    methods !== undefined &&
+    (!Array.isArray(methods) || methods.some((name) => typeof name !== "string" || name.length === 0))
+  ) {
+    throw new InvalidArgumentError("methods", methods, "an array of method names");
+  }
+  checkObject("hooks", options.hooks);
+  for (const hook of HOOK_NAMES) checkFunction(`hooks.${hook}`, options.hooks?.[hook]);
+  checkFunction("onProtocolError", options.onProtocolError);
+  checkFunction("onEvent", options.onEvent);
+  checkObject("socket", options.socket);
+  checkOneOf("asyncContext", options.asyncContext, [true, false, "auto"]);
+}
+
+/** Whether a send failed because the client's pipe (or the writer queue) is full, not because it is gone. */
+function isBackPressure(error: unknown): boolean {
+  return error instanceof TimeoutError || error instanceof QueueFullError;
+}
+
+function messageBytes(message: Buffer[]): number {
+  let size = 0;
+  for (const frame of message) size += frame.length;
+  return size;
 }
 
 /**
  * A zerorpc-compatible server: exposes the public methods (names not starting with `_`) of an
  * object, class instance, module namespace or map of functions to zerokit and Python zerorpc
- * clients. Sync and async methods answer OK; methods returning a generator or async iterable
- * stream with credit flow control; throws answer ERR `[name, message, stack]`.
+ * clients; methods inherited from Node's or the language's base classes (EventEmitter, Object...)
+ * are never served, and `methods` narrows the set to an explicit list. Sync and async methods
+ * answer OK; methods returning a generator or async iterable stream with credit flow control;
+ * throws answer ERR `[name, message, stack]`.
+ *
+ * Hostile input: no message stops the server. One that cannot be handled is counted in
+ * {@link stats}, reported to `onProtocolError` and, when it names a call, answered ERR. What one
+ * client can hold is bounded (`maxCallsPerPeer`, `maxCredit`, `maxPeerBacklog`) and one client
+ * over a bound fails its own calls, never another client's.
  *
  * Concurrency: every request runs at once (a slow handler never blocks others) unless
  * `poolSize` bounds it. Bind and/or connect to any number of endpoints (connect = worker mode).
@@ -220,6 +393,15 @@ export function errorArgs(error: unknown): [string, string, string] {
  */
 export class RpcServer implements AsyncDisposable {
   readonly name: string;
+  /** What the server refused or survived so far (see {@link ServerStats}); read-only. */
+  readonly stats: ServerStats = {
+    protocolErrors: 0,
+    oversized: 0,
+    duplicateIds: 0,
+    busy: 0,
+    deferredReplies: 0,
+    droppedReplies: 0,
+  };
   readonly #socket: Router;
   readonly #methods: Map<string, MethodInfo>;
   readonly #heartbeat: number | false;
@@ -227,10 +409,19 @@ export class RpcServer implements AsyncDisposable {
   readonly #overflow: "queue" | "reject";
   readonly #maxQueued: number;
   readonly #maxMessageSize: number;
+  readonly #limits: DecodeLimits;
+  readonly #maxCredit: number;
+  readonly #maxCallsPerPeer: number;
+  readonly #maxPeerBacklog: number;
   readonly #hooks: ServerHooks | undefined;
   readonly #onProtocolError: ((error: ProtocolError, frames: Message) => void) | undefined;
   readonly #onEvent: EventObserver | undefined;
-  readonly #channels = new Map<string, ServerChannel>();
+  /** Clients with something open, by routing id (see {@link peerKey}). */
+  readonly #peers = new Map<number | string, Peer>();
+  #openChannels = 0;
+  /** How many peers have replies kept back: while 0, a send looks up no peer. */
+  #backlogged = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
   readonly #ticker: Ticker | undefined;
   readonly #asyncContext: AsyncContextMode;
   #running = 0;
@@ -241,27 +432,42 @@ export class RpcServer implements AsyncDisposable {
   #loop: Promise<void> | undefined;
   #closed = false;
 
+  /**
+   * @throws {InvalidArgumentError} for a target that is not an object or an option out of range.
+   */
   constructor(target: object, options: ServerOptions = {}) {
-    this.#methods = collectMethods(target);
+    checkServerOptions(target, options);
+    this.#methods = collectMethods(target, options.methods);
     const ctorName = (target as { constructor?: { name?: string } }).constructor?.name;
-    this.name = options.name ?? (ctorName && ctorName !== "Object" ? ctorName : "zerokit");
+    this.name =
+      options.name ?? (typeof ctorName === "string" && ctorName && ctorName !== "Object" ? ctorName : "zerokit");
     this.#heartbeat = options.heartbeat === undefined ? 5000 : options.heartbeat;
     this.#poolSize = options.poolSize ?? Number.POSITIVE_INFINITY;
     this.#overflow = options.overflow ?? "queue";
     this.#maxQueued = options.maxQueued ?? 10_000;
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
+    this.#limits = {
+      maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH,
+      maxItems: options.maxItems ?? DEFAULT_MAX_ITEMS,
+    };
+    this.#maxCredit = options.maxCredit ?? DEFAULT_MAX_CREDIT;
+    this.#maxCallsPerPeer = options.maxCallsPerPeer ?? DEFAULT_MAX_CALLS_PER_PEER;
+    this.#maxPeerBacklog = options.maxPeerBacklog ?? DEFAULT_MAX_PEER_BACKLOG;
     this.#hooks = options.hooks;
     this.#onProtocolError = options.onProtocolError;
     this.#onEvent = options.onEvent;
     this.#asyncContext = options.asyncContext ?? "auto";
-    // Replies go out with zerokit's eager sends (no readiness check per reply, see ZSocket).
-    this.#socket = new Router(options.socket);
+    // Mandatory routing: a reply the client's pipe cannot take fails instead of vanishing (the
+    // ROUTER default drops it past the send high-water mark). With sendTimeout 0 it fails at
+    // once, so one client that does not read never holds up the replies to the others.
+    const socketOptions = { sendTimeout: 0, ...options.socket, mandatory: true };
+    this.#socket = new Router(socketOptions);
     if (this.#heartbeat !== false) {
       const period = this.#heartbeat;
       this.#ticker = new Ticker(
         Math.max(5, period / 4),
         (now) => this.#onTick(now, period),
-        () => this.#channels.size > 0,
+        () => this.#openChannels > 0,
       );
     }
   }
@@ -276,6 +482,7 @@ export class RpcServer implements AsyncDisposable {
    * @throws {EndpointError} for a malformed endpoint or a failed bind.
    */
   async bind(endpoint: string): Promise<string> {
+    checkString("endpoint", endpoint, { nonEmpty: true });
     const address = await this.#socket.bind(endpoint);
     this.#start();
     return address;
@@ -283,6 +490,7 @@ export class RpcServer implements AsyncDisposable {
 
   /** Connects to a client or queue that binds (worker mode) and starts serving. */
   connect(endpoint: string): void {
+    checkString("endpoint", endpoint, { nonEmpty: true });
     this.#socket.connect(endpoint);
     this.#start();
   }
@@ -295,14 +503,32 @@ export class RpcServer implements AsyncDisposable {
     );
   }
 
-  #onMessage(frames: Message): void {
-    const last = frames.length - 1;
-    if (last < 1) return;
-    if (last >= 2 && isBatchMarker(frames[1])) {
-      this.#onBatch(frames);
-      return;
+  /** Counts and reports a message that could not be handled; the report itself may not throw. */
+  #protocolError(error: ProtocolError, frames: Message): void {
+    this.stats.protocolErrors++;
+    try {
+      this.#onProtocolError?.(error, frames);
+    } catch {
+      // The observer is the user's: its failure must not become the loop's.
     }
-    this.#onEventFrame(frames.slice(0, last), frames[last] as Buffer);
+  }
+
+  /** The receive loop's one boundary: no exception from one message reaches the loop. */
+  #onMessage(frames: Message): void {
+    try {
+      const last = frames.length - 1;
+      if (last < 1) {
+        this.#protocolError(new ProtocolError("a message without an event frame"), frames);
+        return;
+      }
+      if (last >= 2 && isBatchMarker(frames[1])) {
+        this.#onBatch(frames);
+        return;
+      }
+      this.#onEventFrame(frames.slice(0, last), frames[last] as Buffer);
+    } catch (error) {
+      this.#protocolError(asProtocolError(error, "handling a message"), frames);
+    }
   }
 
   /**
@@ -321,8 +547,8 @@ export class RpcServer implements AsyncDisposable {
       this.#batchPeer = undefined;
       this.#batchReplies = undefined;
     }
-    if (replies.length === 1) this.#socket.post([identity, replies[0] as Buffer]);
-    else if (replies.length > 1) this.#socket.post([identity, BATCH_MARKER, ...replies]);
+    if (replies.length === 1) this.#deliver([identity, replies[0] as Buffer]);
+    else if (replies.length > 1) this.#deliver([identity, BATCH_MARKER, ...replies]);
   }
 
   #onEventFrame(envelope: Buffer[], blob: Buffer): void {
@@ -332,49 +558,80 @@ export class RpcServer implements AsyncDisposable {
     }
     let event: RpcEvent;
     try {
-      event = decodeEvent(blob);
+      event = decodeEvent(blob, this.#limits);
     } catch (error) {
-      this.#onProtocolError?.(error as ProtocolError, [...envelope, blob]);
+      const problem = asProtocolError(error, "decoding an event");
+      this.#protocolError(problem, [...envelope, blob]);
+      // A blob refused for its depth or size usually still has a readable header: answer it.
+      const header = readHeaderOnly(blob);
+      if (header) this.#answerFailure(envelope, header, problem);
       return;
     }
-    this.#onEvent?.("in", event.name, event.header, event.args);
-    const responseTo = event.header.response_to;
-    if (responseTo !== undefined && responseTo !== null) {
-      this.#onChannelEvent(idKey(responseTo), event);
-      return;
+    try {
+      this.#onEvent?.("in", event.name, event.header, event.args);
+      const responseTo = event.header.response_to;
+      if (responseTo !== undefined && responseTo !== null) {
+        this.#onChannelEvent(envelope, responseTo, event);
+        return;
+      }
+      this.#onRequest(envelope, event);
+    } catch (error) {
+      const problem = asProtocolError(error, `handling ${JSON.stringify(event.name)}`);
+      this.#protocolError(problem, [...envelope, blob]);
+      this.#answerFailure(envelope, event.header, problem);
     }
-    this.#onRequest(envelope, event);
   }
 
-  #rejectOversized(envelope: Buffer[], blob: Buffer): void {
-    // Read only the header, which comes first, to answer the right channel.
-    let header: EventHeader | undefined;
-    try {
-      header = decodeEvent(blob).header;
-    } catch {
-      this.#onProtocolError?.(new ProtocolError("oversized message could not be decoded"), [...envelope, blob]);
+  /** Answers ERR for a message that failed: on its channel if it had one, else to its id. */
+  #answerFailure(envelope: Buffer[], header: EventHeader, error: Error): void {
+    const responseTo = header.response_to;
+    if (responseTo !== undefined && responseTo !== null) {
+      const channel = this.#channelOf(envelope, responseTo);
+      if (channel) this.#failChannel(channel, error);
       return;
     }
-    if (header.response_to !== undefined && header.response_to !== null) return;
-    const error = new MessageTooLargeError(blob.length, this.#maxMessageSize);
     this.#send(envelope, header.message_id, ERR, errorArgs(error), undefined);
   }
 
-  #onChannelEvent(key: string, event: RpcEvent): void {
-    const channel = this.#channels.get(key);
+  #rejectOversized(envelope: Buffer[], blob: Buffer): void {
+    this.stats.oversized++;
+    const error = new MessageTooLargeError(blob.length, this.#maxMessageSize);
+    // Only the header, which comes first, is read: decoding the rest is the work to refuse.
+    const header = readHeaderOnly(blob);
+    if (!header) {
+      this.#protocolError(new ProtocolError(`${error.message}, with no readable header`), envelope);
+      return;
+    }
+    this.#protocolError(new ProtocolError(error.message), envelope);
+    this.#answerFailure(envelope, header, error);
+  }
+
+  #channelOf(envelope: Buffer[], responseTo: WireId): ServerChannel | undefined {
+    if (this.#openChannels === 0) return undefined;
+    return this.#peers.get(peerKey(envelope[0] as Buffer))?.channels.get(idKey(responseTo));
+  }
+
+  #onChannelEvent(envelope: Buffer[], responseTo: WireId, event: RpcEvent): void {
+    const channel = this.#channelOf(envelope, responseTo);
     if (!channel) return; // unknown or finished channel: drop, never block (zerorpc-python #61)
     const name = channel.version < 3 ? swapV2(event.name) : event.name;
     if (name === HEARTBEAT) {
       channel.lastHeard = performance.now();
     } else if (name === MORE) {
-      const n = Array.isArray(event.args) ? Number(event.args[0]) : Number.NaN;
-      if (Number.isFinite(n) && n > 0) {
-        channel.credit += n;
-        const wake = channel.creditWaiter;
-        channel.creditWaiter = undefined;
-        wake?.();
-        channel.onCredit?.();
+      const raw = Array.isArray(event.args) ? (event.args[0] as unknown) : undefined;
+      const n = typeof raw === "bigint" ? Number(raw) : raw;
+      if (typeof n !== "number" || !Number.isInteger(n) || n <= 0) {
+        const error = new InvalidArgumentError(`the credit of ${MORE}`, shown(raw), "an integer > 0");
+        this.#protocolError(new ProtocolError(error.message), envelope);
+        this.#failChannel(channel, error);
+        return;
       }
+      // Capped: a client may ask for 1e12 items, but one stream never runs that far ahead.
+      channel.credit = Math.min(channel.credit + n, this.#maxCredit);
+      const wake = channel.creditWaiter;
+      channel.creditWaiter = undefined;
+      wake?.();
+      channel.onCredit?.();
     } else if (name === CANCEL) {
       this.#abortChannel(channel, new ClosedError("the client cancelled the call"));
     }
@@ -389,15 +646,70 @@ export class RpcServer implements AsyncDisposable {
       return;
     }
     const args = event.args as unknown[];
+    if (this.#refused(envelope, header.message_id, true)) return;
     if (this.#running >= this.#poolSize) {
       if (this.#overflow === "reject" || this.#queued.length >= this.#maxQueued) {
-        this.#send(envelope, header.message_id, ERR, errorArgs(new BusyError()), undefined);
+        this.#busy(envelope, header.message_id, new BusyError());
         return;
       }
-      this.#queued.push(() => this.#dispatch(envelope, header, name, args, version));
+      const peer = this.#peerFor(envelope[0] as Buffer);
+      peer.queued++;
+      this.#queued.push(() => {
+        peer.queued--;
+        try {
+          if (!this.#refused(envelope, header.message_id, false)) this.#dispatch(envelope, header, name, args, version);
+        } catch (error) {
+          this.#protocolError(asProtocolError(error, `starting ${JSON.stringify(name)}`), envelope);
+        }
+        this.#forgetIfIdle(peer);
+      });
       return;
     }
     this.#dispatch(envelope, header, name, args, version);
+  }
+
+  /**
+   * Answers ERR and returns true when a request may not run: its id is that of a call still open
+   * for the same client, or (`counting`) the client is at `maxCallsPerPeer`. Costs nothing for
+   * a client with nothing open.
+   */
+  #refused(envelope: Buffer[], id: WireId, counting: boolean): boolean {
+    if (this.#peers.size === 0) return false;
+    const peer = this.#peers.get(peerKey(envelope[0] as Buffer));
+    if (peer === undefined) return false;
+    if (peer.channels.size > 0 && peer.channels.has(idKey(id))) {
+      this.stats.duplicateIds++;
+      const error = new ProtocolError("a call with this message_id is still open: ids must be unique per client");
+      this.#send(envelope, id, ERR, errorArgs(error), undefined);
+      return true;
+    }
+    if (counting && peer.channels.size + peer.queued >= this.#maxCallsPerPeer) {
+      this.#busy(envelope, id, new BusyError(`this client already has ${this.#maxCallsPerPeer} calls open`));
+      return true;
+    }
+    return false;
+  }
+
+  #busy(envelope: Buffer[], id: WireId, error: BusyError): void {
+    this.stats.busy++;
+    this.#send(envelope, id, ERR, errorArgs(error), undefined);
+  }
+
+  #peerFor(identity: Buffer): Peer {
+    const key = peerKey(identity);
+    let peer = this.#peers.get(key);
+    if (peer === undefined) {
+      peer = { key, channels: new Map(), queued: 0, backlog: [], backlogBytes: 0, flushing: false };
+      this.#peers.set(key, peer);
+    }
+    return peer;
+  }
+
+  /** Drops a peer's record once it holds nothing, so idle clients cost nothing. */
+  #forgetIfIdle(peer: Peer): void {
+    if (peer.channels.size === 0 && peer.queued === 0 && peer.backlog.length === 0 && !peer.flushing) {
+      if (this.#peers.get(peer.key) === peer) this.#peers.delete(peer.key);
+    }
   }
 
   #dispatch(envelope: Buffer[], header: EventHeader, name: string, args: unknown[], version: number): void {
@@ -421,6 +733,7 @@ export class RpcServer implements AsyncDisposable {
     const headers = contextOf(header) ?? EMPTY_HEADERS;
     const channel: ServerChannel = {
       key: "",
+      peer: undefined,
       onCredit: undefined,
       envelope,
       requestId: header.message_id,
@@ -439,7 +752,7 @@ export class RpcServer implements AsyncDisposable {
     this.#running++;
     const hooks = this.#hooks;
     if (hooks?.beforeCall) {
-      this.#register(channel);
+      if (!this.#register(channel)) return;
       let before: void | Promise<void>;
       try {
         before = hooks.beforeCall(channel.info);
@@ -457,69 +770,123 @@ export class RpcServer implements AsyncDisposable {
   }
 
   #invoke(channel: ServerChannel, method: MethodInfo, args: unknown[], registered: boolean): void {
+    if (this.#isGone(channel)) return;
     const context = new Context(channel);
     channel.context = context;
     let result: unknown;
+    let pending: boolean;
     try {
       result = runAsCall(context, channel.stored, method.fn, args);
+      pending =
+        result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function";
     } catch (error) {
       this.#fail(channel, error);
       return;
     }
-    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
-      if (!registered) this.#register(channel);
-      (result as PromiseLike<unknown>).then(
-        (value) => this.#settle(channel, value),
-        (error: unknown) => this.#fail(channel, error),
-      );
+    if (pending) {
+      if (!registered && !this.#register(channel)) return;
+      try {
+        (result as PromiseLike<unknown>).then(
+          (value) => this.#settle(channel, value),
+          (error: unknown) => this.#fail(channel, error),
+        );
+      } catch (error) {
+        this.#fail(channel, error);
+      }
       return;
     }
     this.#settle(channel, result);
   }
 
+  /** Never throws: it runs in promise callbacks, where a throw would be an unhandled rejection. */
   #settle(channel: ServerChannel, value: unknown): void {
     if (this.#isGone(channel)) return;
-    if (value instanceof PushStream) {
-      if (!channel.key) this.#register(channel);
-      const context = channel.context;
-      if (!context) this.#startPush(channel, value);
-      else runAsCall(context, channel.stored, () => this.#startPush(channel, value), []);
-      return;
-    }
-    if (isAsyncIterable(value) || isGenerator(value)) {
-      if (!channel.key) this.#register(channel);
-      // Generator bodies run on first next(): keep them inside the call's context.
-      const context = channel.context;
-      if (!context) void this.#runStream(channel, value);
-      else void runAsCall(context, channel.stored, () => this.#runStream(channel, value), []);
+    try {
+      if (value instanceof PushStream) {
+        if (!channel.key && !this.#register(channel)) return;
+        const context = channel.context;
+        if (!context) this.#startPush(channel, value);
+        else runAsCall(context, channel.stored, () => this.#startPush(channel, value), []);
+        return;
+      }
+      if (isAsyncIterable(value) || isGenerator(value)) {
+        if (!channel.key && !this.#register(channel)) return;
+        // Generator bodies run on first next(): keep them inside the call's context.
+        const context = channel.context;
+        if (!context) void this.#runStream(channel, value);
+        else void runAsCall(context, channel.stored, () => this.#runStream(channel, value), []);
+        return;
+      }
+    } catch (error) {
+      this.#fail(channel, error);
       return;
     }
     this.#finish(channel);
-    this.#hooks?.afterCall?.(channel.info, value);
+    this.#afterCall(channel, value);
     this.#send(channel.envelope, channel.requestId, OK, [value], channel);
   }
 
+  /** Never throws (see {@link #settle}). */
   #fail(channel: ServerChannel, error: unknown): void {
     if (this.#isGone(channel)) return;
     this.#finish(channel);
-    const reported = this.#hooks?.onError?.(channel.info, error) ?? error;
+    let reported = error;
+    const onError = this.#hooks?.onError;
+    if (onError) {
+      try {
+        reported = onError(channel.info, error) ?? error;
+      } catch (hookError) {
+        this.#hookFailed("onError", hookError, channel);
+      }
+    }
     this.#send(channel.envelope, channel.requestId, ERR, errorArgs(reported), channel);
   }
 
-  /** True when the channel was aborted (client lost or cancelled): then nothing more is sent. */
-  #isGone(channel: ServerChannel): boolean {
-    return channel.controller?.signal.aborted === true;
+  /** Answers ERR on a channel and stops what feeds it (a stream's generator or producer). */
+  #failChannel(channel: ServerChannel, error: Error): void {
+    this.#fail(channel, error);
+    this.#abortChannel(channel, error);
   }
 
+  #afterCall(channel: ServerChannel, value: unknown): void {
+    const afterCall = this.#hooks?.afterCall;
+    if (!afterCall) return;
+    try {
+      afterCall(channel.info, value);
+    } catch (error) {
+      this.#hookFailed("afterCall", error, channel);
+    }
+  }
+
+  #hookFailed(hook: string, error: unknown, channel: ServerChannel): void {
+    this.#protocolError(asProtocolError(error, `the ${hook} hook`), channel.envelope);
+  }
+
+  /** True when the channel finished, or was aborted (client lost or cancelled): nothing more is sent. */
+  #isGone(channel: ServerChannel): boolean {
+    return channel.lastSent < 0 || channel.controller?.signal.aborted === true;
+  }
+
+  /** Never rejects: a failing generator answers ERR. */
   async #runStream(channel: ServerChannel, source: AsyncIterable<unknown> | Iterable<unknown>): Promise<void> {
-    const iterator = isAsyncIterable(source)
-      ? source[Symbol.asyncIterator]()
-      : (source as Iterable<unknown>)[Symbol.iterator]();
+    let iterator: AsyncIterator<unknown> | Iterator<unknown>;
+    try {
+      iterator = isAsyncIterable(source)
+        ? source[Symbol.asyncIterator]()
+        : (source as Iterable<unknown>)[Symbol.iterator]();
+    } catch (error) {
+      this.#fail(channel, error);
+      return;
+    }
     const controller = controllerOf(channel);
     let finished = false;
+    let streak = 0;
     try {
       while (true) {
-        if (channel.credit <= 0) await this.#waitCredit(channel);
+        if (channel.credit <= 0) {
+          streak = 0;
+          await this.#waitCredit(channel);
+        }
         if (controller.signal.aborted) break;
         const step = await iterator.next();
         if (step.done) {
@@ -529,19 +896,31 @@ export class RpcServer implements AsyncDisposable {
         if (controller.signal.aborted) break;
         channel.credit--;
         this.#send(channel.envelope, channel.requestId, STREAM, step.value, channel);
+        // A generator's next() resolves in a microtask: without a turn of the event loop now
+        // and then, one stream would keep every other client's messages unread.
+        if (++streak >= STREAM_YIELD_EVERY) {
+          streak = 0;
+          await nextTurn();
+        }
       }
       if (finished) {
         if (channel.credit <= 0) await this.#waitCredit(channel);
         if (!controller.signal.aborted) {
           this.#finish(channel);
-          this.#hooks?.afterCall?.(channel.info, undefined);
+          this.#afterCall(channel, undefined);
           this.#send(channel.envelope, channel.requestId, STREAM_DONE, null, channel);
         }
       }
     } catch (error) {
       if (!controller.signal.aborted) this.#fail(channel, error);
     } finally {
-      if (!finished) await Promise.resolve(iterator.return?.()).then(noop, noop);
+      if (!finished) {
+        try {
+          await iterator.return?.();
+        } catch {
+          // The stream is over either way.
+        }
+      }
       if (controller.signal.aborted) this.#finish(channel);
     }
   }
@@ -554,7 +933,7 @@ export class RpcServer implements AsyncDisposable {
       if (!open || signal.aborted || channel.credit <= 0) return;
       open = false;
       this.#finish(channel);
-      this.#hooks?.afterCall?.(channel.info, undefined);
+      this.#afterCall(channel, undefined);
       this.#send(channel.envelope, channel.requestId, STREAM_DONE, null, channel);
     };
     const sink: StreamSink = {
@@ -599,54 +978,100 @@ export class RpcServer implements AsyncDisposable {
     });
   }
 
-  #register(channel: ServerChannel): void {
-    channel.key = idKey(channel.requestId);
-    this.#channels.set(channel.key, channel);
+  /**
+   * Files a channel under its client. A second open call with the same id (possible only for
+   * calls that waited for a pool slot together) is answered ERR and its slot freed: returns false.
+   */
+  #register(channel: ServerChannel): boolean {
+    const key = idKey(channel.requestId);
+    const peer = this.#peerFor(channel.envelope[0] as Buffer);
+    if (peer.channels.has(key)) {
+      this.stats.duplicateIds++;
+      this.#fail(
+        channel,
+        new ProtocolError("a call with this message_id is still open: ids must be unique per client"),
+      );
+      this.#forgetIfIdle(peer);
+      return false;
+    }
+    channel.key = key;
+    channel.peer = peer;
+    peer.channels.set(key, channel);
+    this.#openChannels++;
     this.#ticker?.ensure();
+    return true;
+  }
+
+  #unregister(channel: ServerChannel): void {
+    const peer = channel.peer;
+    if (peer === undefined) return;
+    channel.peer = undefined;
+    if (peer.channels.get(channel.key) === channel) {
+      peer.channels.delete(channel.key);
+      this.#openChannels--;
+    }
+    this.#forgetIfIdle(peer);
   }
 
   /** Ends a call's bookkeeping once (its channel, its pool slot). */
   #finish(channel: ServerChannel): void {
     if (channel.lastSent < 0) return;
     channel.lastSent = -1;
-    if (channel.key) this.#channels.delete(channel.key);
+    this.#unregister(channel);
+    this.#releaseSlot();
+  }
+
+  /** Frees a pool slot and starts waiting calls while slots are free (a refused one takes none). */
+  #releaseSlot(): void {
     this.#running--;
-    const next = this.#queued.shift();
-    if (next) next();
+    while (this.#running < this.#poolSize && this.#queued.length > 0) (this.#queued.shift() as () => void)();
   }
 
   #abortChannel(channel: ServerChannel, reason: Error): void {
-    this.#channels.delete(channel.key);
+    this.#unregister(channel);
     const controller = controllerOf(channel);
-    controller.abort(reason);
+    if (!controller.signal.aborted) controller.abort(reason);
     channel.creditWaiter?.();
+    channel.creditWaiter = undefined;
     if (channel.lastSent >= 0) {
       channel.lastSent = -1;
-      this.#running--;
-      const next = this.#queued.shift();
-      if (next) next();
+      this.#releaseSlot();
     }
   }
 
   #onTick(now: number, period: number): void {
-    for (const channel of this.#channels.values()) {
-      if (now - channel.lastHeard > 2 * period) {
-        this.#abortChannel(
-          channel,
-          new LostRemoteError(`lost the client of ${channel.info.method} after ${2 * period} ms without heartbeat`),
-        );
-        continue;
+    try {
+      for (const peer of this.#peers.values()) {
+        for (const channel of peer.channels.values()) {
+          if (now - channel.lastHeard > 2 * period) {
+            this.#abortChannel(
+              channel,
+              new LostRemoteError(`lost the client of ${channel.info.method} after ${2 * period} ms without heartbeat`),
+            );
+            continue;
+          }
+          if (now - channel.lastSent >= period) {
+            channel.lastSent = now;
+            const name = channel.version < 3 ? swapV2(HEARTBEAT) : HEARTBEAT;
+            this.#send(channel.envelope, channel.requestId, name, [0], undefined);
+          }
+        }
       }
-      if (now - channel.lastSent >= period) {
-        channel.lastSent = now;
-        const name = channel.version < 3 ? swapV2(HEARTBEAT) : HEARTBEAT;
-        this.#send(channel.envelope, channel.requestId, name, [0], undefined);
-      }
+    } catch (error) {
+      this.#protocolError(asProtocolError(error, "the heartbeat tick"), []);
     }
   }
 
   #send(envelope: Buffer[], responseTo: WireId, name: string, args: unknown, channel: ServerChannel | undefined): void {
-    const extra = channel && this.#hooks?.replyHeaders?.(channel.info);
+    let extra: Record<string, unknown> | undefined;
+    const replyHeaders = channel && this.#hooks?.replyHeaders;
+    if (replyHeaders) {
+      try {
+        extra = replyHeaders(channel.info);
+      } catch (error) {
+        this.#hookFailed("replyHeaders", error, channel);
+      }
+    }
     let blob: Buffer;
     if (extra || this.#onEvent) {
       const header: EventHeader = {
@@ -661,10 +1086,14 @@ export class RpcServer implements AsyncDisposable {
         blob = encodeEvent(
           header,
           ERR,
-          errorArgs(new ProtocolError(`cannot encode the reply: ${(error as Error).message}`)),
+          errorArgs(new ProtocolError(`cannot encode the reply: ${errorArgs(error)[1]}`)),
         );
       }
-      this.#onEvent?.("out", name, header, args);
+      try {
+        this.#onEvent?.("out", name, header, args);
+      } catch {
+        // A debugging observer must not stop the reply.
+      }
     } else {
       const id = nextIdNumber();
       try {
@@ -674,13 +1103,109 @@ export class RpcServer implements AsyncDisposable {
           id,
           responseTo,
           ERR,
-          errorArgs(new ProtocolError(`cannot encode the reply: ${(error as Error).message}`)),
+          errorArgs(new ProtocolError(`cannot encode the reply: ${errorArgs(error)[1]}`)),
         );
       }
     }
     if (channel && channel.lastSent >= 0) channel.lastSent = performance.now();
     if (this.#batchReplies && envelope[0] === this.#batchPeer) this.#batchReplies.push(blob);
-    else this.#socket.post([...envelope, blob]);
+    else this.#deliver(envelope.length === 1 ? [envelope[0] as Buffer, blob] : [...envelope, blob]);
+  }
+
+  /**
+   * Hands a message to the socket. A client with replies kept back gets this one behind them, in
+   * order; a reply its pipe cannot take is kept (see {@link #undelivered}).
+   */
+  #deliver(message: Buffer[]): void {
+    if (this.#backlogged > 0) {
+      const peer = this.#peers.get(peerKey(message[0] as Buffer));
+      if (peer !== undefined && peer.backlog.length > 0) {
+        this.#keep(peer, message);
+        return;
+      }
+    }
+    this.#socket.post(message, (error) => this.#undelivered(message, error));
+  }
+
+  #undelivered(message: Buffer[], error: Error): void {
+    if (this.#closed) return;
+    if (isBackPressure(error)) {
+      this.#keep(this.#peerFor(message[0] as Buffer), message);
+      return;
+    }
+    // EHOSTUNREACH: the client disconnected, and its calls with it.
+    this.stats.droppedReplies++;
+    const peer = this.#peers.get(peerKey(message[0] as Buffer));
+    if (peer) this.#dropPeer(peer, new LostRemoteError("the client disconnected"));
+  }
+
+  /** Keeps a reply for a client whose pipe is full, within `maxPeerBacklog`. */
+  #keep(peer: Peer, message: Buffer[]): void {
+    const size = messageBytes(message);
+    if (peer.backlogBytes + size > this.#maxPeerBacklog) {
+      this.stats.droppedReplies++;
+      const identity = message[0] as Buffer;
+      this.#protocolError(
+        new ProtocolError(
+          `client ${identity.toString("hex")} left over ${this.#maxPeerBacklog} bytes of replies unread: its calls are aborted and its unread replies dropped`,
+        ),
+        [identity],
+      );
+      this.#dropPeer(peer, new BusyError("the client did not read its replies"));
+      return;
+    }
+    if (peer.backlog.length === 0) this.#backlogged++;
+    peer.backlog.push(message);
+    peer.backlogBytes += size;
+    this.stats.deferredReplies++;
+    this.#scheduleRetry();
+  }
+
+  /** Aborts what a client has open and forgets the replies kept for it. */
+  #dropPeer(peer: Peer, reason: Error): void {
+    for (const channel of [...peer.channels.values()]) this.#abortChannel(channel, reason);
+    if (peer.backlog.length > 0) {
+      this.stats.droppedReplies += peer.backlog.length;
+      peer.backlog = [];
+      peer.backlogBytes = 0;
+      this.#backlogged--;
+    }
+    this.#forgetIfIdle(peer);
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retryTimer !== undefined || this.#closed) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      for (const peer of this.#peers.values()) {
+        if (peer.backlog.length > 0 && !peer.flushing) void this.#flush(peer);
+      }
+    }, BACKLOG_RETRY_MS);
+    this.#retryTimer.unref();
+  }
+
+  /** Offers a client's kept replies to its pipe again, oldest first, until it is full again. */
+  async #flush(peer: Peer): Promise<void> {
+    peer.flushing = true;
+    try {
+      while (peer.backlog.length > 0 && !this.#closed) {
+        const message = peer.backlog[0] as Buffer[];
+        try {
+          await this.#socket.send(message);
+        } catch (error) {
+          if (isBackPressure(error)) this.#scheduleRetry();
+          else if (!this.#closed) this.#dropPeer(peer, new LostRemoteError("the client disconnected"));
+          return;
+        }
+        if (peer.backlog[0] !== message) continue; // dropped meanwhile
+        peer.backlog.shift();
+        peer.backlogBytes -= messageBytes(message);
+        if (peer.backlog.length === 0) this.#backlogged--;
+      }
+    } finally {
+      peer.flushing = false;
+      this.#forgetIfIdle(peer);
+    }
   }
 
   #introspect(
@@ -688,7 +1213,6 @@ export class RpcServer implements AsyncDisposable {
     args: unknown[],
   ): { ok: true; value: unknown } | { ok: false; error: [string, string, string] } | undefined {
     if (!name.startsWith("_z")) return undefined;
-    const method = (n: unknown) => this.#methods.get(String(n));
     switch (name) {
       case "_zerorpc_ping":
         return { ok: true, value: ["pong", this.name] };
@@ -696,17 +1220,21 @@ export class RpcServer implements AsyncDisposable {
         return { ok: true, value: this.name };
       case "_zerorpc_list":
         return { ok: true, value: this.methods };
-      case "_zerorpc_help": {
-        const m = method(args[0]);
-        return m ? { ok: true, value: m.doc } : { ok: false, error: ["NameError", String(args[0]), ""] };
-      }
+      case "_zerorpc_help":
       case "_zerorpc_args": {
-        const m = method(args[0]);
-        return m ? { ok: true, value: argsTuple(m) } : { ok: false, error: ["NameError", String(args[0]), ""] };
+        const wanted = args[0];
+        const methodName =
+          typeof wanted === "string" ? wanted : Buffer.isBuffer(wanted) ? wanted.toString("utf8") : undefined;
+        if (methodName === undefined) {
+          const error = new InvalidArgumentError(`the method name of ${name}`, shown(wanted), "a string");
+          return { ok: false, error: errorArgs(error) };
+        }
+        const m = this.#methods.get(methodName);
+        if (!m) return { ok: false, error: ["NameError", methodName, ""] };
+        return { ok: true, value: name === "_zerorpc_help" ? m.doc : argsTuple(m) };
       }
       case "_zerorpc_inspect": {
-        const methods: Record<string, unknown> = {};
-        for (const m of this.#methods.values()) methods[m.name] = inspectEntry(m);
+        const methods = Object.fromEntries([...this.#methods.values()].map((m) => [m.name, inspectEntry(m)]));
         return { ok: true, value: { name: this.name, methods } };
       }
       case FEATURES:
@@ -721,9 +1249,14 @@ export class RpcServer implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     this.#ticker?.stop();
-    for (const channel of [...this.#channels.values()])
-      this.#abortChannel(channel, new ClosedError("the server closed"));
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#queued = [];
+    for (const peer of [...this.#peers.values()]) {
+      for (const channel of [...peer.channels.values()])
+        this.#abortChannel(channel, new ClosedError("the server closed"));
+    }
+    this.#peers.clear();
+    this.#backlogged = 0;
     this.#socket.close();
   }
 
