@@ -8,7 +8,11 @@ export { decodeArray, dtypeOf, encodeArray, type NDArray, type TypedArray } from
 // Codecs and typed arrays
 export {
   type Codec,
+  createMsgpackCodec,
+  Float64,
+  float64,
   jsonCodec,
+  type MsgpackOptions,
   msgpackCodec,
   objectCodec,
   packObject,

@@ -2,7 +2,7 @@
  * Zero-copy typed arrays, compatible with pyzmq's `send_array`/`recv_array` recipe: a JSON header
  * frame `{"dtype": "<f8", "shape": [2, 3]}` followed by the raw bytes in their own frame.
  */
-import { ProtocolError } from "./errors.js";
+import { InvalidArgumentError, ProtocolError } from "./errors.js";
 
 /** Every typed array zerokit can send with a dtype. */
 export type TypedArray =
@@ -64,8 +64,12 @@ const NAMES: Record<string, string> = {
   uint64: "u8",
 };
 
-/** The numpy dtype string of a typed array (`Float64Array` → `"<f8"` on little-endian hosts). */
+/**
+ * The numpy dtype string of a typed array (`Float64Array` → `"<f8"` on little-endian hosts).
+ * @throws {InvalidArgumentError} for anything but a typed array or Buffer (a DataView has no dtype).
+ */
 export function dtypeOf(array: ArrayBufferView): string {
+  if (!ArrayBuffer.isView(array)) throw new InvalidArgumentError("array", array, "a typed array or Buffer");
   switch (array.constructor.name) {
     case "Int8Array":
       return "|i1";
@@ -90,7 +94,7 @@ export function dtypeOf(array: ArrayBufferView): string {
     case "BigUint64Array":
       return `${NATIVE}u8`;
     default:
-      throw new TypeError(`${array.constructor.name} has no numpy dtype`);
+      throw new InvalidArgumentError("array", array, "a typed array or Buffer (a DataView has no numpy dtype)");
   }
 }
 
@@ -114,16 +118,26 @@ function parseDtype(dtype: string): { order: "<" | ">" | "|"; ctor: ArrayConstru
  * Builds the two frames of an array message: the JSON header and a byte view over the same
  * memory (no copy; do not modify the array until the send resolves).
  *
- * @throws {TypeError} when `shape` does not match the array's length.
+ * @throws {InvalidArgumentError} when `array` has no dtype or `shape` does not match its length.
  */
 export function encodeArray(array: ArrayBufferView, shape?: readonly number[]): [Buffer, Uint8Array] {
+  const dtype = dtypeOf(array);
   const length = (array as TypedArray).length ?? array.byteLength;
-  const dims = shape ?? [length];
-  const count = dims.reduce((a, b) => a * b, 1);
-  if (!dims.every((d) => Number.isInteger(d) && d >= 0) || count !== length) {
-    throw new TypeError(`shape [${dims.join(", ")}] does not fit an array of ${length} elements`);
+  if (shape !== undefined) {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new InvalidArgumentError("shape", shape, "an array of integers ≥ 0");
+    }
+    const count = shape.reduce((a: number, b: number) => a * b, 1);
+    if (count !== length) {
+      throw new InvalidArgumentError(
+        "shape",
+        shape,
+        `dimensions whose product is the array's ${length} elements (got [${shape.join(", ")}])`,
+      );
+    }
   }
-  const header = Buffer.from(JSON.stringify({ dtype: dtypeOf(array), shape: dims }), "utf8");
+  const dims = shape ?? [length];
+  const header = Buffer.from(JSON.stringify({ dtype, shape: dims }), "utf8");
   return [header, new Uint8Array(array.buffer, array.byteOffset, array.byteLength)];
 }
 

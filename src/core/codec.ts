@@ -3,9 +3,16 @@
  * measurement on this machine (zerorpc event, 108 B): pack 0.75 µs and unpack 0.31 µs against
  * 1.18 µs and 0.67 µs for @msgpack/msgpack, with byte-identical output. Records are disabled so
  * it writes standard MessagePack (str for strings, bin for bytes) that Python peers read.
+ *
+ * Numbers keep their type for Python: a whole JS number is a MessagePack integer whatever its size
+ * (uint64/int64 from 2^32 up and below -2^31, as Python's msgpack writes them), anything else a
+ * float64, and {@link float64} marks a whole number that must stay a float. Integers decode as
+ * `number` when |n| ≤ 2^53 (every such value is exact) and as `BigInt` beyond; the
+ * `int64AsBigInt` option of {@link createMsgpackCodec} decodes every 64-bit integer as `BigInt`.
  */
 import { addExtension, Packr, RESET_BUFFER_MODE } from "msgpackr";
 import { ProtocolError } from "./errors.js";
+import { checkBoolean, checkObject } from "./options.js";
 
 /** Turns values of type `T` into one frame and back. */
 export interface Codec<T = unknown> {
@@ -93,6 +100,91 @@ addExtension({
   },
 } as never);
 
+/**
+ * A number that travels as a MessagePack float64 even when it is whole: `float64(3)` is `3.0` for
+ * a Python peer, where a plain `3` would be the int `3`. It decodes to a plain `number` (JS has one
+ * number type). Immutable; safe to share and to send from several calls at once.
+ * @example
+ * await socket.sendMsgpack({ price: float64(3) }); // Python reads {"price": 3.0}
+ */
+export class Float64 {
+  /** The number to send. */
+  readonly value: number;
+  constructor(value: number) {
+    if (typeof value !== "number") throw new TypeError(`Float64 wraps a number, not ${typeof value}`);
+    this.value = value;
+  }
+  valueOf(): number {
+    return this.value;
+  }
+}
+
+/**
+ * Marks `value` to be sent as a MessagePack float64 even when it is whole (see {@link Float64}).
+ * @example
+ * packWire([float64(3), 3]); // Python unpacks [3.0, 3]
+ */
+export function float64(value: number): Float64 {
+  return new Float64(value);
+}
+
+// Float64, WideInteger and TaggedBigInt write their whole encoding themselves (no ext header),
+// but msgpackr requires an ext code and installs a reader for it: this code is one nobody uses,
+// and its reader fails exactly as msgpackr fails on an unknown extension.
+const WRITE_ONLY_EXT = 0x7f;
+function unknownExtension(): never {
+  throw new Error(`Unknown extension type ${WRITE_ONLY_EXT}`);
+}
+
+addExtension({
+  Class: Float64,
+  type: WRITE_ONLY_EXT,
+  unpack: unknownExtension,
+  pack(value: Float64, allocate: Allocate) {
+    const { target, targetView, position } = allocate(9);
+    target[position] = 0xcb;
+    targetView.setFloat64(position + 1, value.value);
+  },
+} as never);
+
+/** A whole number outside int32/uint32 that fits 64 bits: written as Python writes that int. */
+class WideInteger {
+  constructor(readonly value: number) {}
+}
+
+const TWO_32 = 0x100000000;
+const TWO_63 = 2 ** 63;
+const TWO_64 = 2 ** 64;
+
+addExtension({
+  Class: WideInteger,
+  type: WRITE_ONLY_EXT,
+  unpack: unknownExtension,
+  pack(wide: WideInteger, allocate: Allocate) {
+    const n = wide.value;
+    const { target, targetView, position } = allocate(9);
+    // Division by 2^32 and the remainder are exact for any whole double, so no bit is lost.
+    const high = Math.floor(n / TWO_32);
+    const low = n - high * TWO_32;
+    if (n >= 0) {
+      target[position] = 0xcf;
+      targetView.setUint32(position + 1, high);
+    } else {
+      target[position] = 0xd3;
+      targetView.setInt32(position + 1, high);
+    }
+    targetView.setUint32(position + 5, low);
+  },
+} as never);
+
+/**
+ * Whether a number is whole but outside what msgpackr writes as an integer (int32/uint32), and
+ * still fits a 64-bit integer. Cheap first: nearly every number fails the range test.
+ */
+function isWideInteger(n: number): boolean {
+  return (n > 0xffffffff || n < -0x80000000) && n < TWO_64 && n >= -TWO_63 && Number.isInteger(n);
+}
+
 /** Marks a Map for the object codec, which must keep Maps apart from plain objects. */
 class TaggedMap {
   constructor(readonly entries: unknown[]) {}
@@ -108,25 +200,120 @@ addExtension({
  * The packer for the wire: standard MessagePack as Python's msgpack writes it (fixmaps, str, bin,
  * `undefined` as nil). Maps decode to plain objects, bin to Buffer.
  */
-const wirePackr = new Packr({
+// "auto" (number within ±2^53, BigInt beyond) is in msgpackr's README and code, not its typings.
+const INT64_AUTO = "auto" as "number";
+const WIRE_OPTIONS = {
   useRecords: false,
   mapsAsObjects: true,
   variableMapSize: true,
   encodeUndefinedAsNil: true,
-});
+} as const;
+const wirePackr = new Packr({ ...WIRE_OPTIONS, int64AsType: INT64_AUTO });
+const wireBigIntPackr = new Packr({ ...WIRE_OPTIONS, int64AsType: "bigint" });
 
 /** The packer for JS objects: adds tags for Map, Set, BigInt and typed arrays (see README). */
-const objectPackr = new Packr({
+const OBJECT_OPTIONS = {
   useRecords: false,
   mapsAsObjects: true,
   variableMapSize: true,
   moreTypes: true,
   useBigIntExtension: true,
-});
+} as const;
+const objectPackr = new Packr({ ...OBJECT_OPTIONS, int64AsType: INT64_AUTO });
+const objectBigIntPackr = new Packr({ ...OBJECT_OPTIONS, int64AsType: "bigint" });
 
-/** Encodes a value as standard MessagePack, the way Python's msgpack would. */
+/** How MessagePack integers decode (see {@link createMsgpackCodec}). */
+export interface MsgpackOptions {
+  /**
+   * Decode every 64-bit MessagePack integer (uint64/int64: what Python writes from 2^32 up and
+   * below -2^31) as a `BigInt`, whatever its value. Default `false`: such an integer is a
+   * `number` when |n| ≤ 2^53 and a `BigInt` only beyond.
+   */
+  int64AsBigInt?: boolean;
+}
+
+/** Checks {@link MsgpackOptions} and returns whether 64-bit integers decode as BigInt. */
+function int64AsBigInt(options: MsgpackOptions | undefined): boolean {
+  if (options === undefined) return false;
+  checkObject("options", options);
+  checkBoolean("int64AsBigInt", options.int64AsBigInt);
+  return options.int64AsBigInt === true;
+}
+
+/**
+ * Whether a value holds a whole number msgpackr would write as float64. This scan allocates
+ * nothing, so the usual value (no such number) costs one walk; Map keys, Sets and class
+ * instances are left to {@link widenIntegers}' caller rules below.
+ */
+function holdsWideInteger(value: unknown): boolean {
+  if (typeof value === "number") return isWideInteger(value);
+  if (value === null || typeof value !== "object") return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === "number" ? isWideInteger(item) : typeof item === "object" && holdsWideInteger(item))
+        return true;
+    }
+    return false;
+  }
+  if (isPlainObject(value)) {
+    for (const key in value) {
+      const item = (value as Record<string, unknown>)[key];
+      if (typeof item === "number" ? isWideInteger(item) : typeof item === "object" && holdsWideInteger(item))
+        return true;
+    }
+    return false;
+  }
+  if (value instanceof Map) {
+    for (const [k, v] of value) if (holdsWideInteger(k) || holdsWideInteger(v)) return true;
+    return false;
+  }
+  if (value instanceof Set) {
+    for (const item of value) if (holdsWideInteger(item)) return true;
+  }
+  return false;
+}
+
+/** A plain or null-prototype object; the `constructor` test first, as it is the cheaper one. */
+function isPlainObject(value: object): boolean {
+  if ((value as { constructor?: unknown }).constructor === Object) return true;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Replaces whole numbers msgpackr would write as float64 by {@link WideInteger}s, copying only the
+ * parts of the value that hold one. Arrays, plain objects, Maps and Sets are searched; class
+ * instances and what they serialise through `toJSON` are left to msgpackr.
+ */
+function widenIntegers(value: unknown): unknown {
+  if (!holdsWideInteger(value)) return value;
+  if (typeof value === "number") return new WideInteger(value);
+  if (Array.isArray(value)) return value.map(widenIntegers);
+  if (value instanceof Map) {
+    const entries: [unknown, unknown][] = [];
+    for (const [k, v] of value) entries.push([widenIntegers(k), widenIntegers(v)]);
+    return new Map(entries);
+  }
+  if (value instanceof Set) return new Set([...value].map(widenIntegers));
+  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const key in copy) setOwn(copy, key, widenIntegers(copy[key]));
+  return copy;
+}
+
+/** Sets an own property, also for a key such as "__proto__" that `copy[key] = ...` would not. */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * Encodes a value as standard MessagePack, the way Python's msgpack would: a whole number is an
+ * integer whatever its size, other numbers float64, {@link float64} forces a float.
+ * @example
+ * packWire(1764633600123); // cf 00 00 01 9a …: Python reads the int 1764633600123
+ */
 export function packWire(value: unknown): Buffer {
-  return wirePackr.pack(value);
+  return wirePackr.pack(widenIntegers(value));
 }
 
 /**
@@ -135,23 +322,31 @@ export function packWire(value: unknown): Buffer {
  * that copy anyway (the RPC event encoder).
  */
 export function packWireTransient(value: unknown): Buffer {
-  return wirePackr.pack(value, RESET_BUFFER_MODE);
+  return wirePackr.pack(widenIntegers(value), RESET_BUFFER_MODE);
 }
 
 /**
- * Decodes one standard MessagePack value.
+ * Decodes one standard MessagePack value. Integers are numbers when |n| ≤ 2^53, BigInts beyond
+ * (or every 64-bit integer with `int64AsBigInt`, see {@link MsgpackOptions}).
  * @throws {ProtocolError} when the bytes are not exactly one valid MessagePack value.
+ * @throws {InvalidArgumentError} when an option is not allowed.
  */
-export function unpackWire(frame: Uint8Array): unknown {
+export function unpackWire(frame: Uint8Array, options?: MsgpackOptions): unknown {
+  const packr = int64AsBigInt(options) ? wireBigIntPackr : wirePackr;
   try {
-    return wirePackr.unpack(frame);
+    return packr.unpack(frame);
   } catch (error) {
     throw new ProtocolError(`malformed MessagePack (${(error as Error).message})`, { cause: error });
   }
 }
 
-/** Replaces Maps by tagged entries, copying only the parts of the value that contain a Map. */
+/**
+ * Replaces Maps by tagged entries, wide whole numbers by {@link WideInteger}s and BigInts by
+ * {@link TaggedBigInt}s, copying only the parts of the value that hold one of them.
+ */
 function tagMaps(value: unknown): unknown {
+  if (typeof value === "number") return isWideInteger(value) ? new WideInteger(value) : value;
+  if (typeof value === "bigint") return value >= -BIGINT_2_63 && value < BIGINT_2_63 ? new TaggedBigInt(value) : value;
   if (value === null || typeof value !== "object") return value;
   if (value instanceof Map) {
     const entries: unknown[] = [];
@@ -185,29 +380,53 @@ function tagMaps(value: unknown): unknown {
     const tagged = tagMaps(item);
     if (tagged !== item) {
       copy ??= { ...(value as Record<string, unknown>) };
-      copy[key] = tagged;
+      setOwn(copy, key, tagged);
     }
   }
   return copy ?? value;
 }
 
+const BIGINT_2_63 = 2n ** 63n;
+
+/**
+ * A BigInt in the int64 range, for the object codec: msgpackr would write it as a plain int64,
+ * which now decodes as a number when small; ext 0x42 (msgpackr's own BigInt tag, 8 bytes
+ * big-endian two's complement here) keeps it a BigInt whatever its value.
+ */
+class TaggedBigInt {
+  constructor(readonly value: bigint) {}
+}
+addExtension({
+  Class: TaggedBigInt,
+  type: WRITE_ONLY_EXT,
+  unpack: unknownExtension,
+  pack(tagged: TaggedBigInt, allocate: Allocate) {
+    const { target, targetView, position } = allocate(10);
+    target[position] = 0xd7; // fixext 8
+    target[position + 1] = 0x42;
+    targetView.setBigInt64(position + 2, tagged.value);
+  },
+} as never);
+
 /**
  * Encodes a JS value so that {@link unpackObject} gives back the same types: everything
  * {@link packWire} carries plus Date (timestamp ext -1), Map (ext 0x6d), Set (ext 0x73), BigInt
- * (ext 0x42), typed arrays (ext 0x74), `undefined`, Error and RegExp. This is zerokit's
- * `send_pyobj`: a Python peer reads the plain parts and sees the tagged ones as ExtType.
+ * (ext 0x42, whatever its value), typed arrays (ext 0x74), `undefined`, Error and RegExp. This is
+ * zerokit's `send_pyobj`: a Python peer reads the plain parts and sees the tagged ones as ExtType.
  */
 export function packObject(value: unknown): Buffer {
   return objectPackr.pack(tagMaps(value));
 }
 
 /**
- * Decodes what {@link packObject} wrote.
+ * Decodes what {@link packObject} wrote; untagged integers follow {@link unpackWire}'s rule.
  * @throws {ProtocolError} when the bytes are not one valid value.
+ * @throws {InvalidArgumentError} when an option is not allowed.
  */
-export function unpackObject(frame: Uint8Array): unknown {
+export function unpackObject(frame: Uint8Array, options?: MsgpackOptions): unknown {
+  const packr = int64AsBigInt(options) ? objectBigIntPackr : objectPackr;
   try {
-    return objectPackr.unpack(frame);
+    return packr.unpack(frame);
   } catch (error) {
     throw new ProtocolError(`malformed MessagePack (${(error as Error).message})`, { cause: error });
   }
@@ -246,10 +465,27 @@ export const jsonCodec: Codec<unknown> = {
 };
 
 /** Standard MessagePack frames, readable by any MessagePack peer (see {@link packWire}). */
-export const msgpackCodec: Codec<unknown> = { name: "msgpack", encode: packWire, decode: unpackWire };
+export const msgpackCodec: Codec<unknown> = { name: "msgpack", encode: packWire, decode: (frame) => unpackWire(frame) };
+
+/**
+ * A MessagePack codec with its own integer decoding (see {@link MsgpackOptions}); use it with
+ * `sendAs`/`receiveAs`. Stateless, safe to share between sockets.
+ * @throws {InvalidArgumentError} when an option is not allowed.
+ * @example
+ * const codec = createMsgpackCodec({ int64AsBigInt: true });
+ * const stamp = await socket.receiveAs(codec); // time.time_ns() from Python: always a bigint
+ */
+export function createMsgpackCodec(options: MsgpackOptions = {}): Codec<unknown> {
+  const decodeOptions = { int64AsBigInt: int64AsBigInt(options) };
+  return { name: "msgpack", encode: packWire, decode: (frame) => unpackWire(frame, decodeOptions) };
+}
 
 /** MessagePack with JS type tags (see {@link packObject}); zerokit's `send_pyobj`. */
-export const objectCodec: Codec<unknown> = { name: "object", encode: packObject, decode: unpackObject };
+export const objectCodec: Codec<unknown> = {
+  name: "object",
+  encode: packObject,
+  decode: (frame) => unpackObject(frame),
+};
 
 /** Bytes as they are. */
 export const rawCodec: Codec<Buffer> = {

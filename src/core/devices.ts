@@ -3,13 +3,21 @@
  * a forwarder (XSUB⇄XPUB), a streamer (PULL→PUSH) and a monitored queue that also publishes
  * every message it relays, prefixed with its direction, for a hub to watch.
  */
+import { ClosedError, InvalidArgumentError } from "./errors.js";
+import { checkFunction, checkObject, checkSignal } from "./options.js";
 import type { Message, ZSocket } from "./socket.js";
 import { type Dealer, type Pub, type Pull, type Push, Router, type XPub, type XSub } from "./sockets.js";
 
 /** A running device. */
 export interface Device extends AsyncDisposable {
-  /** Settles when the device stops: resolves after `stop()`/abort/close, rejects on a relay error. */
+  /**
+   * Settles when the device stops: resolves after `stop()`/abort or when one of its sockets is
+   * closed, rejects when a socket fails to receive. A single message that cannot be relayed does
+   * not stop it (see {@link DeviceOptions.onError}).
+   */
   readonly done: Promise<void>;
+  /** How many messages were dropped because they could not be relayed (or monitored). */
+  readonly dropped: number;
   /** Stops relaying. The sockets stay open (they are the caller's). */
   stop(): void;
 }
@@ -18,6 +26,19 @@ export interface Device extends AsyncDisposable {
 export interface DeviceOptions {
   /** Stops the device when it aborts. */
   signal?: AbortSignal;
+  /**
+   * Called with each message that could not be relayed (e.g. a reply whose routing id is no
+   * longer connected to a ROUTER with `mandatory: true`) or monitored, and the error; the device drops
+   * it and goes on. Without it, the first such error is printed as a process warning and the
+   * rest are only counted in {@link Device.dropped}. An exception it throws is ignored.
+   */
+  onError?: (error: unknown, message: Message) => void;
+}
+
+function checkDeviceOptions(options: DeviceOptions): void {
+  checkObject("options", options);
+  checkSignal("signal", options.signal);
+  checkFunction("onError", options.onError);
 }
 
 type AnySocket = ZSocket<never, Message>;
@@ -27,20 +48,53 @@ function startDevice(
   pipes: [from: AnySocket, to: AnySocket, transform: ((m: Message) => Message) | undefined, tap: Tap | undefined][],
   options: DeviceOptions,
 ): Device {
+  checkDeviceOptions(options);
   const controller = new AbortController();
   const stop = () => controller.abort();
   if (options.signal) {
     if (options.signal.aborted) stop();
     else options.signal.addEventListener("abort", stop, { once: true });
   }
-  const pump = async ([from, to, transform, tap]: (typeof pipes)[number]) => {
-    for await (const received of from.messages({ signal: controller.signal })) {
-      const message = transform ? transform(received) : received;
-      if (tap) await tap(message);
-      await to.send(message);
+  let dropped = 0;
+  const drop = (error: unknown, message: Message) => {
+    dropped++;
+    try {
+      if (options.onError) options.onError(error, message);
+      else if (dropped === 1) {
+        process.emitWarning(`a device dropped a message it could not relay: ${String(error)}`, "ZerokitDeviceWarning");
+      }
+    } catch {
+      // the caller's handler failed: the device must keep relaying for everyone else
     }
   };
-  const done = Promise.all(pipes.map(pump)).then(
+  const pump = async ([from, to, transform, tap]: (typeof pipes)[number]) => {
+    for await (const received of from.messages({ signal: controller.signal })) {
+      // One boundary per message: what goes wrong with one message drops that message only.
+      // Only the closing of the device's own socket ends the device (as a receive error does).
+      let message = received;
+      try {
+        if (transform) message = transform(received);
+      } catch (error) {
+        drop(error, received);
+        continue;
+      }
+      if (tap) {
+        try {
+          await tap(message); // a monitor that fails still lets the message through
+        } catch (error) {
+          drop(error, message);
+        }
+      }
+      try {
+        await to.send(message);
+      } catch (error) {
+        if (error instanceof ClosedError && to.closed) throw error;
+        drop(error, message);
+      }
+    }
+  };
+  // When one direction ends (its socket closed), the device as a whole stops.
+  const done = Promise.all(pipes.map((pipe) => pump(pipe).finally(stop))).then(
     () => {
       controller.abort();
       options.signal?.removeEventListener("abort", stop);
@@ -54,6 +108,9 @@ function startDevice(
   );
   return {
     done,
+    get dropped() {
+      return dropped;
+    },
     stop,
     async [Symbol.asyncDispose]() {
       stop();
@@ -109,6 +166,12 @@ export interface MonitoredQueueOptions extends DeviceOptions {
   outPrefix?: string | Buffer;
 }
 
+function checkPrefix(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== "string" && !Buffer.isBuffer(value)) {
+    throw new InvalidArgumentError(name, value, "a string or a Buffer");
+  }
+}
+
 /**
  * Monitored queue (pyzmq's MonitoredQueue): relays both ways between `inSocket` and `outSocket`
  * and publishes every relayed message on `monitor` as `[prefix, ...frames]`, prefix `"in"` for
@@ -124,6 +187,9 @@ export function monitoredQueue(
   monitor: Pub,
   options: MonitoredQueueOptions = {},
 ): Device {
+  checkDeviceOptions(options);
+  checkPrefix("inPrefix", options.inPrefix);
+  checkPrefix("outPrefix", options.outPrefix);
   const inPrefix = Buffer.from(options.inPrefix ?? "in");
   const outPrefix = Buffer.from(options.outPrefix ?? "out");
   const bothRouters = inSocket instanceof Router && outSocket instanceof Router;

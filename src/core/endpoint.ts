@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EndpointError } from "./errors.js";
+import { EndpointError, InvalidArgumentError } from "./errors.js";
+import { checkNumber, checkObject } from "./options.js";
 
 /** The transports zerokit speaks. */
 export type Transport = "tcp" | "ipc" | "inproc";
@@ -129,6 +130,7 @@ export interface RandomPortOptions {
  * port, like pyzmq's `bind_to_random_port`.
  *
  * @throws {EndpointError} for a malformed host endpoint, or when every try found the port taken.
+ * @throws {InvalidArgumentError} when an option is not allowed (ports are integers in [1, 65536]).
  * @example
  * const port = await bindToRandomPort(pub, "tcp://127.0.0.1", { min: 20000, max: 30000 });
  */
@@ -137,12 +139,9 @@ export async function bindToRandomPort(
   hostEndpoint: string,
   options: RandomPortOptions = {},
 ): Promise<number> {
-  const { min = 49152, max = 65536, maxTries = 100 } = options;
+  const { min, max, maxTries } = checkRandomPortOptions(options);
   if (!/^tcp:\/\/[^/]+$/.test(hostEndpoint) || /:[0-9*]+$/.test(hostEndpoint.slice(6).replace(/^\[.*\]/, ""))) {
     throw new EndpointError(hostEndpoint, 'expected a tcp endpoint without a port, e.g. "tcp://127.0.0.1"');
-  }
-  if (!(Number.isInteger(min) && Number.isInteger(max) && min >= 1 && max <= 65536 && min < max)) {
-    throw new EndpointError(hostEndpoint, `invalid port range [${min}, ${max})`);
   }
   parseEndpoint(`${hostEndpoint}:1`, "bind");
   let lastError: unknown;
@@ -159,6 +158,17 @@ export async function bindToRandomPort(
   throw new EndpointError(hostEndpoint, `no free port found in [${min}, ${max}) after ${maxTries} tries`, {
     cause: lastError,
   });
+}
+
+/** Checks {@link RandomPortOptions} and fills in the defaults. */
+function checkRandomPortOptions(options: RandomPortOptions): Required<RandomPortOptions> {
+  checkObject("options", options);
+  checkNumber("min", options.min, { min: 1, max: 65535, integer: true });
+  checkNumber("max", options.max, { min: 2, max: 65536, integer: true });
+  checkNumber("maxTries", options.maxTries, { min: 1, integer: true });
+  const { min = 49152, max = 65536, maxTries = 100 } = options;
+  if (min >= max) throw new InvalidArgumentError("max", max, `a port above min (${min})`);
+  return { min, max, maxTries };
 }
 
 function isAddressInUse(error: unknown): boolean {

@@ -5,6 +5,7 @@ import { type Codec, jsonCodec, msgpackCodec, objectCodec, stringCodec } from ".
 import { type EndpointUse, normalizeEndpoint } from "./endpoint.js";
 import {
   AbortError,
+  AddressInUseError,
   abortErrorFrom,
   ClosedError,
   EndpointError,
@@ -13,6 +14,7 @@ import {
   TimeoutError,
   ZerokitError,
 } from "./errors.js";
+import { checkDuration, checkFunction, checkNumber, checkObject, checkSignal } from "./options.js";
 
 /** One frame as it may be sent: bytes (sent without a copy above 128 B) or a string (UTF-8). */
 export type Frame = Buffer | Uint8Array | ArrayBuffer | string;
@@ -25,7 +27,10 @@ export type Outgoing = Frame | readonly Frame[];
 export interface ReceiveOptions {
   /** Stop waiting when this signal aborts; the call rejects with an `AbortError`. */
   signal?: AbortSignal;
-  /** Stop waiting after this many milliseconds; the call rejects with a `TimeoutError`. */
+  /**
+   * Stop waiting after this many milliseconds (≥ 0, at most 2^31 - 1, or Infinity for no limit);
+   * the call rejects with a `TimeoutError`.
+   */
   timeout?: number;
 }
 
@@ -53,6 +58,42 @@ export interface ZerokitSocketOptions {
  */
 export const DEFAULT_LINGER_MS = 1000;
 const DEFAULT_SEND_QUEUE_LIMIT = 100_000;
+/** The longest timer Node keeps: a longer `setTimeout` fires after 1 ms instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Checks zerokit's socket options and the zeromq.js ones it relies on, before any socket exists:
+ * zeromq.js turns `linger: NaN` into 0 and `receiveTimeout: 1.5` into 1 without a word.
+ * @throws {InvalidArgumentError} naming the first option that is not allowed.
+ */
+function checkSocketOptions(options: unknown): void {
+  checkObject("options", options);
+  if (options === undefined) return;
+  const o = options as Record<string, unknown>;
+  checkNumber("sendQueueLimit", o.sendQueueLimit, { min: 1, integer: true, orInfinity: true });
+  checkNumber("linger", o.linger, { min: -1, max: MAX_TIMER_MS, integer: true });
+  checkNumber("sendTimeout", o.sendTimeout, { min: -1, max: MAX_TIMER_MS, integer: true });
+  checkNumber("receiveTimeout", o.receiveTimeout, { min: -1, max: MAX_TIMER_MS, integer: true });
+  checkNumber("sendHighWaterMark", o.sendHighWaterMark, { min: 0, max: MAX_TIMER_MS, integer: true });
+  checkNumber("receiveHighWaterMark", o.receiveHighWaterMark, { min: 0, max: MAX_TIMER_MS, integer: true });
+}
+
+/** Checks the options of `receive()` and friends. */
+function checkReceiveOptions(options: ReceiveOptions): void {
+  checkObject("options", options);
+  checkDuration("timeout", options.timeout, { allowZero: true, orInfinity: true });
+  if (options.timeout !== undefined && options.timeout !== Number.POSITIVE_INFINITY) {
+    checkNumber("timeout", options.timeout, { max: MAX_TIMER_MS });
+  }
+  checkSignal("signal", options.signal);
+}
+
+/** Checks the options of `send()` and friends. */
+function checkSendOptions(options: SendOptions): void {
+  checkObject("options", options);
+  checkSignal("signal", options.signal);
+  checkNumber("routingId", options.routingId, { min: 1, max: 0xffffffff, integer: true });
+}
 /** Eager sends in a row before one waits for the event loop (zeromq.js's own guard is off then). */
 const EAGER_STREAK_LIMIT = 512;
 
@@ -149,7 +190,9 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   #waitHead = 0;
   #parked: In[] = [];
 
+  /** @throws {InvalidArgumentError} when an option is not allowed (see {@link ZerokitSocketOptions}). */
   constructor(raw: Raw, options: ZerokitSocketOptions = {}) {
+    checkSocketOptions(options);
     this.raw = raw;
     this.#sendQueueLimit = options.sendQueueLimit ?? DEFAULT_SEND_QUEUE_LIMIT;
     // Receive-only sockets have no sendTimeout (their option object is sealed).
@@ -172,6 +215,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
    * `tcp://127.0.0.1:*` or `:0` resolves to the real port).
    *
    * @throws {EndpointError} for a malformed endpoint (before any socket call) or a failed bind.
+   * @throws {AddressInUseError} (code `EADDRINUSE`) when another socket or process holds the address.
    * @example
    * const address = await rep.bind("tcp://127.0.0.1:*"); // "tcp://127.0.0.1:41234"
    */
@@ -180,6 +224,8 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
     try {
       await this.raw.bind(address);
     } catch (error) {
+      // The endpoint is fine: another socket or process holds the address.
+      if ((error as { code?: string }).code === "EADDRINUSE") throw new AddressInUseError(endpoint, { cause: error });
       throw new EndpointError(endpoint, `bind failed: ${(error as Error).message}`, { cause: error });
     }
     const bound = this.raw.lastEndpoint ?? address;
@@ -226,11 +272,19 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
    * 128 B are sent without a copy: do not modify them after calling.
    *
    * @throws {QueueFullError} when the writer queue already holds `sendQueueLimit` messages.
+   * @throws {InvalidArgumentError} (rejected) when an option is not allowed.
    * @throws {ClosedError} when the socket is or gets closed first.
    * @example
    * await Promise.all(items.map((item) => push.send(item))); // safe: one ordered queue
    */
   send(message: Outgoing, options?: SendOptions): Promise<void> {
+    if (options !== undefined) {
+      try {
+        checkSendOptions(options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     if (this.#closed) return Promise.reject(new ClosedError("cannot send: the socket is closed"));
     if (!this.#sending) {
       if (options?.signal?.aborted) return Promise.reject(abortErrorFrom(options.signal));
@@ -256,6 +310,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
    * router.post([identity, EMPTY, reply]);
    */
   post(message: Outgoing, onError?: (error: Error) => void): void {
+    checkFunction("onError", onError);
     const report = onError ?? noop;
     if (this.#closed) {
       report(new ClosedError("cannot send: the socket is closed"));
@@ -388,6 +443,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
    * Receives the next whole message (all its frames). Many callers may wait at once; each
    * message goes to exactly one of them, in the order they called.
    *
+   * @throws {InvalidArgumentError} (rejected) when an option is not allowed, e.g. `timeout: NaN`.
    * @throws {TimeoutError} when `timeout` ms pass first (the message, if one comes later, stays
    *   queued for the next receiver).
    * @throws {AbortError} when `signal` aborts first.
@@ -396,6 +452,13 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
    * const [topic, body] = await sub.receive({ timeout: 5000 });
    */
   receive(options?: ReceiveOptions): Promise<In> {
+    if (options !== undefined) {
+      try {
+        checkReceiveOptions(options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     if (this.#parked.length > 0) return Promise.resolve(this.#parked.shift() as In);
     if (this.#closed) return Promise.reject(new ClosedError("cannot receive: the socket is closed"));
     if (options === undefined && !this.#pumping && this.#waitHead === this.#waiters.length) {
@@ -429,7 +492,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
         waiter.cleanup?.();
         reject(error);
       };
-      if (timeout !== undefined) {
+      if (timeout !== undefined && timeout !== Number.POSITIVE_INFINITY) {
         timer = setTimeout(() => give(new TimeoutError(`no message within ${timeout} ms`, timeout)), timeout);
       }
       if (signal) {
@@ -571,6 +634,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   sendArray(array: ArrayBufferView, options?: SendOptions & { shape?: readonly number[] }): Promise<void> {
     let frames: [Buffer, Uint8Array];
     try {
+      if (options !== undefined) checkSendOptions(options);
       frames = encodeArray(array, options?.shape);
     } catch (error) {
       return Promise.reject(error);
@@ -617,6 +681,8 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
    * for await (const msg of sub.messages({ signal: AbortSignal.timeout(1000) })) handle(msg);
    */
   async *messages(options: { signal?: AbortSignal } = {}): AsyncGenerator<In, void, undefined> {
+    checkObject("options", options);
+    checkSignal("signal", options.signal);
     while (true) {
       try {
         yield await this.receive(options.signal ? { signal: options.signal } : undefined);
@@ -671,6 +737,7 @@ function connectableAddress(address: string): string {
 
 /** Applies zerokit's defaults to the options passed to a zeromq.js constructor. */
 export function withDefaults<T extends object>(options: T | undefined): T & { linger: number } {
+  checkSocketOptions(options);
   const merged = { ...(options ?? {}) } as T & { linger?: number; sendQueueLimit?: number };
   delete merged.sendQueueLimit;
   if (merged.linger === undefined) merged.linger = DEFAULT_LINGER_MS;

@@ -205,6 +205,8 @@ for (const [code, width] of [
   [0xd1, 2],
   [0xd2, 4],
   [0xcb, 8],
+  [0xcf, 8],
+  [0xd3, 8],
   [0xd9, 1],
   [0xda, 2],
   [0xc4, 1],
@@ -220,7 +222,7 @@ function take(end: number, size: number): number {
   return cursor - size;
 }
 
-/** One scalar at the cursor (nil, bool, int, float64, ASCII str, bin), or NOT_READ. */
+/** One scalar at the cursor (nil, bool, int up to 64 bits, float64, ASCII str, bin), or NOT_READ. */
 function readScalar(blob: Buffer, end: number): unknown {
   if (cursor >= end) return NOT_READ;
   const code = blob[cursor++] as number;
@@ -255,6 +257,10 @@ function readScalar(blob: Buffer, end: number): unknown {
         return blob.readInt32BE(at);
       case 0xcb:
         return blob.readDoubleBE(at);
+      case 0xcf:
+        return readUint64(blob, at);
+      case 0xd3:
+        return readInt64(blob, at);
       case 0xd9:
       case 0xc4:
         length = blob[at] as number;
@@ -278,6 +284,25 @@ function readScalar(blob: Buffer, end: number): unknown {
   cursor = stop;
   if (!text) return blob.subarray(start, stop);
   return asciiText(blob, start, stop) ?? NOT_READ;
+}
+
+// 64-bit integers decode as unpackWire's do: a number within ±2^53 (each such value is exact),
+// a BigInt beyond. Two 32-bit halves keep the common case free of BigInt arithmetic.
+const TWO_32 = 0x100000000;
+const HIGH_2_53 = 0x200000; // the high half of 2^53
+
+function readUint64(blob: Buffer, at: number): number | bigint {
+  const high = blob.readUInt32BE(at);
+  const low = blob.readUInt32BE(at + 4);
+  if (high < HIGH_2_53 || (high === HIGH_2_53 && low === 0)) return high * TWO_32 + low;
+  return blob.readBigUInt64BE(at);
+}
+
+function readInt64(blob: Buffer, at: number): number | bigint {
+  const high = blob.readInt32BE(at);
+  const low = blob.readUInt32BE(at + 4);
+  if ((high >= -HIGH_2_53 && high < HIGH_2_53) || (high === HIGH_2_53 && low === 0)) return high * TWO_32 + low;
+  return blob.readBigInt64BE(at);
 }
 
 function isWireId(value: unknown): value is WireId {

@@ -157,3 +157,57 @@ for (const transport of transports) {
     });
   });
 }
+
+describe("a message that cannot be relayed", () => {
+  test("is dropped and reported; the device keeps relaying for everyone", T, async () => {
+    await using frontend = new Router({ mandatory: true });
+    await using backend = new Dealer();
+    const front = await frontend.bind(freshEndpoint("tcp"));
+    const back = await backend.bind(freshEndpoint("tcp"));
+    const errors: unknown[] = [];
+    // The handler itself throws: that must not stop the device either.
+    const device = queue(frontend, backend, {
+      onError: (error) => {
+        errors.push(error);
+        throw new Error("handler failed");
+      },
+    });
+    await using worker = new Dealer();
+    await using client = new Dealer();
+    worker.connect(back);
+    client.connect(front);
+    await client.send("hello");
+    const [identity, request] = await worker.receive();
+    assert.equal(request!.toString(), "hello");
+    // A reply to a routing id nobody has: the ROUTER refuses it (mandatory).
+    await worker.send([Buffer.from("nobody"), "lost"]);
+    await worker.send([identity!, "answer"]);
+    const [reply] = await client.receive({ timeout: 5000 });
+    assert.equal(reply!.toString(), "answer");
+    assert.equal(device.dropped, 1);
+    assert.equal(errors.length, 1);
+    device.stop();
+    await device.done;
+  });
+
+  test("a monitor that fails does not stop the relaying", T, async () => {
+    await using inSocket = new Router();
+    await using outSocket = new Dealer();
+    const monitor = new Pub();
+    const front = await inSocket.bind(freshEndpoint("inproc"));
+    const back = await outSocket.bind(freshEndpoint("inproc"));
+    monitor.close(); // every monitored send now fails
+    const device = monitoredQueue(inSocket, outSocket, monitor, { onError: () => undefined });
+    await using worker = new Dealer();
+    await using client = new Dealer();
+    worker.connect(back);
+    client.connect(front);
+    await client.send("ping");
+    const [identity, request] = await worker.receive({ timeout: 5000 });
+    await worker.send([identity!, `${request!.toString()}-pong`]);
+    assert.equal((await client.receive({ timeout: 5000 }))[0]!.toString(), "ping-pong");
+    assert.equal(device.dropped, 2);
+    device.stop();
+    await device.done;
+  });
+});

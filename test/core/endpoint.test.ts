@@ -4,9 +4,11 @@ import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, test } from "node:test";
 import {
+  AddressInUseError,
   bindToRandomPort,
   defaultAddress,
   EndpointError,
+  InvalidArgumentError,
   normalizeEndpoint,
   Pull,
   Push,
@@ -51,11 +53,24 @@ describe("bad endpoints", () => {
   }
 
   test("a well-formed endpoint that cannot be bound is an EndpointError naming it", T, async () => {
+    await using b = new Pull();
+    const address = "ipc:///nonexistent-zerokit-dir/x.sock";
+    await assert.rejects(b.bind(address), (error: unknown) => {
+      return error instanceof EndpointError && error.message.includes(address) && error.cause !== undefined;
+    });
+  });
+
+  test("a bind on a busy port is an AddressInUseError (EADDRINUSE), not an invalid endpoint", T, async () => {
     await using a = new Pull();
     await using b = new Pull();
     const address = await a.bind("tcp://127.0.0.1:*");
     await assert.rejects(b.bind(address), (error: unknown) => {
-      return error instanceof EndpointError && error.message.includes(address) && error.cause !== undefined;
+      assert.ok(error instanceof AddressInUseError, String(error));
+      assert.equal(error.code, "EADDRINUSE");
+      assert.equal(error.endpoint, address);
+      assert.equal(error.message, `address already in use: ${address}`);
+      assert.ok(!(error instanceof EndpointError));
+      return error.cause !== undefined;
     });
   });
 });
@@ -131,7 +146,7 @@ describe("bindToRandomPort", () => {
     await using pull = new Pull();
     await assert.rejects(bindToRandomPort(pull, "tcp://127.0.0.1:5555"), EndpointError);
     await assert.rejects(bindToRandomPort(pull, "ipc:///tmp/x"), EndpointError);
-    await assert.rejects(bindToRandomPort(pull, "tcp://127.0.0.1", { min: 10, max: 5 }), EndpointError);
+    await assert.rejects(bindToRandomPort(pull, "tcp://127.0.0.1", { min: 10, max: 5 }), InvalidArgumentError);
     assert.equal(pull.lastEndpoint, null);
   });
 });
