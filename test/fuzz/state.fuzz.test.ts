@@ -359,12 +359,10 @@ test(`state server fuzz (seed ${SEED}, ${MESSAGES} messages)`, { timeout: 120_00
   }
 });
 
-// Non-numeric credit and non-string introspection arguments crash the RPC receive loop itself
-// (`Number({toString: 1})` / `String(...)` throw in src/rpc/server.ts, outside any boundary): that
-// is the RPC server's fix (issue 11, receive-loop boundary). Unskip once it is merged.
+// Non-numeric credit and non-string introspection arguments once crashed the RPC receive loop
+// under the state server (`Number({toString: 1})` / `String(...)` threw outside any boundary).
 test("state server survives non-numeric credit and non-string introspection arguments", {
   timeout: 30_000,
-  skip: "crashes in the RPC receive loop (src/rpc/server.ts), fixed on the RPC branch; unskip after its merge",
 }, async () => {
   const server = await startServer(freshEndpoint("ipc"), { heartbeat: 60_000 });
   const raw = new Dealer();
