@@ -596,6 +596,12 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
     if (danger) io.stderr(danger);
     for (const endpoint of binds) {
       if (!defaulted) io.stderr(`binding to "${endpoint}"`);
+      // Said before binding, so it is read before anyone can connect.
+      if (reachableFromOtherMachines(endpoint)) {
+        io.stderr(
+          `warning: ${endpoint} is reachable from other machines and zerokit rpc has no authentication: anyone who can connect can call every method`,
+        );
+      }
       let address: string;
       try {
         address = await server.bind(endpoint);
@@ -605,11 +611,6 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
       if (address.startsWith("ipc://")) ipcPaths.push(address.slice(6));
       listening.push(listeningAddress(endpoint, address));
       connectable.push(address);
-      if (reachableFromOtherMachines(endpoint)) {
-        io.stderr(
-          `warning: ${listening.at(-1)} is reachable from other machines and zerokit rpc has no authentication: anyone who can connect can call every method`,
-        );
-      }
     }
     for (const endpoint of connects) {
       io.stderr(`connecting to "${endpoint}"`);

@@ -4,6 +4,7 @@
  * and Ctrl-C in a client cancelling the call on the server.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { describe, test } from "node:test";
 import { anchorJs, anchorTs, Cli, ipcEndpoint, rpc, startServer, workerMjs } from "./helpers.js";
@@ -117,6 +118,21 @@ describe("zerokit rpc --server", () => {
       await server.cli.stop();
     }
   });
+
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    test(`${signal} (SIGHUP: its terminal closed) stops it and removes its ipc socket file`, {
+      timeout: 20_000,
+    }, async () => {
+      const endpoint = ipcEndpoint("signal");
+      const path = endpoint.slice("ipc://".length);
+      const server = await startServer(["--bind", endpoint, workerMjs]);
+      assert.ok(existsSync(path), `${path} exists while serving`);
+      server.cli.child.kill(signal);
+      const { code, signal: killedBy } = await server.cli.exited;
+      assert.deepEqual({ code, killedBy }, { code: 0, killedBy: null });
+      assert.equal(existsSync(path), false, `${path} is left behind`);
+    });
+  }
 
   test("stops cleanly on SIGTERM", { timeout: 20_000 }, async () => {
     const server = await startServer(["--bind", "tcp://127.0.0.1:0", workerMjs]);
