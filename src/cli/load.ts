@@ -91,6 +91,9 @@ function findFile(base: string): string | undefined {
 async function importFile(path: string, cwd: string): Promise<Record<string, unknown>> {
   const url = pathToFileURL(path).href;
   const ext = extname(path);
+  if (!EXTENSIONS.includes(ext)) {
+    throw new LoadError(`cannot serve ${path}: not a module (expected ${EXTENSIONS.join(", ")})`);
+  }
   if (ext === ".ts" || ext === ".mts" || ext === ".cts") {
     const load = await tsxImport(path);
     return load(url, pathToFileURL(`${cwd}/`).href);
