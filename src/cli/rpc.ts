@@ -128,14 +128,14 @@ function collect(value: string, previous: string[] | undefined): string[] {
 
 function examples(prog: string): string {
   const rows: [string, string][] = [
-    ["--server --bind tcp://0:4242 os", "serve Node's os module"],
+    ["--server --bind tcp://127.0.0.1:4242 os", "serve Node's os module, on loopback only"],
     ["tcp://127.0.0.1:4242", "list its methods with their first doc line"],
     ["-? tcp://127.0.0.1:4242", "list their signatures"],
     ["tcp://127.0.0.1:4242 hostname", "call one"],
     ["-j tcp://127.0.0.1:4242 setPriority 0 10", "parameters as JSON"],
     ["--server ./service.ts", "serve a file's functions on a fresh local address"],
     ["--server --max-message-size 1MiB ./service.ts", "refuse requests over 1 MiB"],
-    ["--bind tcp://0:4242 hostname", "wait for a worker to connect and call it..."],
+    ["--bind tcp://127.0.0.1:4242 hostname", "wait for a worker to connect and call it..."],
     ["--server tcp://127.0.0.1:4242 os", "...the worker"],
   ];
   const width = Math.max(...rows.map(([command]) => command.length));
