@@ -22,6 +22,10 @@ const rows: [string, string][] = [
   [`${cli} ${address} fail "no luck"`, "a remote error (exit status 1)"],
   [`${cli} ${address} sleep 60 -j`, "then Ctrl-C: the call is cancelled on the server"],
 ];
+// Listening before the address is printed: a signal sent as soon as it is read is handled.
+const stopped = new Promise<NodeJS.Signals>((resolve) => {
+  for (const name of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(name, resolve);
+});
 const width = Math.max(...rows.map(([command]) => command.length));
 
 console.log(`serving "${server.name}" on ${address}
@@ -31,9 +35,7 @@ ${rows.map(([command, what]) => `  ${command.padEnd(width)}   # ${what}`).join("
 
 Ctrl-C stops the server.`);
 
-const signal = await new Promise<NodeJS.Signals>((resolve) => {
-  for (const name of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(name, resolve);
-});
+const signal = await stopped;
 server.close();
 if (address.startsWith("ipc://")) rmSync(address.slice("ipc://".length), { force: true });
 // After SIGHUP the terminal is gone: writing to it could fail, and nobody would read it.
