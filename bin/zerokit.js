@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 // The zerokit command line; see `zerokit --help`. The code lives in src/cli (compiled to dist).
-import { run } from "../dist/src/cli/main.js";
+import { start } from "./cli.js";
 
-run("zerokit");
+await start("zerokit");

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 // zerorpc-python's command line, flag for flag: the same as `zerokit rpc`.
-import { run } from "../dist/src/cli/main.js";
+import { start } from "./cli.js";
 
-run("zerorpc");
+await start("zerorpc");

@@ -1,8 +1,11 @@
 /**
  * `npm start`: serves examples/service.ts on a fresh local address and prints the commands that
- * call it from another terminal. Ctrl-C stops it.
+ * call it from another terminal. Ctrl-C stops it; so do SIGTERM and SIGHUP (its terminal closed),
+ * and each removes the ipc socket file, which libzmq leaves behind.
+ *
+ * It runs from the TypeScript sources through tsx (`node --import tsx`), so it needs no build.
  */
-import { once } from "node:events";
+import { rmSync } from "node:fs";
 import { defaultAddress } from "../src/index.js";
 import { RpcServer } from "../src/rpc/index.js";
 import * as service from "./service.js";
@@ -19,6 +22,10 @@ const rows: [string, string][] = [
   [`${cli} ${address} fail "no luck"`, "a remote error (exit status 1)"],
   [`${cli} ${address} sleep 60 -j`, "then Ctrl-C: the call is cancelled on the server"],
 ];
+// Listening before the address is printed: a signal sent as soon as it is read is handled.
+const stopped = new Promise<NodeJS.Signals>((resolve) => {
+  for (const name of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(name, resolve);
+});
 const width = Math.max(...rows.map(([command]) => command.length));
 
 console.log(`serving "${server.name}" on ${address}
@@ -28,6 +35,8 @@ ${rows.map(([command, what]) => `  ${command.padEnd(width)}   # ${what}`).join("
 
 Ctrl-C stops the server.`);
 
-await Promise.race([once(process, "SIGINT"), once(process, "SIGTERM")]);
+const signal = await stopped;
 server.close();
-console.log("stopped");
+if (address.startsWith("ipc://")) rmSync(address.slice("ipc://".length), { force: true });
+// After SIGHUP the terminal is gone: writing to it could fail, and nobody would read it.
+if (signal !== "SIGHUP") console.log("stopped");

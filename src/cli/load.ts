@@ -4,10 +4,13 @@
  * finds `./service.ts`, `.js`, `.mjs`...). Paths (`./service.ts`, `/abs/x.mjs`) load directly;
  * TypeScript loads through tsx. `module:export` picks an export; a Python-style `module.attr`
  * works when no module has the dotted name.
+ *
+ * tsx is an optional peer dependency: it is imported only when a TypeScript file is served, so
+ * serving `os`, a package or a `.js` file needs nothing beyond zerokit's own dependencies.
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { isBuiltin } from "node:module";
-import { basename, extname, isAbsolute, resolve } from "node:path";
+import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 /** A module or export that could not be found or served; the CLI exits with status 2. */
@@ -26,12 +29,28 @@ const EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"];
 type ScopedImport = (specifier: string, parent: string) => Promise<Record<string, unknown>>;
 let scopedImport: ScopedImport | undefined;
 
-/** tsx in its own namespace: resolves from any parent URL and loads .ts, without a global hook. */
-async function tsxImport(): Promise<ScopedImport> {
+/**
+ * Where tsx's ESM API is imported from. The environment variable is a seam for the test of the
+ * "tsx is missing" message (a name that does not resolve stands for an install without tsx).
+ */
+function tsxApiSpecifier(): string {
+  return process.env.ZEROKIT_TSX_API || "tsx/esm/api";
+}
+
+/** tsx in its own namespace: loads .ts without a global hook. Imported on first use only. */
+async function tsxImport(file: string): Promise<ScopedImport> {
   if (!scopedImport) {
-    const { register } = await import("tsx/esm/api");
-    const api = register({ namespace: `zerokit-cli-${process.pid}` });
-    scopedImport = api.import as ScopedImport;
+    let api: typeof import("tsx/esm/api");
+    try {
+      api = (await import(tsxApiSpecifier())) as typeof import("tsx/esm/api");
+    } catch (error) {
+      const code = (error as { code?: string })?.code;
+      if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") throw error;
+      throw new LoadError(
+        `cannot load ${basename(file)}: serving TypeScript needs tsx, which is not installed (npm install --save-dev tsx), or serve the compiled .js`,
+      );
+    }
+    scopedImport = api.register({ namespace: `zerokit-cli-${process.pid}` }).import as ScopedImport;
   }
   return scopedImport;
 }
@@ -69,21 +88,92 @@ function findFile(base: string): string | undefined {
   return undefined;
 }
 
-function isNotFound(error: unknown, parentDir: string): boolean {
-  const e = error as { code?: string; message?: string };
-  if (e?.code !== "ERR_MODULE_NOT_FOUND" && e?.code !== "MODULE_NOT_FOUND") return false;
-  const message = String(e.message ?? "");
-  const dir = parentDir.endsWith("/") ? parentDir : `${parentDir}/`;
-  // "Cannot find package 'x' imported from /cwd/": our own lookup failed, not a nested import.
-  return message.includes(`imported from ${dir}`) || message.trimEnd().endsWith(`imported from ${parentDir}`);
-}
-
 async function importFile(path: string, cwd: string): Promise<Record<string, unknown>> {
   const url = pathToFileURL(path).href;
   const ext = extname(path);
-  if (ext === ".js" || ext === ".mjs" || ext === ".cjs") return (await import(url)) as Record<string, unknown>;
-  const load = await tsxImport();
-  return load(url, pathToFileURL(`${cwd}/`).href);
+  if (!EXTENSIONS.includes(ext)) {
+    throw new LoadError(`cannot serve ${path}: not a module (expected ${EXTENSIONS.join(", ")})`);
+  }
+  if (ext === ".ts" || ext === ".mts" || ext === ".cts") {
+    const load = await tsxImport(path);
+    return load(url, pathToFileURL(`${cwd}/`).href);
+  }
+  return (await import(url)) as Record<string, unknown>;
+}
+
+// Node's conditions for an ESM import, in the package's own order of preference.
+const CONDITIONS = new Set(["node", "import", "default"]);
+
+function exportTarget(value: unknown): string | null | undefined {
+  if (typeof value === "string" || value === null) return value;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const found = exportTarget(item);
+      if (typeof found === "string") return found;
+    }
+    return undefined;
+  }
+  if (typeof value === "object") {
+    for (const [condition, item] of Object.entries(value)) {
+      if (!CONDITIONS.has(condition)) continue;
+      const found = exportTarget(item);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+/** The file `subpath` (`.` or `./x`) of a package maps to, by its `exports` or `main`. */
+function packageFile(dir: string, manifest: { exports?: unknown; main?: unknown }, spec: string, subpath: string) {
+  const { exports } = manifest;
+  if (exports === undefined || exports === null) {
+    const main = subpath === "." ? (typeof manifest.main === "string" ? manifest.main : "index") : subpath;
+    return findFile(resolve(dir, main));
+  }
+  const isMap =
+    typeof exports === "object" && !Array.isArray(exports) && Object.keys(exports).some((k) => k.startsWith("."));
+  const map = new Map<string, unknown>(isMap ? Object.entries(exports as object) : [[".", exports]]);
+  let target = map.has(subpath) ? exportTarget(map.get(subpath)) : undefined;
+  if (!map.has(subpath)) {
+    for (const [key, value] of map) {
+      const star = key.indexOf("*");
+      if (star < 0) continue;
+      const [prefix, suffix] = [key.slice(0, star), key.slice(star + 1)];
+      if (subpath.length < key.length - 1 || !subpath.startsWith(prefix) || !subpath.endsWith(suffix)) continue;
+      const found = exportTarget(value);
+      if (typeof found === "string") {
+        target = found.replaceAll("*", subpath.slice(prefix.length, subpath.length - suffix.length));
+        break;
+      }
+    }
+  }
+  if (typeof target !== "string") throw new LoadError(`package "${spec}" does not export "${subpath}" for import`);
+  return resolve(dir, target);
+}
+
+/**
+ * Resolves a package name (`pkg`, `@scope/pkg`, `pkg/sub`) from `cwd` the way an `import` in a
+ * file there would: up the node_modules directories, then the manifest's exports.
+ */
+function resolvePackage(spec: string, cwd: string): string | undefined {
+  const match = /^((?:@[^/]+\/)?[^/@][^/]*)(\/.*)?$/.exec(spec);
+  if (!match) return undefined;
+  const name = match[1] as string;
+  const rest = match[2];
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    const packageDir = join(dir, "node_modules", name);
+    const manifestPath = join(packageDir, "package.json");
+    if (existsSync(manifestPath)) {
+      let manifest: { exports?: unknown; main?: unknown };
+      try {
+        manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as typeof manifest;
+      } catch (error) {
+        throw new LoadError(`cannot read ${manifestPath}: ${(error as Error).message}`);
+      }
+      return packageFile(packageDir, manifest, spec, rest === undefined ? "." : `.${rest}`);
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
 }
 
 /** Imports a module by name from `cwd`; `undefined` when nothing by that name exists. */
@@ -99,12 +189,8 @@ async function importModule(name: string, cwd: string): Promise<Record<string, u
     return file ? importFile(file, cwd) : undefined;
   }
   // A package, resolved from the current directory (its "import" conditions apply).
-  const load = await tsxImport();
-  try {
-    return await load(name, pathToFileURL(`${cwd}/`).href);
-  } catch (error) {
-    if (!isNotFound(error, cwd)) throw error;
-  }
+  const entry = resolvePackage(name, cwd);
+  if (entry !== undefined) return importFile(entry, cwd);
   // A file in the current directory, like Python importing from sys.path[0].
   const file = findFile(resolve(cwd, name));
   return file ? importFile(file, cwd) : undefined;

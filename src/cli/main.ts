@@ -6,6 +6,7 @@
  *   zerokit --version
  */
 import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { constants } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
@@ -33,7 +34,7 @@ function waitForSignal(signals: NodeJS.Signals[]): Promise<NodeJS.Signals> {
     let seen = false;
     for (const signal of signals) {
       process.on(signal, () => {
-        if (seen) process.exit(signal === "SIGINT" ? 130 : 143); // a second Ctrl-C: leave now
+        if (seen) process.exit(128 + (constants.signals[signal] ?? 15)); // a second Ctrl-C: leave now
         seen = true;
         resolvePromise(signal);
       });
@@ -47,7 +48,7 @@ function write(stream: NodeJS.WriteStream, text: string): void {
 
 /**
  * Runs the command line `argv` (without `node` and the script) and resolves with the exit
- * status. Long-running servers resolve when stopped with Ctrl-C or SIGTERM.
+ * status. Long-running servers resolve when stopped with Ctrl-C, SIGTERM or SIGHUP.
  */
 export async function main(argv: readonly string[], program: Program = "zerokit"): Promise<number> {
   let parsed: RpcArgs | undefined;

@@ -2,7 +2,8 @@
  * `zerokit rpc` (also installed as `zerorpc`): the zerorpc command line, flag for flag.
  *
  *   zerokit rpc [--client|--server] [--connect EP]... [--bind EP]... [--timeout S] [--heartbeat S]
- *               [--pool-size N] [-j] [-pj] [-?] [--active-hb] [-d] [address] [command] [params...]
+ *               [--pool-size N] [--max-message-size BYTES] [-j] [-pj] [-?] [--active-hb] [-d]
+ *               [address] [command] [params...]
  *
  * Output follows zerorpc-python's CLI: results pretty-printed the Python way (or JSON with -pj),
  * one line per stream item, `[name]` then aligned `method  doc` lines when no command is given,
@@ -15,6 +16,7 @@ import { AbortError, EndpointError, LostRemoteError, RemoteError, TimeoutError }
 import { RpcClient } from "../rpc/client.js";
 import type { EventHeader } from "../rpc/protocol.js";
 import { RpcServer } from "../rpc/server.js";
+import { dangerousMethods, dangerWarning, listeningAddress, reachableFromOtherMachines } from "./exposure.js";
 import { LoadError, loadService } from "./load.js";
 import { pformat, pyJson, pyRepr, pyStrOf } from "./pyformat.js";
 
@@ -39,6 +41,8 @@ export interface RpcArgs {
   /** Seconds; 0 turns heartbeats off. */
   heartbeat: number;
   poolSize: number | undefined;
+  /** Bytes; the largest request the server accepts (undefined: the server's default). */
+  maxMessageSize: number | undefined;
   json: boolean;
   printJson: boolean;
   inspect: boolean;
@@ -96,19 +100,42 @@ function positiveInt(text: string): number {
   return value;
 }
 
+const UNITS = new Map([
+  ["", 1],
+  ["b", 1],
+  ["k", 1024],
+  ["kib", 1024],
+  ["m", 1024 ** 2],
+  ["mib", 1024 ** 2],
+  ["g", 1024 ** 3],
+  ["gib", 1024 ** 3],
+]);
+
+/** A size in bytes: `1048576`, `64KiB`, `1MiB`, `1m` (units are powers of 1024). */
+function bytes(text: string): number {
+  const match = /^\s*(\d+)\s*([A-Za-z]*)\s*$/.exec(text);
+  const unit = match ? UNITS.get((match[2] as string).toLowerCase()) : undefined;
+  const value = match && unit !== undefined ? Number(match[1]) * unit : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError("expected a size in bytes >= 1, e.g. 1048576, 64KiB or 1MiB");
+  }
+  return value;
+}
+
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
 function examples(prog: string): string {
   const rows: [string, string][] = [
-    ["--server --bind tcp://0:4242 os", "serve Node's os module"],
+    ["--server --bind tcp://127.0.0.1:4242 os", "serve Node's os module, on loopback only"],
     ["tcp://127.0.0.1:4242", "list its methods with their first doc line"],
     ["-? tcp://127.0.0.1:4242", "list their signatures"],
     ["tcp://127.0.0.1:4242 hostname", "call one"],
     ["-j tcp://127.0.0.1:4242 setPriority 0 10", "parameters as JSON"],
     ["--server ./service.ts", "serve a file's functions on a fresh local address"],
-    ["--bind tcp://0:4242 hostname", "wait for a worker to connect and call it..."],
+    ["--server --max-message-size 1MiB ./service.ts", "refuse requests over 1 MiB"],
+    ["--bind tcp://127.0.0.1:4242 hostname", "wait for a worker to connect and call it..."],
     ["--server tcp://127.0.0.1:4242 os", "...the worker"],
   ];
   const width = Math.max(...rows.map(([command]) => command.length));
@@ -139,6 +166,11 @@ export function rpcCommand(name: string, onParsed: (args: RpcArgs) => void): Com
       5,
     )
     .option("--pool-size <count>", "most calls running at once (server only; default unlimited)", positiveInt)
+    .option(
+      "--max-message-size <bytes>",
+      "largest request accepted, e.g. 1MiB; larger ones get an error before decoding (server only; default 100MiB)",
+      bytes,
+    )
     .option("-j, --json", "parameters are JSON, each parsed before being sent")
     .option("--print-json", "print the result as JSON")
     .option("--inspect", "list signatures, or show one method's signature and doc")
@@ -167,6 +199,7 @@ export function rpcCommand(name: string, onParsed: (args: RpcArgs) => void): Com
         timeout: number;
         heartbeat: number;
         poolSize?: number;
+        maxMessageSize?: number;
         json?: boolean;
         printJson?: boolean;
         inspect?: boolean;
@@ -180,6 +213,7 @@ export function rpcCommand(name: string, onParsed: (args: RpcArgs) => void): Com
         timeout: o.timeout,
         heartbeat: o.heartbeat,
         poolSize: o.poolSize,
+        maxMessageSize: o.maxMessageSize,
         json: o.json === true,
         printJson: o.printJson === true,
         inspect: o.inspect === true,
@@ -548,33 +582,48 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
     name,
     heartbeat: heartbeatOption(args),
     ...(args.poolSize !== undefined ? { poolSize: args.poolSize } : {}),
+    ...(args.maxMessageSize !== undefined ? { maxMessageSize: args.maxMessageSize } : {}),
     ...(args.debug ? { onEvent: debugPrinter(io) } : {}),
   });
-  const stopped = io.interrupted(["SIGINT", "SIGTERM"]);
-  const addresses: string[] = [];
+  // A terminal that closes sends SIGHUP: it must clean up (ipc files) like Ctrl-C does.
+  const stopped = io.interrupted(["SIGINT", "SIGTERM", "SIGHUP"]);
+  const listening: string[] = [];
+  const connectable: string[] = [];
   const ipcPaths: string[] = [];
   try {
     if (server.methods.length === 0) io.stderr(`warning: "${command}" has no public functions to serve`);
+    const danger = dangerWarning(command, await dangerousMethods(target, server.methods));
+    if (danger) io.stderr(danger);
     for (const endpoint of binds) {
       if (!defaulted) io.stderr(`binding to "${endpoint}"`);
+      // Said before binding, so it is read before anyone can connect.
+      if (reachableFromOtherMachines(endpoint)) {
+        io.stderr(
+          `warning: ${endpoint} is reachable from other machines and zerokit rpc has no authentication: anyone who can connect can call every method`,
+        );
+      }
+      let address: string;
       try {
-        addresses.push(await server.bind(endpoint));
+        address = await server.bind(endpoint);
       } catch (error) {
         throw new Error(`cannot bind ${endpoint}: ${(error as Error).message}`);
       }
-      if (endpoint.startsWith("ipc://") && !endpoint.endsWith("*")) ipcPaths.push(endpoint.slice(6));
+      if (address.startsWith("ipc://")) ipcPaths.push(address.slice(6));
+      listening.push(listeningAddress(endpoint, address));
+      connectable.push(address);
     }
     for (const endpoint of connects) {
       io.stderr(`connecting to "${endpoint}"`);
       server.connect(endpoint);
-      addresses.push(endpoint);
+      listening.push(endpoint);
     }
-    io.stdout(`serving "${name}" on ${addresses.join(", ")}`);
-    if (defaulted) io.stdout(`call it with: ${io.prog} ${addresses[0]}`);
+    io.stdout(`serving "${name}" on ${listening.join(", ")}`);
+    if (connectable[0] !== undefined) io.stdout(`call it with: ${io.prog} ${connectable[0]}`);
     await stopped;
     return 0;
   } finally {
     server.close();
+    // libzmq leaves the socket file of an ipc bind behind.
     for (const path of ipcPaths) rmSync(path, { force: true });
   }
 }

@@ -137,7 +137,7 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
             io.stdout(`state server on ${server.address}`);
             io.stdout(`  ZEROKIT_STATE=${server.address} npx zerokit state set greeting '"hello"'`);
             io.stdout(`  npx zerokit state watch -c ${server.address}`);
-            await io.interrupted(["SIGINT", "SIGTERM"]);
+            await io.interrupted(["SIGINT", "SIGTERM", "SIGHUP"]); // SIGHUP: its terminal closed
             await server.stop();
             return 0;
           }),

@@ -97,6 +97,10 @@ describe("zerokit command line", () => {
       /^zerokit rpc: cannot find module "no-such-package-zk": not a Node built-in, a package/,
     );
     assertUsageError(
+      await rpc(["--server", "--bind", "tcp://127.0.0.1:0", "./README.md"]),
+      /^zerokit rpc: cannot serve .*README\.md: not a module \(expected \.ts, /,
+    );
+    assertUsageError(
       await rpc(["--server", "--bind", "tcp://127.0.0.1:0", "os:nothing"]),
       /^zerokit rpc: module "os" has no export "nothing"/,
     );

@@ -1,6 +1,6 @@
 /**
  * `zerokit rpc` as a client against `zerokit rpc --server` serving the reference service: every
- * case the Python CLI was recorded with (shared/vectors/zerorpc/cli_outputs.json) prints the same
+ * case the Python CLI was recorded with (test/fixtures/vectors/zerorpc/cli_outputs.json) prints the same
  * stdout and exit status, over tcp (TypeScript fixture through tsx) and ipc (compiled .js).
  */
 import assert from "node:assert/strict";

@@ -44,10 +44,20 @@ export class Cli {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #waiters: (() => void)[] = [];
 
-  /** Runs `bin/<bin>.js ...args`, or `node ...args` when `bin` is `"node"`. */
-  constructor(args: readonly string[], bin: Bin | "node" = "zerokit") {
+  /**
+   * Runs `bin/<bin>.js ...args`, or `node ...args` when `bin` is `"node"`, in the repository (or
+   * `options.cwd`), with `options.env` added to the environment. `options.detached` gives the
+   * child its own process group, as a terminal gives its foreground job ({@link Cli.signalGroup}).
+   */
+  constructor(
+    args: readonly string[],
+    bin: Bin | "node" = "zerokit",
+    options: { env?: Record<string, string>; cwd?: string; detached?: boolean } = {},
+  ) {
     this.child = spawn(process.execPath, bin === "node" ? [...args] : [binPath(bin), ...args], {
-      cwd: repoRoot,
+      cwd: options.cwd ?? repoRoot,
+      env: { ...process.env, ...options.env },
+      detached: options.detached === true,
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.add(this.child);
@@ -110,6 +120,11 @@ export class Cli {
     }
   }
 
+  /** Sends `signal` to the child's whole process group (it must be `detached`), as a closing terminal does. */
+  signalGroup(signal: NodeJS.Signals): void {
+    process.kill(-(this.child.pid as number), signal);
+  }
+
   /** Stops the process (SIGTERM, then SIGKILL if it does not go) and waits for it. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
@@ -130,9 +145,13 @@ export interface Served {
   address: string;
 }
 
-/** Starts `zerokit rpc --server ...args` and waits until it serves. */
-export async function startServer(args: readonly string[], bin: Bin = "zerokit"): Promise<Served> {
-  const cli = new Cli(bin === "zerokit" ? ["rpc", "--server", ...args] : ["--server", ...args], bin);
+/** Starts `zerokit rpc --server ...args` (with `env` added) and waits until it serves. */
+export async function startServer(
+  args: readonly string[],
+  bin: Bin = "zerokit",
+  env: Record<string, string> = {},
+): Promise<Served> {
+  const cli = new Cli(bin === "zerokit" ? ["rpc", "--server", ...args] : ["--server", ...args], bin, { env });
   try {
     const match = await cli.waitFor("stdout", /^serving "(.*)" on (.+)$/m);
     const endpoints = (match[2] as string).split(", ");
@@ -151,9 +170,14 @@ export interface Ran {
   stderr: string;
 }
 
-/** Runs the CLI to completion (killing it after `timeoutMs`). */
-export async function runCli(args: readonly string[], bin: Bin = "zerokit", timeoutMs = 15_000): Promise<Ran> {
-  const cli = new Cli(args, bin);
+/** Runs the CLI to completion (killing it after `timeoutMs`), with `env` added to its environment. */
+export async function runCli(
+  args: readonly string[],
+  bin: Bin = "zerokit",
+  timeoutMs = 15_000,
+  env: Record<string, string> = {},
+): Promise<Ran> {
+  const cli = new Cli(args, bin, { env });
   const timer = setTimeout(() => cli.child.kill("SIGKILL"), timeoutMs);
   const { code, signal } = await cli.exited;
   clearTimeout(timer);

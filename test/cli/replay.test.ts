@@ -1,5 +1,5 @@
 /**
- * The requests a Python client sent, recorded in shared/vectors/zerorpc/server_replies.json,
+ * The requests a Python client sent, recorded in test/fixtures/vectors/zerorpc/server_replies.json,
  * replayed byte for byte with a raw DEALER to `zerokit rpc --server` serving the reference
  * service: the replies carry the same event names, args and header keys as the Python server's.
  */

@@ -4,6 +4,7 @@
  * and Ctrl-C in a client cancelling the call on the server.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { describe, test } from "node:test";
 import { anchorJs, anchorTs, Cli, ipcEndpoint, rpc, startServer, workerMjs } from "./helpers.js";
@@ -30,9 +31,10 @@ describe("zerokit rpc --server", () => {
     }
   });
 
-  test("binds several addresses, shown connectable (tcp://0 becomes loopback)", { timeout: 20_000 }, async () => {
+  // Tests bind loopback only; what a wildcard bind prints is tested in exposure.test.ts.
+  test("binds several addresses, each shown as bound", { timeout: 20_000 }, async () => {
     const ipc = ipcEndpoint("multi");
-    const server = await startServer(["--bind", "tcp://0:0", "--bind", ipc, "node:path:posix"]);
+    const server = await startServer(["--bind", "tcp://127.0.0.1:0", "--bind", ipc, "node:path:posix"]);
     try {
       assert.equal(server.name, "posix");
       assert.equal(server.endpoints.length, 2);
@@ -116,6 +118,21 @@ describe("zerokit rpc --server", () => {
       await server.cli.stop();
     }
   });
+
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    test(`${signal} (SIGHUP: its terminal closed) stops it and removes its ipc socket file`, {
+      timeout: 20_000,
+    }, async () => {
+      const endpoint = ipcEndpoint("signal");
+      const path = endpoint.slice("ipc://".length);
+      const server = await startServer(["--bind", endpoint, workerMjs]);
+      assert.ok(existsSync(path), `${path} exists while serving`);
+      server.cli.child.kill(signal);
+      const { code, signal: killedBy } = await server.cli.exited;
+      assert.deepEqual({ code, killedBy }, { code: 0, killedBy: null });
+      assert.equal(existsSync(path), false, `${path} is left behind`);
+    });
+  }
 
   test("stops cleanly on SIGTERM", { timeout: 20_000 }, async () => {
     const server = await startServer(["--bind", "tcp://127.0.0.1:0", workerMjs]);

@@ -73,6 +73,13 @@ describe("zerokit state errors and persistence", () => {
     assert.equal((await runCli(["state", "serve", "--fsync", "sometimes"])).code, 2);
   });
 
+  test("serve stops cleanly on SIGHUP (its terminal closed)", T, async () => {
+    const { cli } = await serve(["--bind", ipcEndpoint("hup")]);
+    cli.child.kill("SIGHUP");
+    const { code, signal } = await cli.exited;
+    assert.deepEqual({ code, signal }, { code: 0, signal: null });
+  });
+
   test("serve --data-dir --fsync always keeps acknowledged writes across SIGKILL", T, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "zk-cli-state-"));
     try {
