@@ -212,6 +212,13 @@ function checkHeartbeat(name: string, value: unknown): void {
   }
 }
 
+/** An endpoint to connect or bind; what is in it is checked by the socket (EndpointError). */
+export function checkEndpoint(endpoint: unknown): void {
+  if (typeof endpoint !== "string" || endpoint.length === 0) {
+    throw new InvalidArgumentError("endpoint", endpoint, 'a non-empty endpoint string such as "tcp://127.0.0.1:4242"');
+  }
+}
+
 /**
  * The options of one call. It runs on every call, so the common case (nothing given, or valid
  * values) costs a few type checks and allocates nothing; the checkers only run to throw.
@@ -462,7 +469,7 @@ export class RpcClient implements AsyncDisposable {
    * @throws {InvalidArgumentError} when `endpoint` is not a non-empty string.
    */
   connect(endpoint: string): void {
-    checkString("endpoint", endpoint, { nonEmpty: true });
+    checkEndpoint(endpoint);
     this.#assertOpen();
     const socket = new Dealer(this.#socketOptions);
     const peer = this.#addPeer(socket, endpoint);
@@ -481,7 +488,7 @@ export class RpcClient implements AsyncDisposable {
    * bind shares one socket; see the README for what that means for N workers.
    */
   async bind(endpoint: string): Promise<string> {
-    checkString("endpoint", endpoint, { nonEmpty: true });
+    checkEndpoint(endpoint);
     this.#assertOpen();
     if (!this.#bindPeer) {
       const socket = new Dealer(this.#socketOptions);
