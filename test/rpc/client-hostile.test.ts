@@ -9,11 +9,11 @@ import { after, describe, test } from "node:test";
 import { packWire, unpackWire } from "../../src/core/codec.js";
 import { Router } from "../../src/index.js";
 import {
+  type ClientOptions,
   MessageTooLargeError,
   ProtocolError,
   RemoteError,
   RpcClient,
-  type ClientOptions,
   ZerokitError,
 } from "../../src/rpc/index.js";
 import { fuzzMessageCount, fuzzSeed, Random } from "../fuzz/random.js";

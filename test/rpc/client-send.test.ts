@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ClosedError, QueueFullError } from "../../src/core/errors.js";
 import { packWire, unpackWire } from "../../src/core/codec.js";
+import { ClosedError, QueueFullError } from "../../src/core/errors.js";
 import { Router } from "../../src/index.js";
 import { RpcClient } from "../../src/rpc/index.js";
 
