@@ -79,7 +79,7 @@ async function hostile(options: ClientOptions = {}) {
   const roundTrip = async (value: unknown) => {
     const call = client.call("echo", [value]);
     const request = await next();
-    await reply(request.id, "OK", [request.args instanceof Array ? request.args[0] : undefined]);
+    await reply(request.id, "OK", [Array.isArray(request.args) ? request.args[0] : undefined]);
     assert.deepEqual(await call, value);
   };
   return {
