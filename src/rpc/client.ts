@@ -18,7 +18,6 @@ import {
   checkObject,
   checkOneOf,
   checkSignal,
-  checkString,
 } from "../core/options.js";
 import type { Message } from "../core/socket.js";
 import { Dealer, type SocketOptions } from "../core/sockets.js";
@@ -224,7 +223,7 @@ export function checkEndpoint(endpoint: unknown): void {
  * values) costs a few type checks and allocates nothing; the checkers only run to throw.
  */
 function validateCallOptions(method: unknown, args: unknown, options: CallOptions | undefined): void {
-  if (typeof method !== "string") checkString("method", method);
+  if (typeof method !== "string") throw new InvalidArgumentError("method", method, "a method name (a string)");
   if (!Array.isArray(args)) throw new InvalidArgumentError("args", args, "an array of positional arguments");
   if (options === undefined) return;
   if (typeof options !== "object" || options === null) checkObject("options", options);

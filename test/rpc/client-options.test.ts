@@ -97,6 +97,7 @@ describe("RpcClient options", () => {
     await using client = new RpcClient();
     client.connect("tcp://127.0.0.1:1");
     assertInvalid(() => client.call(7 as unknown as string), "method", 7);
+    assertInvalid(() => client.call(undefined as unknown as string), "method", undefined);
     assertInvalid(() => client.call("m", "x" as unknown as unknown[]), "args", "x");
     assertInvalid(() => client.call("m", [], 5 as never), "options", 5);
     assertInvalid(() => client.call("m", [], { timeout: 0 }), "options.timeout", 0);
