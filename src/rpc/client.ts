@@ -3,12 +3,22 @@ import {
   AbortError,
   abortErrorFrom,
   ClosedError,
+  InvalidArgumentError,
   LostRemoteError,
   MessageTooLargeError,
   ProtocolError,
   RemoteError,
   TimeoutError,
 } from "../core/errors.js";
+import {
+  checkBoolean,
+  checkDuration,
+  checkFunction,
+  checkNumber,
+  checkObject,
+  checkOneOf,
+  checkSignal,
+} from "../core/options.js";
 import type { Message } from "../core/socket.js";
 import { Dealer, type SocketOptions } from "../core/sockets.js";
 import { currentCall, Ticker } from "./context.js";
@@ -36,6 +46,7 @@ import {
   type RpcEvent,
   STREAM,
   STREAM_DONE,
+  type WireId,
 } from "./protocol.js";
 import type { EventObserver } from "./server.js";
 
@@ -92,6 +103,25 @@ export interface ClientOptions {
   socket?: SocketOptions<zmq.Dealer>;
   /** Sees every event received and sent (for debugging, e.g. the CLI's `-d`). */
   onEvent?: EventObserver;
+  /**
+   * Called for every message from a server that breaks the protocol (undecodable, wrongly shaped,
+   * more stream items than granted...). The client drops it and goes on; a call the message
+   * belongs to fails with the same `ProtocolError`. Counted in {@link RpcClient.stats}.
+   */
+  onProtocolError?: (error: ProtocolError, frames: Message) => void;
+}
+
+/** What a client has received, counted since it was made (see {@link RpcClient.stats}). */
+export interface ClientStats {
+  /** Messages read from the servers (a zerokit batch counts once). */
+  readonly messages: number;
+  /** Events or messages that broke the protocol (each also went to `onProtocolError`). */
+  readonly protocolErrors: number;
+  /**
+   * Events for a call that is no longer open: late replies after a timeout or cancel, duplicate
+   * replies, heartbeats in flight. The protocol says to drop them; they are only counted.
+   */
+  readonly stale: number;
 }
 
 type Mode = "undecided" | "collect" | "iterate";
@@ -149,6 +179,65 @@ interface ClientChannel {
 }
 
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
+/**
+ * Largest stream window: the window is how many items a server may send ahead, so it is also
+ * how many items one server can make an iterating caller hold.
+ */
+export const MAX_STREAM_WINDOW = 10_000;
+const FRAMINGS = ["zerorpc", "zerokit"] as const;
+const HOOK_NAMES = ["beforeCall", "afterCall", "onRemoteError"] as const;
+
+/** Every option of the constructor, checked once (see src/core/options.ts). */
+function validateClientOptions(options: ClientOptions): void {
+  checkObject("options", options);
+  checkDuration("timeout", options.timeout, { orInfinity: true });
+  checkHeartbeat("heartbeat", options.heartbeat);
+  checkBoolean("passiveHeartbeat", options.passiveHeartbeat);
+  checkNumber("maxMessageSize", options.maxMessageSize, { min: 1, integer: true });
+  checkNumber("streamWindow", options.streamWindow, { min: 2, max: MAX_STREAM_WINDOW, integer: true });
+  checkObject("hooks", options.hooks);
+  if (options.hooks) for (const name of HOOK_NAMES) checkFunction(`hooks.${name}`, options.hooks[name]);
+  checkOneOf("framing", options.framing, FRAMINGS);
+  checkObject("socket", options.socket);
+  checkFunction("onEvent", options.onEvent);
+  checkFunction("onProtocolError", options.onProtocolError);
+}
+
+/** A heartbeat period: milliseconds ≥ 1 (0 would declare every server lost at once), or false. */
+function checkHeartbeat(name: string, value: unknown): void {
+  if (value === undefined || value === false) return;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 1) {
+    throw new InvalidArgumentError(name, value, "a number of milliseconds ≥ 1, or false");
+  }
+}
+
+/** An endpoint to connect or bind; what is in it is checked by the socket (EndpointError). */
+export function checkEndpoint(endpoint: unknown): void {
+  if (typeof endpoint !== "string" || endpoint.length === 0) {
+    throw new InvalidArgumentError("endpoint", endpoint, 'a non-empty endpoint string such as "tcp://127.0.0.1:4242"');
+  }
+}
+
+/**
+ * The options of one call. It runs on every call, so the common case (nothing given, or valid
+ * values) costs a few type checks and allocates nothing; the checkers only run to throw.
+ */
+function validateCallOptions(method: unknown, args: unknown, options: CallOptions | undefined): void {
+  if (typeof method !== "string") throw new InvalidArgumentError("method", method, "a method name (a string)");
+  if (!Array.isArray(args)) throw new InvalidArgumentError("args", args, "an array of positional arguments");
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null) checkObject("options", options);
+  const timeout = options.timeout;
+  if (timeout !== undefined && !(typeof timeout === "number" && timeout > 0)) {
+    checkDuration("options.timeout", timeout, { orInfinity: true });
+  }
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) checkSignal("options.signal", signal);
+  const headers = options.headers;
+  if (headers !== undefined && (typeof headers !== "object" || headers === null || Array.isArray(headers))) {
+    throw new InvalidArgumentError("options.headers", headers, "an object of header values");
+  }
+}
 const EMPTY = Buffer.alloc(0);
 
 interface CachedHeaders {
@@ -328,7 +417,11 @@ export class RpcClient implements AsyncDisposable {
   readonly #hooks: ClientHooks | undefined;
   readonly #socketOptions: SocketOptions<zmq.Dealer> | undefined;
   readonly #onEvent: EventObserver | undefined;
+  readonly #onProtocolError: ((error: ProtocolError, frames: Message) => void) | undefined;
   readonly #channels = new Map<number, ClientChannel>();
+  #messages = 0;
+  #protocolErrors = 0;
+  #stale = 0;
   readonly #peers: Peer[] = [];
   #bindPeer: Peer | undefined;
   #next = 0;
@@ -339,16 +432,22 @@ export class RpcClient implements AsyncDisposable {
     cancelChannel: (channel, reason) => this.#cancelChannel(channel, reason),
   };
 
+  /**
+   * @throws {InvalidArgumentError} (code `EINVAL`) for an option whose value is not allowed,
+   *   naming the option, the value and what is allowed.
+   */
   constructor(options: ClientOptions = {}) {
+    validateClientOptions(options);
     this.#timeout = options.timeout ?? 30_000;
     this.#heartbeat = options.heartbeat === undefined ? 5000 : options.heartbeat;
     this.#passive = options.passiveHeartbeat ?? false;
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
-    this.#window = Math.max(2, options.streamWindow ?? 100);
+    this.#window = options.streamWindow ?? 100;
     this.#batching = options.framing === "zerokit";
     this.#hooks = options.hooks;
     this.#socketOptions = options.socket;
     this.#onEvent = options.onEvent;
+    this.#onProtocolError = options.onProtocolError;
     const period = this.#heartbeat === false ? 100 : Math.min(25, this.#heartbeat / 4);
     this.#ticker = new Ticker(
       Math.max(1, period),
@@ -357,12 +456,19 @@ export class RpcClient implements AsyncDisposable {
     );
   }
 
+  /** What the client has received and dropped so far (a fresh snapshot on every read). */
+  get stats(): ClientStats {
+    return { messages: this.#messages, protocolErrors: this.#protocolErrors, stale: this.#stale };
+  }
+
   /**
    * Connects to a server. Each endpoint gets its own socket; calls go round-robin over the
    * servers that are connected.
    * @throws {EndpointError} for a malformed endpoint.
+   * @throws {InvalidArgumentError} when `endpoint` is not a non-empty string.
    */
   connect(endpoint: string): void {
+    checkEndpoint(endpoint);
     this.#assertOpen();
     const socket = new Dealer(this.#socketOptions);
     const peer = this.#addPeer(socket, endpoint);
@@ -381,6 +487,7 @@ export class RpcClient implements AsyncDisposable {
    * bind shares one socket; see the README for what that means for N workers.
    */
   async bind(endpoint: string): Promise<string> {
+    checkEndpoint(endpoint);
     this.#assertOpen();
     if (!this.#bindPeer) {
       const socket = new Dealer(this.#socketOptions);
@@ -401,7 +508,13 @@ export class RpcClient implements AsyncDisposable {
       receiving: undefined,
       onFrames: (frames) => {
         peer.receiving = undefined;
-        this.#onMessage(frames);
+        this.#messages++;
+        // The one boundary of this receive loop: whatever a message does, the loop goes on.
+        try {
+          this.#onMessage(frames);
+        } catch (error) {
+          this.#violation(undefined, asProtocolError(error, "a message could not be handled"), frames);
+        }
         if (this.#channels.size > 0) this.#listen(peer);
       },
       onReceiveError: (error) => {
@@ -504,11 +617,15 @@ export class RpcClient implements AsyncDisposable {
    *
    * @throws {RemoteError} the remote raised; {@link TimeoutError} no first reply in time;
    *   {@link LostRemoteError} heartbeats stopped; {@link AbortError} the signal aborted;
-   *   {@link MessageTooLargeError} the request or reply exceeds `maxMessageSize`.
+   *   {@link MessageTooLargeError} the request or reply exceeds `maxMessageSize`;
+   *   {@link ProtocolError} the server's reply broke the protocol; {@link QueueFullError} or
+   *   {@link ClosedError} the request could not be sent. All of these reject the result.
+   * @throws {InvalidArgumentError} (synchronously) for a `method`, `args` or option not allowed.
    * @example
    * const sum = await client.call<number>("add", [1, 2], { timeout: 1000 });
    */
   call<T = unknown>(method: string, args: readonly unknown[] = [], options?: CallOptions): CallResult<T> {
+    validateCallOptions(method, args, options);
     const now = performance.now();
     const key = nextIdNumber();
     const timeoutMs = options?.timeout ?? this.#timeout;
@@ -587,6 +704,7 @@ export class RpcClient implements AsyncDisposable {
    * for await (const n of api.range(3)) console.log(n);
    */
   proxy<Api extends object>(options?: CallOptions): Proxied<Api> {
+    validateCallOptions("proxy", [], options);
     const cache = new Map<string, AnyFn>();
     return new Proxy(Object.create(null) as object, {
       get: (_target, property) => {
@@ -640,66 +758,132 @@ export class RpcClient implements AsyncDisposable {
     peer.socket.post(batch.length === 1 ? (batch[0] as Buffer) : [BATCH_MARKER, ...batch], onError);
   }
 
-  /** A message from a server: one event, or a zerokit batch of them. */
+  /**
+   * A message from a server: one event (after an empty delimiter with zerorpc framing), or a
+   * zerokit batch of them. Any other frame layout is a protocol error.
+   */
   #onMessage(frames: Message): void {
-    if (frames.length > 1 && isBatchMarker(frames[0])) {
-      for (let i = 1; i < frames.length; i++) this.#onEventFrame(frames[i] as Buffer);
+    const first = frames[0];
+    const start = frames.length === 2 && first !== undefined && first.length === 0 ? 1 : 0;
+    if (frames.length - start === 1) {
+      this.#onEventFrame(frames[start] as Buffer, frames);
       return;
     }
-    const blob = frames[frames.length - 1];
-    if (blob) this.#onEventFrame(blob);
+    if (start === 0 && frames.length > 1 && isBatchMarker(first)) {
+      for (let i = 1; i < frames.length; i++) this.#onEventFrame(frames[i] as Buffer, frames);
+      return;
+    }
+    this.#violation(
+      undefined,
+      new ProtocolError(`a reply must be [delimiter, event] or [event], got ${frames.length} frames`),
+      frames,
+    );
   }
 
-  /** Delivers one event to its channel, if the channel is still open. */
-  #onEventFrame(blob: Buffer): void {
-    let event: RpcEvent;
+  /**
+   * Delivers one event to its channel, if the channel is still open. Each event is its own
+   * boundary: a bad one (or a hook that throws on it) fails at most its own call, and the other
+   * events of a batch are still delivered.
+   */
+  #onEventFrame(blob: Buffer, frames: Message): void {
+    let channel: ClientChannel | undefined;
     try {
-      event = decodeEvent(blob);
-    } catch {
-      return; // nothing to attribute it to
+      if (blob.length > this.#maxMessageSize) {
+        // Not decoded: the size alone is the verdict, and decoding it is the cost to avoid.
+        channel = this.#channelOf(peekResponseTo(blob));
+        const tooLarge = new MessageTooLargeError(blob.length, this.#maxMessageSize);
+        this.#report(new ProtocolError(`a reply was too large: ${tooLarge.message}`, { cause: tooLarge }), frames);
+        if (channel) this.#forget(channel, tooLarge);
+        return;
+      }
+      let event: RpcEvent;
+      try {
+        event = decodeEvent(blob);
+      } catch (error) {
+        // A well-formed header may still name the call, which must fail rather than wait.
+        channel = this.#channelOf(peekResponseTo(blob));
+        this.#violation(channel, asProtocolError(error, "a reply could not be decoded"), frames);
+        return;
+      }
+      const responseTo = event.header.response_to;
+      if (responseTo === undefined || responseTo === null) {
+        this.#violation(undefined, new ProtocolError(`a ${event.name} event without response_to`), frames);
+        return;
+      }
+      const key = ownIdNumber(responseTo);
+      if (key === undefined) {
+        this.#violation(undefined, new ProtocolError(`a ${event.name} event for a channel never opened`), frames);
+        return;
+      }
+      channel = this.#channels.get(key);
+      if (!channel) {
+        this.#stale++;
+        return;
+      }
+      this.#onEvent?.("in", event.name, event.header, event.args);
+      this.#dispatch(channel, event, frames);
+    } catch (error) {
+      // A hook or observer threw: its call fails with that error; anything else is reported.
+      const failure = error instanceof Error ? error : new ProtocolError(`a reply handler threw ${String(error)}`);
+      if (channel && !channel.done) this.#forget(channel, failure);
+      else this.#violation(undefined, asProtocolError(failure, "a reply could not be handled"), frames);
     }
-    this.#onEvent?.("in", event.name, event.header, event.args);
-    const responseTo = event.header.response_to;
-    if (responseTo === undefined || responseTo === null) return;
-    const key = ownIdNumber(responseTo);
-    const channel = key === undefined ? undefined : this.#channels.get(key);
-    if (!channel) return;
-    if (blob.length > this.#maxMessageSize) {
-      this.#forget(channel, new MessageTooLargeError(blob.length, this.#maxMessageSize));
-      return;
-    }
+  }
+
+  #channelOf(responseTo: WireId | undefined): ClientChannel | undefined {
+    const key = responseTo === undefined ? undefined : ownIdNumber(responseTo);
+    return key === undefined ? undefined : this.#channels.get(key);
+  }
+
+  #dispatch(channel: ClientChannel, event: RpcEvent, frames: Message): void {
+    const args = event.args;
     switch (event.name) {
       case OK: {
-        if (!Array.isArray(event.args)) {
-          this.#forget(channel, new ProtocolError("OK must carry [result]"));
+        if (!Array.isArray(args) || args.length !== 1) {
+          this.#violation(channel, new ProtocolError(`OK must carry [result], got ${describe(args)}`), frames);
           return;
         }
-        const value = event.args[0];
+        if (channel.streaming) {
+          this.#violation(channel, new ProtocolError("OK in the middle of a stream"), frames);
+          return;
+        }
+        const value = args[0];
         this.#hooks?.afterCall?.(channel.request ?? { method: channel.method, args: [], headers: {} }, value);
         this.#forget(channel, undefined, value);
         return;
       }
       case ERR: {
-        const args = Array.isArray(event.args) ? event.args : [event.args];
-        const text = (v: unknown) =>
-          v === undefined || v === null ? "" : Buffer.isBuffer(v) ? v.toString() : String(v);
-        let error: Error =
-          args.length >= 2
-            ? new RemoteError(text(args[0]), text(args[1]), text(args[2]))
-            : new RemoteError("RemoteError", text(args[0]), "");
+        const error = remoteErrorOf(args);
+        if (!error) {
+          this.#violation(
+            channel,
+            new ProtocolError(`ERR must carry [name, message, traceback] as text, got ${describe(args)}`),
+            frames,
+          );
+          return;
+        }
         const replaced = this.#hooks?.onRemoteError?.(
           channel.request ?? { method: channel.method, args: [], headers: {} },
-          error as RemoteError,
+          error,
         );
-        if (replaced instanceof Error) error = replaced;
-        this.#forget(channel, error);
+        this.#forget(channel, replaced instanceof Error ? replaced : error);
         return;
       }
       case STREAM:
+        if (channel.serverCredit <= 0) {
+          // More items than granted: an honest server waits, so buffering them would let one
+          // server make the caller hold anything.
+          this.#violation(
+            channel,
+            new ProtocolError("the server sent a stream item beyond the credit granted"),
+            frames,
+          );
+          return;
+        }
         channel.streaming = true;
         channel.deadline = Number.POSITIVE_INFINITY;
         channel.serverCredit--;
-        channel.items.push(event.args);
+        channel.items.push(args);
         this.#grantCredit(channel);
         this.#wake(channel);
         return;
@@ -711,8 +895,26 @@ export class RpcClient implements AsyncDisposable {
         channel.lastHeard = performance.now();
         channel.beating = true;
         return;
+      case MORE:
+        return; // a Python server grants credit for its own receive queue: we never stream to it
       default:
-        return; // _zpc_more (we never stream to the server) and unknown events
+        this.#report(new ProtocolError(`unknown event ${JSON.stringify(event.name.slice(0, 64))}`), frames);
+        return;
+    }
+  }
+
+  /** A protocol violation: counted, reported, and the call it belongs to (if any) fails with it. */
+  #violation(channel: ClientChannel | undefined, error: ProtocolError, frames: Message): void {
+    this.#report(error, frames);
+    if (channel && !channel.done) this.#cancelChannel(channel, error);
+  }
+
+  #report(error: ProtocolError, frames: Message): void {
+    this.#protocolErrors++;
+    try {
+      this.#onProtocolError?.(error, frames);
+    } catch {
+      // The observer's own failure must not stop the receive loop either; it was counted.
     }
   }
 
@@ -735,7 +937,10 @@ export class RpcClient implements AsyncDisposable {
     };
     channel.lastSent = performance.now();
     this.#onEvent?.("out", name, header, args);
-    this.#post(channel.peer, encodeEvent(header, name, args));
+    // A credit grant or heartbeat that cannot leave would leave the call waiting for nothing.
+    this.#post(channel.peer, encodeEvent(header, name, args), (error) => {
+      if (!channel.done) this.#forget(channel, error);
+    });
   }
 
   #wake(channel: ClientChannel): void {
@@ -864,4 +1069,119 @@ export class RpcClient implements AsyncDisposable {
     this.close();
     await Promise.all(this.#peers.map((peer) => peer.receiving));
   }
+}
+
+/** A thrown value as a ProtocolError (kept as the cause when it is something else). */
+function asProtocolError(error: unknown, what: string): ProtocolError {
+  if (error instanceof ProtocolError) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  return new ProtocolError(`${what}: ${text}`, { cause: error });
+}
+
+/** A short account of a received value for an error message (never its whole content). */
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value === null) return "nil";
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  return typeof value === "object" ? "a map" : typeof value;
+}
+
+function isText(value: unknown): value is string | Uint8Array | null | undefined {
+  return value === undefined || value === null || typeof value === "string" || value instanceof Uint8Array;
+}
+
+function text(value: string | Uint8Array | null | undefined): string {
+  if (value === undefined || value === null) return "";
+  return typeof value === "string" ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString();
+}
+
+/**
+ * The RemoteError an ERR event's args describe: `[name, message, traceback]` (protocol v1 sends
+ * `[repr]` alone), each text or nil. Undefined when the args have another shape.
+ */
+function remoteErrorOf(args: unknown): RemoteError | undefined {
+  if (!Array.isArray(args) || args.length === 0 || args.length > 3) return undefined;
+  const [name, message, stack] = args as unknown[];
+  if (!isText(name) || !isText(message) || !isText(stack)) return undefined;
+  return args.length === 1
+    ? new RemoteError("RemoteError", text(name), "")
+    : new RemoteError(text(name), text(message), text(stack));
+}
+
+// --- Reading response_to without decoding ---------------------------------------------------------
+// A reply that is too large, or does not decode, may still name its call in a header of scalars;
+// that call must then fail instead of waiting for a reply that will never come. This reads only
+// the header, bounded by the frame, and gives up (undefined) on anything but a map of scalars.
+
+/** Bytes of the length field (str/bin) or of the value (numbers) after each type code. */
+const SCALAR_WIDTH = new Map<number, number>([
+  [0xc0, 0],
+  [0xc2, 0],
+  [0xc3, 0],
+  [0xcc, 1],
+  [0xcd, 2],
+  [0xce, 4],
+  [0xcf, 8],
+  [0xd0, 1],
+  [0xd1, 2],
+  [0xd2, 4],
+  [0xd3, 8],
+  [0xca, 4],
+  [0xcb, 8],
+]);
+const LENGTH_WIDTH = new Map<number, number>([
+  [0xd9, 1],
+  [0xda, 2],
+  [0xdb, 4],
+  [0xc4, 1],
+  [0xc5, 2],
+  [0xc6, 4],
+]);
+const RESPONSE_TO = Buffer.from("response_to");
+
+/** The `response_to` of an event's header, read from the bytes alone, or undefined. */
+function peekResponseTo(blob: Buffer): WireId | undefined {
+  if (blob.length < 3 || blob[0] !== 0x93) return undefined;
+  let at = 1;
+  const code = blob[at++] as number;
+  let count: number;
+  if ((code & 0xf0) === 0x80) count = code & 0x0f;
+  else if (code === 0xde && blob.length >= 4) {
+    count = blob.readUInt16BE(at);
+    at += 2;
+  } else return undefined;
+  /** Reads one scalar at `at`: its [start, end, isText] for str/bin, [-1, end] for the others. */
+  const skip = (): [number, number, boolean] | undefined => {
+    if (at >= blob.length) return undefined;
+    const c = blob[at++] as number;
+    if (c < 0x80 || c >= 0xe0) return [-1, at, false];
+    if ((c & 0xe0) === 0xa0) return span(at, c & 0x1f, true);
+    const width = SCALAR_WIDTH.get(c);
+    if (width !== undefined) {
+      if (at + width > blob.length) return undefined;
+      at += width;
+      return [-1, at, false];
+    }
+    const lengthWidth = LENGTH_WIDTH.get(c);
+    if (lengthWidth === undefined || at + lengthWidth > blob.length) return undefined;
+    const length = blob.readUIntBE(at, lengthWidth);
+    return span(at + lengthWidth, length, c <= 0xdb && c >= 0xd9);
+  };
+  const span = (start: number, length: number, isString: boolean): [number, number, boolean] | undefined => {
+    if (start + length > blob.length) return undefined;
+    at = start + length;
+    return [start, at, isString];
+  };
+  for (let i = 0; i < count; i++) {
+    const key = skip();
+    if (!key || key[0] < 0) return undefined;
+    const isResponseTo = key[1] - key[0] === RESPONSE_TO.length && RESPONSE_TO.equals(blob.subarray(key[0], key[1]));
+    const value = skip();
+    if (!value) return undefined;
+    if (isResponseTo) {
+      if (value[0] < 0) return undefined;
+      return value[2] ? blob.toString("utf8", value[0], value[1]) : blob.subarray(value[0], value[1]);
+    }
+  }
+  return undefined;
 }

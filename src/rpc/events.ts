@@ -3,14 +3,12 @@
  * message is one frame, the same `[header, name, args]` event as RPC, with no reply.
  */
 import type * as zmq from "zeromq";
-import type { ProtocolError } from "../core/errors.js";
-import type { ZSocket } from "../core/socket.js";
+import { ClosedError, InvalidArgumentError, ProtocolError } from "../core/errors.js";
+import { checkFunction, checkNumber, checkObject, checkOneOf } from "../core/options.js";
+import type { Message, ZSocket } from "../core/socket.js";
 import { Pub, Pull, Push, type SocketOptions, Sub } from "../core/sockets.js";
-import { type AsyncContextMode, currentCall, receiveLoop, runAsCall, usesStorage } from "./context.js";
-
-/** One-way events have no client to lose: their signal never aborts. */
-const NEVER_ABORTED = new AbortController().signal;
-
+import { checkEndpoint } from "./client.js";
+import { type AsyncContextMode, currentCall, runAsCall, usesStorage } from "./context.js";
 import { type AnyFunction, collectMethods, type MethodInfo } from "./introspect.js";
 import {
   contextOf,
@@ -22,6 +20,12 @@ import {
   nextIdNumber,
   PROTOCOL_VERSION,
 } from "./protocol.js";
+
+/** One-way events have no client to lose: their signal never aborts. */
+const NEVER_ABORTED = new AbortController().signal;
+const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
+const DEFAULT_MAX_PENDING = 1000;
+const ASYNC_CONTEXT_MODES = [true, false, "auto"] as const;
 
 // biome-ignore lint/suspicious/noExplicitAny: matches any function signature.
 type AnyFn = (...args: any[]) => any;
@@ -36,21 +40,36 @@ export type EventProxy<Api> = {
 abstract class Emitter<S extends ZSocket<zmq.Socket>> implements AsyncDisposable {
   protected abstract readonly socket: S;
 
+  /** Checks the constructor's options (the socket's own values are checked by ZeroMQ). */
+  constructor(options: unknown) {
+    checkObject("options", options);
+  }
+
   /** Binds an endpoint; resolves with the connectable address. */
   bind(endpoint: string): Promise<string> {
+    checkEndpoint(endpoint);
     return this.socket.bind(endpoint);
   }
   /** Connects to an endpoint. */
   connect(endpoint: string): void {
+    checkEndpoint(endpoint);
     this.socket.connect(endpoint);
   }
 
   /**
    * Sends the event `name(...args)`; resolves once ZeroMQ accepted it. Safe to call concurrently.
+   * @throws {InvalidArgumentError} (synchronously) for a `name`, `args` or `headers` not allowed.
    * @example
    * await pusher.emit("hello", ["world"]);
    */
   emit(name: string, args: readonly unknown[] = [], headers?: Record<string, unknown>): Promise<void> {
+    if (typeof name !== "string" || name.length === 0) {
+      throw new InvalidArgumentError("name", name, "a non-empty event name");
+    }
+    if (!Array.isArray(args)) throw new InvalidArgumentError("args", args, "an array of positional arguments");
+    if (headers !== undefined && (typeof headers !== "object" || headers === null || Array.isArray(headers))) {
+      throw new InvalidArgumentError("headers", headers, "an object of header values");
+    }
     const header: EventHeader = { message_id: idBytes(idString(nextIdNumber())), v: PROTOCOL_VERSION };
     const context = currentCall();
     if (context) Object.assign(header, context.headers);
@@ -81,8 +100,9 @@ abstract class Emitter<S extends ZSocket<zmq.Socket>> implements AsyncDisposable
 /** Sends one-way events to Pullers (PUSH: each event goes to one puller). */
 export class Pusher extends Emitter<Push> {
   protected readonly socket: Push;
+  /** @throws {InvalidArgumentError} when `options` is not an object. */
   constructor(options?: SocketOptions<zmq.Push>) {
-    super();
+    super(options);
     this.socket = new Push(options);
   }
 }
@@ -90,73 +110,225 @@ export class Pusher extends Emitter<Push> {
 /** Sends one-way events to every Subscriber (PUB). */
 export class Publisher extends Emitter<Pub> {
   protected readonly socket: Pub;
+  /** @throws {InvalidArgumentError} when `options` is not an object. */
   constructor(options?: SocketOptions<zmq.Publisher>) {
-    super();
+    super(options);
     this.socket = new Pub(options);
   }
 }
 
 /** Options of event receivers. */
 export interface ReceiverOptions {
-  /** Called when an event cannot be decoded or names no method; the receiver keeps going. */
+  /**
+   * Called when a handler throws or its promise rejects, and for protocol errors when there is
+   * no `onProtocolError`. The receiver keeps going whatever happens (counted in `stats`).
+   */
   onError?: (error: Error) => void;
+  /** Called for every message that breaks the protocol (not one frame, undecodable, too large, no such method). */
+  onProtocolError?: (error: ProtocolError, frames: Message) => void;
   /** How handlers see their event through `currentCall()`; as `ServerOptions.asyncContext`. */
   asyncContext?: AsyncContextMode;
+  /** Largest event accepted, in bytes; a larger one is dropped without being decoded. Default 100 MiB. */
+  maxMessageSize?: number;
+  /**
+   * Most async handler calls running at once. At the limit the receiver stops reading until one
+   * settles, so a fast sender meets ZeroMQ's high-water mark instead of growing this process.
+   * Default 1000.
+   */
+  maxPending?: number;
+}
+
+/** What a receiver has seen since it was made (see {@link Puller.stats}). */
+export interface ReceiverStats {
+  /** Messages read from the socket. */
+  readonly received: number;
+  /** Events handed to a handler. */
+  readonly dispatched: number;
+  /** Messages dropped for breaking the protocol. */
+  readonly protocolErrors: number;
+  /** Handlers that threw or rejected. */
+  readonly handlerErrors: number;
 }
 
 abstract class Receiver<S extends ZSocket<zmq.Socket>> implements AsyncDisposable {
   protected abstract readonly socket: S;
   readonly #methods: Map<string, MethodInfo>;
   readonly #onError: ((error: Error) => void) | undefined;
+  readonly #onProtocolError: ((error: ProtocolError, frames: Message) => void) | undefined;
   readonly #asyncContext: AsyncContextMode;
+  readonly #maxMessageSize: number;
+  readonly #maxPending: number;
   #loop: Promise<void> | undefined;
+  #pending = 0;
+  #slotFree: (() => void) | undefined;
+  #received = 0;
+  #dispatched = 0;
+  #protocolErrors = 0;
+  #handlerErrors = 0;
+  readonly #settled = (): void => {
+    this.#pending--;
+    this.#freeSlot();
+  };
+  readonly #rejected = (error: unknown): void => {
+    this.#pending--;
+    this.#handlerFailed(error);
+    this.#freeSlot();
+  };
 
-  constructor(target: object, options: ReceiverOptions = {}) {
+  /** @throws {InvalidArgumentError} for a `target` or an option that is not allowed. */
+  constructor(target: object, options: ReceiverOptions & { socket?: object } = {}) {
+    if (target === null || (typeof target !== "object" && typeof target !== "function")) {
+      throw new InvalidArgumentError("target", target, "an object whose methods handle the events");
+    }
+    checkObject("options", options);
+    checkFunction("onError", options.onError);
+    checkFunction("onProtocolError", options.onProtocolError);
+    checkOneOf("asyncContext", options.asyncContext, ASYNC_CONTEXT_MODES);
+    checkNumber("maxMessageSize", options.maxMessageSize, { min: 1, integer: true });
+    checkNumber("maxPending", options.maxPending, { min: 1, integer: true });
+    checkObject("socket", options.socket);
     this.#methods = collectMethods(target);
     this.#onError = options.onError;
+    this.#onProtocolError = options.onProtocolError;
     this.#asyncContext = options.asyncContext ?? "auto";
+    this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
+    this.#maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+  }
+
+  /** What the receiver has seen so far (a fresh snapshot on every read). */
+  get stats(): ReceiverStats {
+    return {
+      received: this.#received,
+      dispatched: this.#dispatched,
+      protocolErrors: this.#protocolErrors,
+      handlerErrors: this.#handlerErrors,
+    };
   }
 
   /** Binds an endpoint and starts dispatching; resolves with the connectable address. */
   async bind(endpoint: string): Promise<string> {
+    checkEndpoint(endpoint);
     const address = await this.socket.bind(endpoint);
     this.#loop ??= this.#run();
     return address;
   }
   /** Connects and starts dispatching. */
   connect(endpoint: string): void {
+    checkEndpoint(endpoint);
     this.socket.connect(endpoint);
     this.#loop ??= this.#run();
   }
 
-  #run(): Promise<void> {
+  async #run(): Promise<void> {
     const socket = this.socket as unknown as ZSocket<zmq.Pull>;
-    return receiveLoop(
-      socket,
-      () => socket.closed,
-      (frames) => this.#dispatch(frames),
-    );
+    while (!socket.closed) {
+      let frames: Message;
+      try {
+        frames = await socket.receive();
+      } catch (error) {
+        if (error instanceof ClosedError || socket.closed) return;
+        continue;
+      }
+      this.#received++;
+      // The one boundary of this loop: nothing one message does stops it.
+      try {
+        this.#dispatch(frames);
+      } catch (error) {
+        this.#protocolError(
+          new ProtocolError(`an event could not be handled: ${String(error)}`, { cause: error }),
+          frames,
+        );
+      }
+      if (this.#pending >= this.#maxPending && !socket.closed) {
+        await new Promise<void>((resolve) => {
+          this.#slotFree = resolve;
+        });
+      }
+    }
   }
 
-  #dispatch(frames: Buffer[]): void {
-    const blob = frames[frames.length - 1];
-    if (!blob) return;
+  #dispatch(frames: Message): void {
+    const blob = frames[0];
+    if (frames.length !== 1 || blob === undefined) {
+      this.#protocolError(new ProtocolError(`an event is one frame, got ${frames.length}`), frames);
+      return;
+    }
+    if (blob.length > this.#maxMessageSize) {
+      this.#protocolError(
+        new ProtocolError(`an event of ${blob.length} bytes exceeds maxMessageSize (${this.#maxMessageSize})`),
+        frames,
+      );
+      return;
+    }
+    let event: ReturnType<typeof decodeEvent>;
     try {
-      const event = decodeEvent(blob);
-      const method = this.#methods.get(event.name);
-      if (!method) throw new Error(`no method ${JSON.stringify(event.name)} for event`);
-      const args = Array.isArray(event.args) ? event.args : [event.args];
-      const context = { method: event.name, headers: contextOf(event.header) ?? {}, peer: "", signal: NEVER_ABORTED };
-      const stored = usesStorage(this.#asyncContext, method.resumes);
-      const result = runAsCall(context, stored, method.fn as AnyFunction, args);
-      if (result instanceof Promise) result.catch((error: unknown) => this.#onError?.(error as Error));
+      event = decodeEvent(blob);
     } catch (error) {
-      this.#onError?.(error as ProtocolError);
+      this.#protocolError(
+        error instanceof ProtocolError ? error : new ProtocolError(String(error), { cause: error }),
+        frames,
+      );
+      return;
+    }
+    const method = this.#methods.get(event.name);
+    if (!method) {
+      this.#protocolError(new ProtocolError(`no method ${JSON.stringify(event.name.slice(0, 64))} for event`), frames);
+      return;
+    }
+    const args = Array.isArray(event.args) ? event.args : [event.args];
+    const context = { method: event.name, headers: contextOf(event.header) ?? {}, peer: "", signal: NEVER_ABORTED };
+    const stored = usesStorage(this.#asyncContext, method.resumes);
+    this.#dispatched++;
+    let result: unknown;
+    try {
+      result = runAsCall(context, stored, method.fn as AnyFunction, args);
+    } catch (error) {
+      this.#handlerFailed(error);
+      return;
+    }
+    if (result instanceof Promise) {
+      this.#pending++;
+      result.then(this.#settled, this.#rejected);
+    }
+  }
+
+  #freeSlot(): void {
+    const free = this.#slotFree;
+    if (free && this.#pending < this.#maxPending) {
+      this.#slotFree = undefined;
+      free();
+    }
+  }
+
+  #handlerFailed(error: unknown): void {
+    this.#handlerErrors++;
+    this.#tell(this.#onError, error instanceof Error ? error : new Error(String(error)));
+  }
+
+  #protocolError(error: ProtocolError, frames: Message): void {
+    this.#protocolErrors++;
+    if (this.#onProtocolError) {
+      try {
+        this.#onProtocolError(error, frames);
+      } catch {
+        // An observer that throws must not stop the loop: the error was counted.
+      }
+    } else this.#tell(this.#onError, error);
+  }
+
+  #tell(observer: ((error: Error) => void) | undefined, error: Error): void {
+    try {
+      observer?.(error);
+    } catch {
+      // As above: counted, and the loop goes on.
     }
   }
 
   close(): void {
     this.socket.close();
+    const free = this.#slotFree;
+    this.#slotFree = undefined;
+    free?.();
   }
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();

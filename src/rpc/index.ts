@@ -19,6 +19,7 @@ export {
   type CallResult,
   type ClientHooks,
   type ClientOptions,
+  type ClientStats,
   type Proxied,
   type Remote,
   type RequestInfo,
@@ -26,7 +27,15 @@ export {
   type StreamResult,
 } from "./client.js";
 export { type AsyncContextMode, type CallContext, currentCall } from "./context.js";
-export { type EventProxy, Publisher, Puller, Pusher, type ReceiverOptions, Subscriber } from "./events.js";
+export {
+  type EventProxy,
+  Publisher,
+  Puller,
+  Pusher,
+  type ReceiverOptions,
+  type ReceiverStats,
+  Subscriber,
+} from "./events.js";
 export { doc } from "./introspect.js";
 export {
   type CallInfo,
