@@ -1,13 +1,14 @@
 /**
  * `zerokit rpc` as a client against `zerokit rpc --server` serving the reference service: every
  * case the Python CLI was recorded with (test/fixtures/vectors/zerorpc/cli_outputs.json) prints the same
- * stdout and exit status, over tcp (TypeScript fixture through tsx) and ipc (compiled .js).
+ * stdout and exit status. One suite per transport, each in its own test file (client-tcp and
+ * client-ipc) so that the two run in parallel: each spawns dozens of CLI processes.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { anchorJs, anchorTs, ipcEndpoint, rpc, runCli, type Served, startServer, zerorpcVectors } from "./helpers.js";
+import { rpc, runCli, type Served, startServer, zerorpcVectors } from "./helpers.js";
 
 interface CliCase {
   argv: string[];
@@ -37,12 +38,15 @@ function serverState(server: Served): string {
   return `server ${state}; its stderr:\n${server.cli.stderr}`;
 }
 
-const setups = [
-  { transport: "tcp", fixture: anchorTs, bind: "tcp://127.0.0.1:0" },
-  { transport: "ipc", fixture: anchorJs, bind: ipcEndpoint("client") },
-] as const;
+/** Where a suite serves the reference service: over which transport, from which fixture. */
+export interface ClientSetup {
+  transport: "tcp" | "ipc";
+  fixture: string;
+  bind: string;
+}
 
-for (const setup of setups) {
+/** Defines the suite for one setup. */
+export function clientSuite(setup: ClientSetup): void {
   describe(`zerokit rpc client, ${setup.transport}, serving ${setup.fixture}`, () => {
     let server: Served;
     before(async () => {

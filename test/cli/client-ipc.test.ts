@@ -1,0 +1,5 @@
+/** The CLI client against the reference service over ipc, served from the compiled .js. */
+import { clientSuite } from "./client-cases.js";
+import { anchorJs, ipcEndpoint } from "./helpers.js";
+
+clientSuite({ transport: "ipc", fixture: anchorJs, bind: ipcEndpoint("client") });
