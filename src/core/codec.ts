@@ -193,7 +193,11 @@ addExtension({
   Class: TaggedMap,
   type: EXT_MAP,
   write: (tagged: TaggedMap) => tagged.entries,
-  read: (entries: unknown) => new Map(entries as [unknown, unknown][]),
+  read: (entries: unknown) => {
+    const map = new Map(entries as [unknown, unknown][]);
+    taggedMaps?.add(map);
+    return map;
+  },
 } as never);
 
 /**
@@ -332,9 +336,10 @@ export function packWireTransient(value: unknown): Buffer {
  * @throws {InvalidArgumentError} when an option is not allowed.
  */
 export function unpackWire(frame: Uint8Array, options?: MsgpackOptions): unknown {
-  const packr = int64AsBigInt(options) ? wireBigIntPackr : wirePackr;
+  const bigInts = int64AsBigInt(options);
   try {
-    return packr.unpack(frame);
+    if (holdsProtoKey(frame)) return unpackKeepingProto(frame, bigInts ? WIRE_BIGINT : WIRE_AUTO);
+    return (bigInts ? wireBigIntPackr : wirePackr).unpack(frame);
   } catch (error) {
     throw new ProtocolError(`malformed MessagePack (${(error as Error).message})`, { cause: error });
   }
@@ -424,12 +429,75 @@ export function packObject(value: unknown): Buffer {
  * @throws {InvalidArgumentError} when an option is not allowed.
  */
 export function unpackObject(frame: Uint8Array, options?: MsgpackOptions): unknown {
-  const packr = int64AsBigInt(options) ? objectBigIntPackr : objectPackr;
+  const bigInts = int64AsBigInt(options);
   try {
-    return packr.unpack(frame);
+    if (holdsProtoKey(frame)) return unpackKeepingProto(frame, bigInts ? OBJECT_BIGINT : OBJECT_AUTO);
+    return (bigInts ? objectBigIntPackr : objectPackr).unpack(frame);
   } catch (error) {
     throw new ProtocolError(`malformed MessagePack (${(error as Error).message})`, { cause: error });
   }
+}
+
+// msgpackr renames a map key "__proto__" to "__proto_" when it builds an object, to keep the
+// prototype safe; but the key is a peer's data (a Python dict may hold it). A frame that holds
+// those bytes anywhere is decoded again with maps as Maps, which are then turned into objects
+// with the key as an own property. Other frames, nearly all, pay one byte search.
+const PROTO_BYTES = Buffer.from("__proto__", "latin1");
+const WIRE_AUTO = 0;
+const WIRE_BIGINT = 1;
+const OBJECT_AUTO = 2;
+const OBJECT_BIGINT = 3;
+type PackrKind = typeof WIRE_AUTO | typeof WIRE_BIGINT | typeof OBJECT_AUTO | typeof OBJECT_BIGINT;
+const mapPackrs: (Packr | undefined)[] = [];
+/** The Maps that came from the Map tag (ext 0x6d) during a decode that keeps "__proto__". */
+let taggedMaps: WeakSet<Map<unknown, unknown>> | undefined;
+
+function holdsProtoKey(frame: Uint8Array): boolean {
+  return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).indexOf(PROTO_BYTES) !== -1;
+}
+
+function mapPackr(kind: PackrKind): Packr {
+  let packr = mapPackrs[kind];
+  if (!packr) {
+    const options = kind === WIRE_AUTO || kind === WIRE_BIGINT ? WIRE_OPTIONS : OBJECT_OPTIONS;
+    const int64AsType = kind === WIRE_BIGINT || kind === OBJECT_BIGINT ? "bigint" : INT64_AUTO;
+    packr = new Packr({ ...options, mapsAsObjects: false, int64AsType });
+    mapPackrs[kind] = packr;
+  }
+  return packr;
+}
+
+function unpackKeepingProto(frame: Uint8Array, kind: PackrKind): unknown {
+  const tagged = new WeakSet<Map<unknown, unknown>>();
+  taggedMaps = tagged;
+  let value: unknown;
+  try {
+    value = mapPackr(kind).unpack(frame);
+  } finally {
+    taggedMaps = undefined;
+  }
+  return objectsFromMaps(value, tagged);
+}
+
+/** Turns the MessagePack maps of a decoded value into objects (own properties), keeping tagged Maps. */
+function objectsFromMaps(value: unknown, tagged: WeakSet<Map<unknown, unknown>>): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = objectsFromMaps(value[i], tagged);
+    return value;
+  }
+  if (value instanceof Map) {
+    if (tagged.has(value)) {
+      const entries: [unknown, unknown][] = [];
+      for (const [k, v] of value) entries.push([objectsFromMaps(k, tagged), objectsFromMaps(v, tagged)]);
+      return new Map(entries);
+    }
+    const object: Record<string, unknown> = {};
+    for (const [k, v] of value) setOwn(object, typeof k === "string" ? k : String(k), objectsFromMaps(v, tagged));
+    return object;
+  }
+  if (value instanceof Set) return new Set([...value].map((item) => objectsFromMaps(item, tagged)));
+  return value;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
