@@ -1,6 +1,6 @@
 /**
  * A clone stands alone and the package is lean. Nothing in src/, test/, bench/, examples/, bin/ or
- * package.json reads outside the repository (no `../shared`, no path that climbs above the root),
+ * package.json reads outside the repository (not the shared folder beside the clone, no path that climbs above the root),
  * tests read the recorded vectors from test/fixtures/vectors, and `npm pack` ships the compiled
  * library with its licence and no source maps without their sources, tests or benchmarks.
  */
