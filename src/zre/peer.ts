@@ -277,7 +277,8 @@ export class Peer implements AsyncDisposable {
           }),
         maxPeers: this.#maxPeers,
       });
-      const mailbox = new Router({ linger: 0, maxMessageSize: this.#maxMessageSize });
+      // handover: a peer that reconnects with its routing id (after replacing us) is heard at once.
+      const mailbox = new Router({ linger: 0, maxMessageSize: this.#maxMessageSize, handover: true });
       this.#mailbox = mailbox;
       this.#endpoint = await mailbox.bind(`tcp://${iface.address}:*`);
       this.#loop = this.#receive(mailbox);
@@ -463,13 +464,24 @@ export class Peer implements AsyncDisposable {
       this.#stats.messagesMalformed++;
       return undefined;
     }
-    // A new uuid on a known endpoint is that process restarted: the old one is gone.
-    for (const other of this.#remotes.values()) if (other.link.endpoint === key) this.#drop(other.state.uuid);
-    if (this.#remotes.size >= this.#maxPeers) {
-      this.#stats.peersRefused++;
-      return undefined;
+    const moved = this.#remotes.get(uuid);
+    if (moved && moved.link.endpoint !== key) this.#drop(uuid);
+    // A known endpoint under another (or a replaced) uuid: that peer is gone, and its DEALER is
+    // kept for the new one, since a second connection with the same routing id would be refused
+    // by the remote ROUTER until the first one closed, losing the HELLO.
+    let link: Link<Dealer> | undefined;
+    for (const other of this.#remotes.values()) {
+      if (other.link.endpoint !== key) continue;
+      link = other.link;
+      this.#drop(other.state.uuid, true);
     }
-    const link = links.add(key);
+    if (!link) {
+      if (this.#remotes.size >= this.#maxPeers) {
+        this.#stats.peersRefused++;
+        return undefined;
+      }
+      link = links.add(key);
+    }
     const remote: Remote = { state: new RemotePeer(uuid, key, this.#liveness, performance.now()), link };
     this.#remotes.set(uuid, remote);
     this.#post(remote, {
@@ -484,12 +496,12 @@ export class Peer implements AsyncDisposable {
     return remote;
   }
 
-  /** Forgets a peer; EXIT when it had entered. */
-  #drop(uuid: string): void {
+  /** Forgets a peer (keeping its DEALER when `keepLink`); EXIT when it had entered. */
+  #drop(uuid: string, keepLink = false): void {
     const remote = this.#remotes.get(uuid);
     if (!remote) return;
     this.#remotes.delete(uuid);
-    this.#links?.remove(remote.link.endpoint);
+    if (!keepLink) this.#links?.remove(remote.link.endpoint);
     if (remote.state.ready) this.#feed.emit({ type: "EXIT", uuid, name: remote.state.name });
   }
 
@@ -527,12 +539,8 @@ export class Peer implements AsyncDisposable {
     if (uuid === this.uuid) return;
     let remote = this.#remotes.get(uuid);
     if (message.command === "HELLO") {
-      if (remote?.state.ready) {
-        // A new HELLO from a known uuid: it restarted its mailbox; start over with it.
-        this.#drop(uuid);
-        remote = undefined;
-      } else if (remote && normalizeEndpointSafe(message.endpoint) !== remote.link.endpoint) {
-        this.#drop(uuid);
+      // A new HELLO from a known uuid starts over (#require keeps the DEALER when the endpoint is the same).
+      if (remote?.state.ready || (remote && normalizeEndpointSafe(message.endpoint) !== remote.link.endpoint)) {
         remote = undefined;
       }
       remote ??= this.#require(uuid, message.endpoint);
