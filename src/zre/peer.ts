@@ -176,6 +176,7 @@ export class Peer implements AsyncDisposable {
   #iface: BeaconInterface | undefined;
   #beacon: Beacon | undefined;
   #hub: GossipHub | undefined;
+  #hubEndpoint = "";
   #gossip: GossipClient | undefined;
   #ticker: NodeJS.Timeout | undefined;
   #loop: Promise<void> | undefined;
@@ -239,6 +240,11 @@ export class Peer implements AsyncDisposable {
   /** The mailbox endpoint others connect to (after {@link start}). */
   get endpoint(): string {
     return this.#endpoint;
+  }
+
+  /** In gossip mode with `bind`, the hub's bound endpoint (a `*` port resolved) after {@link start}. */
+  get hubEndpoint(): string {
+    return this.#hubEndpoint;
   }
 
   /** The interface discovery uses (after {@link start}). */
@@ -307,7 +313,7 @@ export class Peer implements AsyncDisposable {
             onTuple: tuple,
             onIgnored: ignored,
           });
-          await this.#hub.bind(this.#discovery.endpoint);
+          this.#hubEndpoint = await this.#hub.bind(this.#discovery.endpoint);
           this.#hub.publish(this.uuid, this.#endpoint);
         } else {
           this.#gossip = new GossipClient({ onTuple: tuple, onIgnored: ignored });
