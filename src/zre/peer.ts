@@ -87,7 +87,7 @@ export interface PeerStats {
   sequenceGaps: number;
   /** JOIN/LEAVE whose status was not the record + 1. */
   statusMismatches: number;
-  /** Peers not added because `maxPeers` were held. */
+  /** Peers not added because `maxPeers` were held or no socket could be made for them. */
   peersRefused: number;
   /** Gossip messages the hub or client could not use. */
   gossipIgnored: number;
@@ -486,7 +486,13 @@ export class Peer implements AsyncDisposable {
         this.#stats.peersRefused++;
         return undefined;
       }
-      link = links.add(key);
+      try {
+        link = links.add(key);
+      } catch {
+        // no socket to be had (the context's or the process's limit): like a full set
+        this.#stats.peersRefused++;
+        return undefined;
+      }
     }
     const remote: Remote = { state: new RemotePeer(uuid, key, this.#liveness, performance.now()), link };
     this.#remotes.set(uuid, remote);
