@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { InvalidArgumentError } from "../../src/core/errors.js";
-import { Peer, UnknownPeerError } from "../../src/zre/index.js";
+import { chooseInterface, Peer, UnknownPeerError } from "../../src/zre/index.js";
 import "../helpers.js";
 import { loOptions, nextEvent, randomPort, startPeer } from "./util.js";
 
@@ -72,6 +72,42 @@ describe("zre peer over beacons on lo", () => {
     }
     // the event loops end when the peer stops
     assert.equal((await aliceEvents.next()).done, true);
+  });
+
+  test("a consumer that does not read loses its oldest events, counted; the others see everything", {
+    timeout: 30000,
+  }, async () => {
+    const port = randomPort();
+    const alice = await startPeer("alice", { ...loOptions(port), eventBuffer: 2 });
+    const lazy = alice.events();
+    const reader = alice.events();
+    const bob = await startPeer("bob", loOptions(port));
+    try {
+      await nextEvent(reader, (e) => e.type === "ENTER");
+      for (const group of ["G1", "G2", "G3"]) await bob.join(group);
+      await nextEvent(reader, (e) => e.type === "JOIN" && e.group === "G3");
+      const kept = [(await lazy.next()).value, (await lazy.next()).value];
+      assert.deepEqual(
+        kept.map((e) => e.type === "JOIN" && e.group),
+        ["G2", "G3"],
+      );
+      assert.ok(alice.stats.eventsDropped >= 2);
+    } finally {
+      await bob.stop();
+      await alice.stop();
+    }
+  });
+
+  test("the interface is the option, else ZSYS_INTERFACE; lo broadcasts to 127.255.255.255", () => {
+    assert.deepEqual(chooseInterface("lo", {}), {
+      name: "lo",
+      address: "127.0.0.1",
+      netmask: "255.0.0.0",
+      broadcast: "127.255.255.255",
+    });
+    assert.equal(chooseInterface(undefined, { ZSYS_INTERFACE: "lo" }).name, "lo");
+    assert.equal(chooseInterface("lo", { ZSYS_INTERFACE: "no-such-interface" }).name, "lo");
+    assert.throws(() => chooseInterface("no-such-interface", {}), { code: "ENOIFACE" });
   });
 
   test("waitFor times out with a TimeoutError and honours its signal", { timeout: 10000 }, async () => {

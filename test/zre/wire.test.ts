@@ -231,3 +231,26 @@ test("remote peer state: sequences, group status and liveness on a fake clock", 
   assert.deepEqual(peer.check(11000), { vitality: "evasive", firstEvasive: true });
   assert.deepEqual(peer.check(36000), { vitality: "expired", firstEvasive: false });
 });
+
+test("a flood of beacons with fresh uuids from one address holds at most maxPeers, the rest counted", {
+  timeout: 30000,
+}, async () => {
+  const port = randomPort();
+  const peer = await startPeer("flooded", { ...loOptions(port), maxPeers: 5 });
+  const udp = createSocket({ type: "udp4" });
+  try {
+    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", () => resolve()));
+    udp.setBroadcast(true);
+    // Ports nobody listens on: each beacon would cost a DEALER if nothing bounded them.
+    for (let i = 0; i < 50; i++) {
+      await new Promise<void>((resolve) =>
+        udp.send(encodeBeacon(randomBytes(16), 1 + i), port, "127.255.255.255", () => resolve()),
+      );
+    }
+    await until(() => peer.stats.peersRefused === 45, "45 refusals");
+    assert.deepEqual(peer.peers(), []);
+  } finally {
+    udp.close();
+    await peer.stop();
+  }
+});
