@@ -643,7 +643,7 @@ export class Peer implements AsyncDisposable {
     if (this.#state === "stopped") return;
     this.#state = "stopped";
     if (this.#ticker) clearInterval(this.#ticker);
-    if (goodbye) for (const remote of this.#remotes.values()) this.#post(remote, { command: "GOODBYE", sequence: 0 });
+    if (goodbye) await this.#goodbyes();
     await this.#beacon?.stop();
     await this.#gossip?.close();
     await this.#hub?.close();
@@ -652,6 +652,26 @@ export class Peer implements AsyncDisposable {
     this.#remotes.clear();
     this.#links?.close();
     this.#feed.close();
+  }
+
+  /**
+   * GOODBYE to every peer, waiting (at most one interval) until ZeroMQ took each: the port-0
+   * beacon that follows travels by UDP and would otherwise overtake the last messages on TCP, so
+   * a peer would drop this one before hearing what it said last.
+   */
+  async #goodbyes(): Promise<void> {
+    const sends: Promise<void>[] = [];
+    for (const remote of this.#remotes.values()) {
+      const frames = encodeZre({ command: "GOODBYE", sequence: remote.state.nextSequence() });
+      sends.push(remote.link.socket.send(frames).catch(() => {}));
+    }
+    if (sends.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#interval);
+    });
+    await Promise.race([Promise.all(sends), cap]);
+    clearTimeout(timer);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
