@@ -89,6 +89,8 @@ export interface PeerStats {
   statusMismatches: number;
   /** Peers not added because `maxPeers` were held or no socket could be made for them. */
   peersRefused: number;
+  /** Group memberships of a remote peer not followed, beyond 10,000 per peer. */
+  groupsRefused: number;
   /** Gossip messages the hub or client could not use. */
   gossipIgnored: number;
   /** Events a slow consumer lost. */
@@ -96,6 +98,8 @@ export interface PeerStats {
 }
 
 const DEFAULT_PORT = 5670;
+/** Most groups one remote peer is followed in: what a peer may make this one hold is bounded. */
+const MAX_GROUPS_PER_PEER = 10_000;
 const EMPTY = Buffer.alloc(0);
 
 /** A peer that is not known (never entered, or exited). */
@@ -166,6 +170,7 @@ export class Peer implements AsyncDisposable {
     sequenceGaps: 0,
     statusMismatches: 0,
     peersRefused: 0,
+    groupsRefused: 0,
     gossipIgnored: 0,
     eventsDropped: 0,
   };
@@ -563,6 +568,10 @@ export class Peer implements AsyncDisposable {
         return;
       }
       remote.state.refresh(performance.now());
+      if (message.groups.length > MAX_GROUPS_PER_PEER) {
+        this.#stats.groupsRefused += message.groups.length - MAX_GROUPS_PER_PEER;
+        message.groups.length = MAX_GROUPS_PER_PEER;
+      }
       remote.state.hello(message.name, message.headers, message.groups, message.status);
       const name = message.name;
       this.#feed.emit({ type: "ENTER", uuid, name, headers: message.headers, endpoint: remote.link.endpoint });
@@ -590,6 +599,11 @@ export class Peer implements AsyncDisposable {
         return;
       case "JOIN":
       case "LEAVE": {
+        if (message.command === "JOIN" && !state.inGroup(message.group) && state.groups.size >= MAX_GROUPS_PER_PEER) {
+          // Not followed, so its later status is off by one: counted as a mismatch then, never fatal.
+          this.#stats.groupsRefused++;
+          return;
+        }
         const change =
           message.command === "JOIN"
             ? state.join(message.group, message.status)

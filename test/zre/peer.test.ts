@@ -110,6 +110,29 @@ describe("zre peer over beacons on lo", () => {
     assert.throws(() => chooseInterface("no-such-interface", {}), { code: "ENOIFACE" });
   });
 
+  test("over a gossip hub, a clean stop gives EXIT at once (GOODBYE: no beacon, expiry far away)", {
+    timeout: 30000,
+  }, async () => {
+    const clocks = { interval: 100, evasive: 100_000, expired: 200_000 };
+    const hub = await startPeer("hub", {
+      ...clocks,
+      discovery: { mode: "gossip", endpoint: "tcp://127.0.0.1:*", bind: true, interface: "lo" },
+    });
+    const events = hub.events();
+    const client = await startPeer("client", {
+      ...clocks,
+      discovery: { mode: "gossip", endpoint: hub.hubEndpoint, interface: "lo" },
+    });
+    try {
+      assert.equal((await nextEvent(events, (e) => e.type === "ENTER")).uuid, client.uuid);
+      await client.stop();
+      assert.equal((await nextEvent(events, (e) => e.type === "EXIT")).uuid, client.uuid);
+    } finally {
+      await client.stop();
+      await hub.stop();
+    }
+  });
+
   test("waitFor times out with a TimeoutError and honours its signal", { timeout: 10000 }, async () => {
     await using peer = await startPeer("lonely", loOptions(randomPort()));
     await assert.rejects(peer.waitFor("nobody", { timeout: 50 }), { code: "ETIMEDOUT" });

@@ -254,3 +254,38 @@ test("a flood of beacons with fresh uuids from one address holds at most maxPeer
     await peer.stop();
   }
 });
+
+test("a peer in more than 10,000 groups is followed in 10,000, the rest counted", { timeout: 30000 }, async () => {
+  const peer = await startPeer("bounded", loOptions(randomPort()));
+  const box = new Router({ linger: 0 });
+  const out = new Dealer({
+    linger: 0,
+    routingId: Buffer.concat([Buffer.from([1]), randomBytes(16)]) as unknown as string,
+  });
+  try {
+    const boxEndpoint = await box.bind("tcp://127.0.0.1:*");
+    out.connect(peer.endpoint);
+    const groups = Array.from({ length: 10_005 }, (_, i) => `g${i}`);
+    const hello = {
+      command: "HELLO",
+      sequence: 1,
+      endpoint: boxEndpoint,
+      groups,
+      status: 0,
+      name: "greedy",
+      headers: new Map(),
+    } as const;
+    await out.send(encodeZre(hello));
+    await box.receive({ timeout: 10000 }); // its HELLO to us
+    await out.send(encodeZre({ command: "JOIN", sequence: 2, group: "one more", status: 1 }));
+    await out.send(encodeZre({ command: "PING", sequence: 3 }));
+    const [, reply] = await box.receive({ timeout: 10000 });
+    assert.equal(decodeZre([reply!]).command, "PING-OK");
+    assert.equal(peer.stats.groupsRefused, 6);
+    assert.equal(peer.peers()[0]!.groups.length, 10_000);
+  } finally {
+    out.close();
+    box.close();
+    await peer.stop();
+  }
+});
