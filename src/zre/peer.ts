@@ -372,22 +372,26 @@ export class Peer implements AsyncDisposable {
     if (timeout !== undefined && timeout !== Number.POSITIVE_INFINITY) {
       signals.push(AbortSignal.timeout(timeout));
     }
+    // Ends this call's subscription however it returns, so a waitFor that found its peer at once holds nothing.
+    const done = new AbortController();
+    signals.push(done.signal);
     const signal = AbortSignal.any(signals);
     if (signal.aborted) throw abortErrorFrom(signal);
-    const entered = this.#feed.first((event) => event.type === "ENTER" && event.name === name, signal);
-    const known = this.peers().find((info) => info.name === name);
-    if (known) {
-      entered.catch(() => {});
-      return known;
-    }
     try {
+      const entered = this.#feed.first((event) => event.type === "ENTER" && event.name === name, signal);
+      entered.catch(() => {}); // abandoned when the peer is already known
+      const known = this.peers().find((info) => info.name === name);
+      if (known) return known;
       const event = await entered;
+      // It may have exited again in between: then wait for the next one.
       return this.#remotes.get(event.uuid)?.state.info() ?? (await this.waitFor(name, options));
     } catch (error) {
       if (!options.signal?.aborted && signal.aborted) {
         throw new TimeoutError(`no peer named ${JSON.stringify(name)} within ${timeout} ms`, timeout ?? 0);
       }
       throw error;
+    } finally {
+      done.abort();
     }
   }
 
