@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { type Io, normalizeArgv, type RpcArgs, rpcCommand, runRpc } from "./rpc.js";
 import { type StateRunner, stateCommand } from "./state.js";
+import { zreCommands } from "./zre.js";
 
 /** Which program was started: decides the command tree and the name in messages. */
 export type Program = "zerokit" | "zerorpc";
@@ -93,6 +94,7 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
       sub.exitOverride();
     }
     root.addCommand(state);
+    for (const command of zreCommands()) root.addCommand(command);
     root.configureOutput({
       ...output,
       outputError: (text, writeErr) => writeErr(`zerokit: ${text.replace(/^error: /, "")}`),
