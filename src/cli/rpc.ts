@@ -341,6 +341,8 @@ async function runClient(args: RpcArgs, io: Io): Promise<number> {
   if (args.allow.length > 0)
     throw new UsageError("--allow is for a server (--server): a client gives --curve-server-key");
   const security = await clientSecurityFrom({ curveServerKey: args.curveServerKey, curveSecret: args.curveSecret });
+  if (security && args.bind.length > 0)
+    throw new UsageError("--curve-server-key is for --connect: a client that binds (--bind) has no CURVE flags yet");
   let callArgs: unknown[] = params;
   if (args.json && command !== undefined && !args.inspect) {
     callArgs = params.map((text, i) => {

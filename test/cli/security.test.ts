@@ -123,6 +123,9 @@ describe("zerokit rpc over CURVE", () => {
       [["--server", "--curve-secret", keys("server").secret, "--allow", "nope", anchorJs], /--allow "nope"/],
       [["--curve-server-key", "not-a-key", "tcp://127.0.0.1:1", "add"], /--curve-server-key not-a-key/],
       [["--curve-secret", alice().secret, "tcp://127.0.0.1:1", "add"], /--curve-secret needs --curve-server-key/],
+      [["--curve-server-key", keys("server").pub, "--bind", "tcp://127.0.0.1:0", "add"], /a client that binds/],
+      [["--allow", "any", "tcp://127.0.0.1:1", "add"], /--allow is for a server/],
+      [["--server", "--curve-server-key", keys("server").pub, anchorJs], /--curve-server-key is for a client/],
     ];
     for (const [args, pattern] of cases) {
       const run = await rpc(args);

@@ -125,6 +125,30 @@ describe("state security options", () => {
     }
   });
 
+  test("in process, a running authenticator is the caller's: it outlives the server", { timeout: 60_000 }, async () => {
+    const keys = generateKeyPair();
+    const client = generateKeyPair();
+    const auth = new Authenticator({ curve: { keys: [client.publicKey] } });
+    try {
+      const security = { curve: { serverKey: keys.publicKey, ...client } };
+      for (let round = 0; round < 2; round++) {
+        const handle = await startServer(freshEndpoint("tcp"), {
+          inProcess: true,
+          security: { curve: { secretKey: keys.secretKey }, authenticator: auth },
+        });
+        try {
+          await using state = new State(handle.address, { security });
+          assert.equal(await state.set("round", round), 1);
+        } finally {
+          await handle.stop();
+        }
+      }
+      assert.ok(auth.stats.allowed >= 2, JSON.stringify(auth.stats));
+    } finally {
+      auth.close();
+    }
+  });
+
   test("bad security options are EINVAL, naming the option", { timeout: 20_000 }, async () => {
     const keys = generateKeyPair();
     await assert.rejects(startServer(freshEndpoint("tcp"), { security: { curve: { secretKey: "short" } } }), {
