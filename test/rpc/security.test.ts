@@ -13,11 +13,12 @@ import {
   Authenticator,
   ClosedError,
   generateKeyPair,
+  InvalidArgumentError,
   type KeyPair,
   type Refusal,
   writeCertificates,
 } from "../../src/index.js";
-import { Puller, Pusher, RpcClient, RpcServer } from "../../src/rpc/index.js";
+import { Publisher, Puller, Pusher, RpcClient, RpcServer, Subscriber } from "../../src/rpc/index.js";
 import { endpointFor, transports } from "./util.js";
 
 const T = { timeout: 20_000 };
@@ -142,7 +143,7 @@ for (const transport of transports) {
       const again = performance.now();
       await assert.rejects(client.call("echo", ["again"]), isEauth);
       console.log(
-        `# ${transport}: EAUTH after ${first.toFixed(1)} ms, then ${(performance.now() - again).toFixed(2)} ms`,
+        `${transport}: EAUTH after ${first.toFixed(1)} ms, then ${(performance.now() - again).toFixed(2)} ms`,
       );
       assert.equal(s.service.runs, 0);
       assert.equal(log.seen.length, 1);
@@ -363,6 +364,71 @@ describe("CURVE RPC over tcp only", () => {
     await using server = new RpcServer({ whoami: () => "worker" });
     server.connect(address, { security: { curve: { serverKey: broker.publicKey, ...worker } } });
     assert.equal(await client.call("whoami"), "worker");
+    assert.equal(auth.stats.allowed, 1);
+  });
+});
+
+describe("security options", () => {
+  const bad = [
+    ["a string", "curve"],
+    ["no secret key", { curve: {} }],
+    ["a short key", { curve: { secretKey: "abc" } }],
+    ["not an Authenticator", { authenticator: {} }],
+  ] as const;
+  for (const [what, security] of bad) {
+    test(`RpcServer refuses a security option with ${what}, naming it`, () => {
+      assert.throws(
+        () => new RpcServer({}, { security: security as never }),
+        (error: unknown) => error instanceof InvalidArgumentError && /security/.test(error.message),
+      );
+    });
+  }
+
+  test("RpcClient refuses bad client security in the constructor and in connect, bad server security in bind", async () => {
+    const invalid = (error: unknown) => error instanceof InvalidArgumentError && /security/.test(error.message);
+    assert.throws(() => new RpcClient({ security: { curve: {} } as never }), invalid);
+    await using client = new RpcClient();
+    assert.throws(() => client.connect("tcp://127.0.0.1:1", { security: { curve: { serverKey: "short" } } }), invalid);
+    const { publicKey } = generateKeyPair();
+    assert.throws(
+      () => client.connect("tcp://127.0.0.1:1", { security: { curve: { serverKey: publicKey, publicKey } } }),
+      invalid,
+    );
+    await assert.rejects(client.bind("tcp://127.0.0.1:*", { security: { curve: {} } as never }), invalid);
+    assert.equal(client.disconnect("tcp://127.0.0.1:9"), false);
+  });
+
+  test("event sockets refuse bad security, whichever side it claims", () => {
+    const invalid = (error: unknown) => error instanceof InvalidArgumentError && /security/.test(error.message);
+    assert.throws(() => new Pusher({ security: { curve: { serverKey: "short" } } }), invalid);
+    assert.throws(() => new Puller({}, { security: { curve: { secretKey: "short" } } }), invalid);
+    assert.throws(() => new Publisher({ security: "curve" as never }), invalid);
+    assert.throws(() => new Subscriber({}, { security: { authenticator: {} } as never }), invalid);
+  });
+
+  test("Publisher to Subscriber over CURVE: the bound Subscriber is the CURVE server", T, async () => {
+    const me = generateKeyPair();
+    const keys = generateKeyPair();
+    await using auth = new Authenticator({ curve: { keys: [me.publicKey] } });
+    let delivered: ((x: unknown) => void) | undefined;
+    const arrived = new Promise<unknown>((resolve) => (delivered = resolve));
+    await using subscriber = new Subscriber(
+      { note: (x: unknown) => delivered?.(x) },
+      { security: { curve: keys, authenticator: auth } },
+    );
+    const address = await subscriber.bind(endpointFor("tcp"));
+    await using publisher = new Publisher({ security: { curve: { serverKey: keys.publicKey, ...me } } });
+    publisher.connect(address);
+    // PUB drops what it sends before the subscription arrives: publish until one is delivered.
+    let done = false;
+    void arrived.then(() => {
+      done = true;
+    });
+    while (!done) {
+      await publisher.emit("note", ["encrypted"]);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(await arrived, "encrypted");
     assert.equal(auth.stats.allowed, 1);
   });
 });
