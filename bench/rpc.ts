@@ -7,9 +7,11 @@
  * both see the same machine at nearly the same time, after unmeasured warm-up rounds; a row is
  * the median of 3 runs. A last row repeats 100 in flight with the client's zerokit framing
  * (concurrent calls batched into shared messages), against the same one-message-per-call raw
- * ceiling.
+ * ceiling. Two CURVE rows repeat echo with encryption on both sides (the same server key pair,
+ * client key pair and ZAP authenticator allowing the client's key, for zerokit and raw).
  */
 import * as zmq from "zeromq";
+import { Authenticator, type ClientSecurity, generateKeyPair, publicKeyOf } from "../src/core/security/index.js";
 import { RpcClient, RpcServer } from "../src/rpc/index.js";
 import { encodeFast, nextIdNumber } from "../src/rpc/protocol.js";
 import { Child, childMain, median, type Row, row } from "./lib.js";
@@ -35,7 +37,17 @@ function sampleItem(i: number): Buffer {
   return encodeFast(nextIdNumber(), REQUEST_ID, "STREAM", i);
 }
 
-async function serverRole(_args: string[], io: { report(v: unknown): void; released: Promise<void> }): Promise<void> {
+/** CURVE settings as child arguments: `server-secret client-public client-secret`, or "plain". */
+type CurveArgs = [string, string, string] | undefined;
+
+async function serverRole(args: string[], io: { report(v: unknown): void; released: Promise<void> }): Promise<void> {
+  const [serverSecret, clientPublic] = args;
+  const auth = serverSecret && clientPublic ? new Authenticator({ curve: { keys: [clientPublic] } }) : undefined;
+  await auth?.start();
+  const curve =
+    serverSecret && auth
+      ? { curveServer: true, curveSecretKey: serverSecret, zapDomain: auth.domain, zapEnforceDomain: true }
+      : {};
   const server = new RpcServer(
     {
       echo: (x: unknown) => x,
@@ -43,10 +55,13 @@ async function serverRole(_args: string[], io: { report(v: unknown): void; relea
         for (let i = 0; i < n; i++) yield i;
       },
     },
-    { name: "bench" },
+    {
+      name: "bench",
+      security: serverSecret && auth ? { curve: { secretKey: serverSecret }, authenticator: auth } : undefined,
+    },
   );
   const zkAddress = await server.bind("tcp://127.0.0.1:*");
-  const router = new zmq.Router({ linger: 0 });
+  const router = new zmq.Router({ linger: 0, ...curve });
   await router.bind("tcp://127.0.0.1:*");
   io.report({ zkAddress, rawAddress: router.lastEndpoint });
   const serve = (async () => {
@@ -88,6 +103,7 @@ async function serverRole(_args: string[], io: { report(v: unknown): void; relea
   server.close();
   router.close();
   await serve.catch(() => undefined);
+  auth?.close();
 }
 
 type Runner = (count: number) => Promise<void>;
@@ -163,14 +179,17 @@ function rawRunner(dealer: zmq.Dealer, mode: string): Runner {
 
 /** Alternates zerokit and raw bursts (who goes first swaps each round); reports the median rate of each. */
 async function clientRole(
-  [mode, burstText, roundsText, zkAddress, rawAddress, framing]: string[],
+  [mode, burstText, roundsText, zkAddress, rawAddress, framing, serverKey, publicKey, secretKey]: string[],
   io: { report(v: unknown): void },
 ): Promise<void> {
   const burst = Number(burstText);
   const rounds = Number(roundsText);
-  const client = new RpcClient({ framing: framing === "zerokit" ? "zerokit" : "zerorpc" });
+  const security: ClientSecurity | undefined =
+    serverKey && publicKey && secretKey ? { curve: { serverKey, publicKey, secretKey } } : undefined;
+  const client = new RpcClient({ framing: framing === "zerokit" ? "zerokit" : "zerorpc", security });
   client.connect(zkAddress!);
-  const dealer = new zmq.Dealer({ linger: 0 });
+  const curve = security ? { curveServerKey: serverKey, curvePublicKey: publicKey, curveSecretKey: secretKey } : {};
+  const dealer = new zmq.Dealer({ linger: 0, ...curve });
   dealer.connect(rawAddress!);
   const runners = { zerokit: zerokitRunner(client, mode!), raw: rawRunner(dealer, mode!) };
   const rates: Record<Impl, number[]> = { zerokit: [], raw: [] };
@@ -189,11 +208,27 @@ async function clientRole(
 
 childMain(import.meta.url, { server: serverRole, client: clientRole });
 
-async function measure(mode: string, burst: number, rounds: number, framing: string): Promise<Record<Impl, number>> {
-  const server = Child.spawn(import.meta.url, "server");
+async function measure(
+  mode: string,
+  burst: number,
+  rounds: number,
+  framing: string,
+  curve: CurveArgs,
+): Promise<Record<Impl, number>> {
+  const [serverSecret, clientPublic, clientSecret] = curve ?? [];
+  const server = Child.spawn(import.meta.url, "server", curve ? [serverSecret!, clientPublic!] : []);
   try {
     const { zkAddress, rawAddress } = await server.next<{ zkAddress: string; rawAddress: string }>();
-    const client = Child.spawn(import.meta.url, "client", [mode, burst, rounds, zkAddress, rawAddress, framing]);
+    const clientCurve = curve ? [publicKeyOf(serverSecret!), clientPublic!, clientSecret!] : [];
+    const client = Child.spawn(import.meta.url, "client", [
+      mode,
+      burst,
+      rounds,
+      zkAddress,
+      rawAddress,
+      framing,
+      ...clientCurve,
+    ]);
     const result = await client.next<Record<Impl, number>>();
     await client.finish();
     return result;
@@ -202,11 +237,19 @@ async function measure(mode: string, burst: number, rounds: number, framing: str
   }
 }
 
-async function compare(name: string, unit: string, mode: string, burst: number, framing = "zerorpc"): Promise<Row> {
+/** One row: the median of {@link RUNS} process pairs (`runs`/`rounds` smaller for a quick check). */
+export async function compare(
+  name: string,
+  unit: string,
+  mode: string,
+  burst: number,
+  options: { framing?: string; curve?: boolean; runs?: number; rounds?: number } = {},
+): Promise<Row> {
   const zk: number[] = [];
   const raw: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const result = await measure(mode, burst, 10, framing);
+  for (let i = 0; i < (options.runs ?? RUNS); i++) {
+    const curve = options.curve ? newCurveArgs() : undefined;
+    const result = await measure(mode, burst, options.rounds ?? 10, options.framing ?? "zerorpc", curve);
     zk.push(result.zerokit);
     raw.push(result.raw);
   }
@@ -219,6 +262,16 @@ export async function run(): Promise<Row[]> {
     await compare("echo, 100 calls in flight", "calls/s", "inflight", 10_000),
     await compare("stream items (window 100)", "items/s", "stream", 20_000),
     // zerokit to zerokit: calls of one event-loop turn share a message (raw: one message per call).
-    await compare("echo, 100 in flight, zerokit framing", "calls/s", "inflight", 10_000, "zerokit"),
+    await compare("echo, 100 in flight, zerokit framing", "calls/s", "inflight", 10_000, { framing: "zerokit" }),
+    // Raw: the same CURVE keys and ZAP authenticator on a plain DEALER⇄ROUTER.
+    await compare('CURVE: sequential echo("hello")', "calls/s", "sequential", 1000, { curve: true }),
+    await compare("CURVE: echo, 100 calls in flight", "calls/s", "inflight", 10_000, { curve: true }),
   ];
+}
+
+/** Fresh server and client key pairs for one process pair. */
+function newCurveArgs(): CurveArgs {
+  const server = generateKeyPair();
+  const client = generateKeyPair();
+  return [server.secretKey, client.publicKey, client.secretKey];
 }

@@ -3,6 +3,7 @@
  *
  *   zerokit rpc ...     zerorpc-compatible client and server (see `zerokit rpc --help`)
  *   zerokit state ...   shared state: serve, get/set/del, watch, ping (see `zerokit state --help`)
+ *   zerokit keygen      write a CURVE certificate pair and print its public key
  *   zerokit --version
  */
 import { existsSync, readFileSync, realpathSync } from "node:fs";
@@ -11,6 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { type Io, normalizeArgv, type RpcArgs, rpcCommand, runRpc } from "./rpc.js";
+import { type KeygenRunner, keygenCommand } from "./security.js";
 import { type StateRunner, stateCommand } from "./state.js";
 import { zreCommands } from "./zre.js";
 
@@ -54,6 +56,7 @@ function write(stream: NodeJS.WriteStream, text: string): void {
 export async function main(argv: readonly string[], program: Program = "zerokit"): Promise<number> {
   let parsed: RpcArgs | undefined;
   let stateRunner: StateRunner | undefined;
+  let keygenRunner: KeygenRunner | undefined;
   const onParsed = (args: RpcArgs) => {
     parsed = args;
   };
@@ -74,7 +77,7 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
       .version(packageVersion(), "-V, --version", "print the zerokit version")
       .addHelpText(
         "after",
-        "\nRun `zerokit rpc --help` for the RPC client and server, `zerokit state --help` for shared state.",
+        "\nRun `zerokit rpc --help` for the RPC client and server, `zerokit state --help` for shared state, `zerokit keygen --help` for CURVE keys.",
       );
     rpc = rpcCommand("rpc", onParsed).summary("zerorpc-compatible client and server (the same as `zerorpc`)");
     root.addCommand(rpc);
@@ -94,6 +97,15 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
       sub.exitOverride();
     }
     root.addCommand(state);
+    const keygen = keygenCommand((runner) => {
+      keygenRunner = runner;
+    });
+    keygen.configureOutput({
+      ...output,
+      outputError: (text, writeErr) => writeErr(`zerokit keygen: ${text.replace(/^error: /, "")}`),
+    });
+    keygen.exitOverride();
+    root.addCommand(keygen);
     for (const command of zreCommands()) root.addCommand(command);
     root.configureOutput({
       ...output,
@@ -110,6 +122,12 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     throw error;
+  }
+  if (keygenRunner) {
+    return keygenRunner({
+      stdout: (text) => write(process.stdout, `${text}\n`),
+      stderr: (text) => write(process.stderr, `${text}\n`),
+    });
   }
   if (stateRunner) {
     return stateRunner({

@@ -3,6 +3,7 @@
  *
  *   zerokit rpc [--client|--server] [--connect EP]... [--bind EP]... [--timeout S] [--heartbeat S]
  *               [--pool-size N] [--max-message-size BYTES] [-j] [-pj] [-?] [--active-hb] [-d]
+ *               [--curve-secret FILE] [--allow DIR|KEY]... [--curve-server-key KEY|FILE]
  *               [address] [command] [params...]
  *
  * Output follows zerorpc-python's CLI: results pretty-printed the Python way (or JSON with -pj),
@@ -12,13 +13,22 @@
 import { rmSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseEndpoint } from "../core/endpoint.js";
-import { AbortError, EndpointError, LostRemoteError, RemoteError, TimeoutError } from "../core/errors.js";
+import {
+  AbortError,
+  AuthenticationError,
+  EndpointError,
+  LostRemoteError,
+  RemoteError,
+  TimeoutError,
+} from "../core/errors.js";
 import { RpcClient } from "../rpc/client.js";
 import type { EventHeader } from "../rpc/protocol.js";
 import { RpcServer } from "../rpc/server.js";
-import { dangerousMethods, dangerWarning, listeningAddress, reachableFromOtherMachines } from "./exposure.js";
+import { fromWire, toWire } from "../state/security.js";
+import { dangerousMethods, dangerWarning, listeningAddress } from "./exposure.js";
 import { LoadError, loadService } from "./load.js";
 import { pformat, pyJson, pyRepr, pyStrOf } from "./pyformat.js";
+import { clientSecurityFrom, exposureWarning, FLAG_HELP, SecurityFlagError, serverSecurityFrom } from "./security.js";
 
 /** A mistake on the command line: one line on stderr, exit status 2. */
 export class UsageError extends Error {
@@ -48,6 +58,12 @@ export interface RpcArgs {
   inspect: boolean;
   activeHb: boolean;
   debug: boolean;
+  /** A secret certificate file: the server's, or (with `curveServerKey`) the client's own. */
+  curveSecret: string | undefined;
+  /** Server: who may connect (certificate directories, Z85 keys, certificate files, or `any`). */
+  allow: string[];
+  /** Client: the server's public key, Z85 or a certificate file. */
+  curveServerKey: string | undefined;
   address: string | undefined;
   command: string | undefined;
   params: string[];
@@ -137,6 +153,11 @@ function examples(prog: string): string {
     ["--server --max-message-size 1MiB ./service.ts", "refuse requests over 1 MiB"],
     ["--bind tcp://127.0.0.1:4242 hostname", "wait for a worker to connect and call it..."],
     ["--server tcp://127.0.0.1:4242 os", "...the worker"],
+    [
+      "--server --curve-secret k/server.key_secret --allow k/clients os",
+      "serve over CURVE to clients whose certificates are in k/ (zerokit keygen --dir k server)",
+    ],
+    ["--curve-server-key k/server.key --curve-secret k/me.key_secret EP hostname", "call it with a key"],
   ];
   const width = Math.max(...rows.map(([command]) => command.length));
   const lines = rows.map(([command, what]) => `  ${prog} ${command.padEnd(width)}  ${what}`);
@@ -176,6 +197,12 @@ export function rpcCommand(name: string, onParsed: (args: RpcArgs) => void): Com
     .option("--inspect", "list signatures, or show one method's signature and doc")
     .option("--active-hb", "heartbeat from the start (default: wait for the server's first heartbeat)")
     .option("-d, --debug", "print every event sent and received on stderr")
+    .option(
+      "--curve-secret <file>",
+      "a secret certificate: the server's (serve over CURVE), or with --curve-server-key the client's own",
+    )
+    .option("--allow <dir|key>", `server: ${FLAG_HELP.allow}`, collect)
+    .option("--curve-server-key <key|file>", `client: ${FLAG_HELP.serverKey}`)
     .argument("[address]", "address to connect to; skip it if you gave --connect or --bind")
     .argument(
       "[command]",
@@ -205,6 +232,9 @@ export function rpcCommand(name: string, onParsed: (args: RpcArgs) => void): Com
         inspect?: boolean;
         activeHb?: boolean;
         debug?: boolean;
+        curveSecret?: string;
+        allow?: string[];
+        curveServerKey?: string;
       };
       onParsed({
         server: o.server === true,
@@ -219,6 +249,9 @@ export function rpcCommand(name: string, onParsed: (args: RpcArgs) => void): Com
         inspect: o.inspect === true,
         activeHb: o.activeHb === true,
         debug: o.debug === true,
+        curveSecret: o.curveSecret,
+        allow: o.allow ?? [],
+        curveServerKey: o.curveServerKey,
         address,
         command: cmd,
         params,
@@ -237,7 +270,7 @@ export async function runRpc(args: RpcArgs, io: Io): Promise<number> {
       io.stderr(`${io.prog}: ${error.message}`);
       return 2;
     }
-    if (error instanceof LoadError) {
+    if (error instanceof LoadError || error instanceof SecurityFlagError) {
       io.stderr(`${io.prog}: ${error.message}`);
       return 2;
     }
@@ -305,6 +338,11 @@ async function runClient(args: RpcArgs, io: Io): Promise<number> {
   for (const endpoint of args.bind) checkEndpoint(endpoint, "bind");
   for (const endpoint of args.connect) checkEndpoint(endpoint, "connect");
   if (address !== undefined) checkEndpoint(address, "connect");
+  if (args.allow.length > 0)
+    throw new UsageError("--allow is for a server (--server): a client gives --curve-server-key");
+  const security = await clientSecurityFrom({ curveServerKey: args.curveServerKey, curveSecret: args.curveSecret });
+  if (security && args.bind.length > 0)
+    throw new UsageError("--curve-server-key is for --connect: a client that binds (--bind) has no CURVE flags yet");
   let callArgs: unknown[] = params;
   if (args.json && command !== undefined && !args.inspect) {
     callArgs = params.map((text, i) => {
@@ -329,6 +367,7 @@ async function runClient(args: RpcArgs, io: Io): Promise<number> {
     timeout: Math.max(1, Math.round(args.timeout * 1000)),
     heartbeat,
     passiveHeartbeat: !args.activeHb,
+    ...(security ? { security } : {}),
     onEvent: (direction, name, header, payload) => {
       printEvent?.(direction, name, header, payload);
       if (direction === "out") {
@@ -425,6 +464,10 @@ function reportCallError(error: unknown, io: Io, args: RpcArgs, method: string, 
   }
   if (error instanceof TimeoutError) {
     io.stderr(`TimeoutExpired: timeout after ${args.timeout}s, when calling remote method ${method}`);
+    return 1;
+  }
+  if (error instanceof AuthenticationError) {
+    io.stderr(`AuthenticationError (EAUTH): ${error.message}`);
     return 1;
   }
   if (error instanceof LostRemoteError) {
@@ -576,9 +619,15 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
   }
   for (const endpoint of binds) checkEndpoint(endpoint, "bind");
   for (const endpoint of connects) checkEndpoint(endpoint, "connect");
+  if (args.curveServerKey !== undefined)
+    throw new UsageError("--curve-server-key is for a client: a server gives --curve-secret and --allow");
+  const policy = await serverSecurityFrom({ curveSecret: args.curveSecret, allow: args.allow });
 
   const { target, name } = await loadService(command);
+  // The authenticator answers ZAP in this process, which owns the server socket.
+  const { security, authenticator } = await fromWire(toWire(policy));
   const server = new RpcServer(target, {
+    ...(security ? { security } : {}),
     name,
     heartbeat: heartbeatOption(args),
     ...(args.poolSize !== undefined ? { poolSize: args.poolSize } : {}),
@@ -597,11 +646,8 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
     for (const endpoint of binds) {
       if (!defaulted) io.stderr(`binding to "${endpoint}"`);
       // Said before binding, so it is read before anyone can connect.
-      if (reachableFromOtherMachines(endpoint)) {
-        io.stderr(
-          `warning: ${endpoint} is reachable from other machines and zerokit rpc has no authentication: anyone who can connect can call every method`,
-        );
-      }
+      const exposed = exposureWarning(endpoint, policy);
+      if (exposed) io.stderr(exposed);
       let address: string;
       try {
         address = await server.bind(endpoint);
@@ -623,6 +669,7 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
     return 0;
   } finally {
     server.close();
+    authenticator?.close();
     // libzmq leaves the socket file of an ipc bind behind.
     for (const path of ipcPaths) rmSync(path, { force: true });
   }

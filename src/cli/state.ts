@@ -2,16 +2,26 @@
  * `zerokit state`: run a state server and use one from the shell.
  *
  *   zerokit state serve [--bind EP] [--data-dir D] [--fsync always|everysec|no] [--mutations M]
+ *                       [--curve-secret FILE --allow DIR|KEY|any...]
  *   zerokit state get KEY            (-c EP, or ZEROKIT_STATE=EP)
  *   zerokit state set KEY VALUE      (VALUE is JSON)
  *   zerokit state del KEY
  *   zerokit state watch [KEY...]     (one JSON line per change)
  *   zerokit state ping EP
+ *   (clients: --curve-server-key KEY|FILE [--curve-secret FILE] for a CURVE server)
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseEndpoint } from "../core/endpoint.js";
 import { type EndpointError, TimeoutError } from "../core/errors.js";
 import { ping, State, startServer } from "../state/index.js";
+import {
+  type ClientSecurityFlags,
+  clientSecurityFrom,
+  exposureWarning,
+  FLAG_HELP,
+  SecurityFlagError,
+  serverSecurityFrom,
+} from "./security.js";
 
 /** Where the commands write and how they wait for Ctrl-C (injected for the CLI's main). */
 export interface StateIo {
@@ -69,9 +79,15 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
   const nsOption = () => new Option("-n, --namespace <name>", "the namespace").default("default");
   const timeoutOption = () =>
     new Option("--timeout <seconds>", "give up after this many seconds").default(5).argParser(seconds);
+  const securityOptions = (command: Command): Command =>
+    command
+      .option("--curve-server-key <key|file>", FLAG_HELP.serverKey)
+      .option("--curve-secret <file>", FLAG_HELP.clientSecret);
   const withClientOptions = (command: Command): Command =>
-    command.addOption(connectOption()).addOption(nsOption()).addOption(timeoutOption());
-  const open = (options: { connect?: string; namespace: string; timeout: number }): State => {
+    securityOptions(command.addOption(connectOption()).addOption(nsOption()).addOption(timeoutOption()));
+  const open = async (
+    options: { connect?: string; namespace: string; timeout: number } & ClientSecurityFlags,
+  ): Promise<State> => {
     const address = options.connect ?? process.env.ZEROKIT_STATE;
     if (!address) throw new UsageError("no state server: pass --connect <address> or set ZEROKIT_STATE");
     try {
@@ -79,7 +95,12 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    return new State(address, { namespace: options.namespace, timeout: options.timeout * 1000 });
+    const security = await clientSecurityFrom(options);
+    return new State(address, {
+      namespace: options.namespace,
+      timeout: options.timeout * 1000,
+      ...(security ? { security } : {}),
+    });
   };
   const guarded =
     (body: (io: StateIo) => Promise<number>): StateRunner =>
@@ -87,13 +108,13 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
       try {
         return await body(io);
       } catch (error) {
-        if (error instanceof UsageError) {
+        if (error instanceof UsageError || error instanceof SecurityFlagError) {
           io.stderr(`zerokit state: ${error.message}`);
           return 2;
         }
-        io.stderr(
-          `zerokit state: ${error instanceof TimeoutError ? error.message : `${(error as Error).name}: ${(error as Error).message}`}`,
-        );
+        const e = error as Error & { code?: unknown };
+        const what = e.name === "AuthenticationError" ? `${e.name} (${String(e.code)})` : e.name;
+        io.stderr(`zerokit state: ${error instanceof TimeoutError ? e.message : `${what}: ${e.message}`}`);
         return 1;
       }
     };
@@ -115,6 +136,11 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
         throw new InvalidArgumentError(`${JSON.stringify(v)} is not a positive integer`);
       return n;
     })
+    .option("--curve-secret <file>", FLAG_HELP.serverSecret)
+    .option("--allow <dir|key>", FLAG_HELP.allow, (v: string, previous: string[] | undefined) => [
+      ...(previous ?? []),
+      v,
+    ])
     .action(
       (options: {
         bind?: string;
@@ -122,11 +148,19 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
         fsync: "always" | "everysec" | "no";
         mutations?: string;
         history?: number;
+        curveSecret?: string;
+        allow?: string[];
       }) => {
         onRun(
           guarded(async (io) => {
+            const security = await serverSecurityFrom(options);
+            if (options.bind) {
+              const exposed = exposureWarning(options.bind, security);
+              if (exposed) io.stderr(exposed);
+            }
             const server = await startServer(options.bind, {
               inProcess: true,
+              ...(security ? { security } : {}),
               fsync: options.fsync,
               ...(options.dataDir ? { dataDir: options.dataDir } : {}),
               ...(options.mutations ? { mutations: options.mutations } : {}),
@@ -151,7 +185,7 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
     .action((key: string, options: { connect?: string; namespace: string; timeout: number }) => {
       onRun(
         guarded(async (io) => {
-          await using s = open(options);
+          await using s = await open(options);
           if (!(await s.has(key))) {
             io.stderr(`zerokit state: no key ${JSON.stringify(key)}`);
             return 1;
@@ -175,7 +209,7 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
           } catch {
             throw new UsageError(`${JSON.stringify(text)} is not JSON (quote strings: '"text"')`);
           }
-          await using s = open(options);
+          await using s = await open(options);
           const seq = await s.set(key, value);
           io.stdout(String(seq));
           return 0;
@@ -189,7 +223,7 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
     .action((key: string, options: { connect?: string; namespace: string; timeout: number }) => {
       onRun(
         guarded(async () => {
-          await using s = open(options);
+          await using s = await open(options);
           return (await s.delete(key)) ? 0 : 1;
         }),
       );
@@ -207,7 +241,7 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
     .action((keys: string[], options: { since?: number; connect?: string; namespace: string; timeout: number }) => {
       onRun(
         guarded(async (io) => {
-          await using s = open(options);
+          await using s = await open(options);
           const controller = new AbortController();
           void io.interrupted(["SIGINT", "SIGTERM"]).then(() => controller.abort());
           await s.size(); // fail fast (timeout) when no server answers
@@ -227,7 +261,9 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
     .description("exit 0 if a state server answers at the address, 1 if not")
     .argument("<address>")
     .addOption(timeoutOption())
-    .action((address: string, options: { timeout: number }) => {
+    .option("--curve-server-key <key|file>", FLAG_HELP.serverKey)
+    .option("--curve-secret <file>", FLAG_HELP.clientSecret)
+    .action((address: string, options: { timeout: number } & ClientSecurityFlags) => {
       onRun(
         guarded(async (io) => {
           try {
@@ -235,7 +271,8 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
           } catch (error) {
             throw new UsageError((error as Error).message);
           }
-          if (await ping(address, { timeout: options.timeout * 1000 })) {
+          const security = await clientSecurityFrom(options);
+          if (await ping(address, { timeout: options.timeout * 1000, ...(security ? { security } : {}) })) {
             io.stdout(`pong from ${address}`);
             return 0;
           }

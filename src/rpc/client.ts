@@ -1,6 +1,7 @@
 import type * as zmq from "zeromq";
 import {
   AbortError,
+  type AuthenticationError,
   abortErrorFrom,
   ClosedError,
   InvalidArgumentError,
@@ -19,6 +20,15 @@ import {
   checkOneOf,
   checkSignal,
 } from "../core/options.js";
+import {
+  type ClientSecurity,
+  checkClientSecurity,
+  checkServerSecurity,
+  clientSocketOptions,
+  onHandshakeFailure,
+  type ServerSecurity,
+  serverSocketOptions,
+} from "../core/security/options.js";
 import type { Message } from "../core/socket.js";
 import { Dealer, type SocketOptions } from "../core/sockets.js";
 import { currentCall, Ticker } from "./context.js";
@@ -101,6 +111,13 @@ export interface ClientOptions {
   framing?: "zerorpc" | "zerokit";
   /** Options for the DEALER sockets. */
   socket?: SocketOptions<zmq.Dealer>;
+  /**
+   * How to secure each connection whose `connect()` names none (see {@link ClientSecurity}):
+   * the server's public key, and this client's own pair (without one, each peer gets a fresh
+   * anonymous pair). A server that refuses the handshake fails the calls sent to it with
+   * `AuthenticationError` (code `EAUTH`) at once.
+   */
+  security?: ClientSecurity;
   /** Sees every event received and sent (for debugging, e.g. the CLI's `-d`). */
   onEvent?: EventObserver;
   /**
@@ -129,6 +146,10 @@ type Mode = "undecided" | "collect" | "iterate";
 interface Peer {
   socket: Dealer;
   label: string;
+  /** Whether this is the bound socket (its handshake failures are other workers', not its own). */
+  bound: boolean;
+  /** Why the last handshake failed, until one succeeds: calls routed here fail with it. */
+  failure: AuthenticationError | undefined;
   /** Completed handshakes (a bound socket may have several workers). */
   connections: number;
   observed: boolean;
@@ -201,6 +222,7 @@ function validateClientOptions(options: ClientOptions): void {
   checkObject("socket", options.socket);
   checkFunction("onEvent", options.onEvent);
   checkFunction("onProtocolError", options.onProtocolError);
+  checkClientSecurity("security", options.security);
 }
 
 /** A heartbeat period: milliseconds ≥ 1 (0 would declare every server lost at once), or false. */
@@ -416,6 +438,8 @@ export class RpcClient implements AsyncDisposable {
   readonly #batching: boolean;
   readonly #hooks: ClientHooks | undefined;
   readonly #socketOptions: SocketOptions<zmq.Dealer> | undefined;
+  readonly #security: ClientSecurity | undefined;
+  #bindSecurity: ServerSecurity | undefined;
   readonly #onEvent: EventObserver | undefined;
   readonly #onProtocolError: ((error: ProtocolError, frames: Message) => void) | undefined;
   readonly #channels = new Map<number, ClientChannel>();
@@ -446,6 +470,7 @@ export class RpcClient implements AsyncDisposable {
     this.#batching = options.framing === "zerokit";
     this.#hooks = options.hooks;
     this.#socketOptions = options.socket;
+    this.#security = options.security;
     this.#onEvent = options.onEvent;
     this.#onProtocolError = options.onProtocolError;
     const period = this.#heartbeat === false ? 100 : Math.min(25, this.#heartbeat / 4);
@@ -462,16 +487,26 @@ export class RpcClient implements AsyncDisposable {
   }
 
   /**
-   * Connects to a server. Each endpoint gets its own socket; calls go round-robin over the
-   * servers that are connected.
+   * Connects to a server. Each endpoint gets its own socket, with its own security
+   * (`options.security`, else the client's): one client can reach servers of different keys.
+   * Calls go round-robin over the servers that are connected, skipping those that refused the
+   * handshake; a call sent to a server that refuses fails with `AuthenticationError` (`EAUTH`)
+   * as soon as the handshake fails (libzmq does not retry a connection its server refused).
+   *
    * @throws {EndpointError} for a malformed endpoint.
-   * @throws {InvalidArgumentError} when `endpoint` is not a non-empty string.
+   * @throws {InvalidArgumentError} when `endpoint` is not a non-empty string, or for a security
+   *   option not allowed.
+   * @example
+   * client.connect("tcp://127.0.0.1:4242", { security: { curve: { serverKey, publicKey, secretKey } } });
    */
-  connect(endpoint: string): void {
+  connect(endpoint: string, options: { security?: ClientSecurity } = {}): void {
     checkEndpoint(endpoint);
+    checkObject("options", options);
+    checkClientSecurity("options.security", options.security);
     this.#assertOpen();
-    const socket = new Dealer(this.#socketOptions);
-    const peer = this.#addPeer(socket, endpoint);
+    const security = options.security ?? this.#security;
+    const socket = new Dealer({ ...this.#socketOptions, ...clientSocketOptions(security) });
+    this.#addPeer(socket, endpoint, false);
     try {
       socket.connect(endpoint);
     } catch (error) {
@@ -479,27 +514,74 @@ export class RpcClient implements AsyncDisposable {
       socket.close();
       throw error;
     }
-    void peer;
+  }
+
+  /**
+   * Closes the connection to `endpoint` (as given to {@link connect}; every socket connected to
+   * it). Only the calls sent to it fail, with `ClosedError`; the other servers go on serving.
+   * Returns whether the client was connected to it.
+   *
+   * @example
+   * client.disconnect("tcp://127.0.0.1:4242");
+   */
+  disconnect(endpoint: string): boolean {
+    checkEndpoint(endpoint);
+    const gone = this.#peers.filter((peer) => !peer.bound && peer.label === endpoint);
+    if (gone.length === 0) return false;
+    for (const peer of gone) this.#peers.splice(this.#peers.indexOf(peer), 1);
+    this.#next = 0;
+    const error = new ClosedError(`the client disconnected from ${endpoint}`);
+    for (const peer of gone) {
+      this.#failPeer(peer, error);
+      peer.socket.close();
+    }
+    return true;
   }
 
   /**
    * Binds an endpoint for workers (servers that connect) and resolves with its address. Every
-   * bind shares one socket; see the README for what that means for N workers.
+   * bind shares one socket; see the README for what that means for N workers. A bound client
+   * is the CURVE server of its workers' connections, so it takes {@link ServerSecurity}: its
+   * key pair (the workers' `serverKey`), and an authenticator deciding which workers may join
+   * (started here before binding). Every bind shares the security of the first.
+   *
+   * @throws {InvalidArgumentError} for a security option not allowed, or a second bind with
+   *   another security than the first.
+   * @example
+   * await client.bind("tcp://127.0.0.1:4242", { security: { curve: brokerKeys, authenticator } });
    */
-  async bind(endpoint: string): Promise<string> {
+  async bind(endpoint: string, options: { security?: ServerSecurity } = {}): Promise<string> {
     checkEndpoint(endpoint);
+    checkObject("options", options);
+    checkServerSecurity("options.security", options.security);
+    this.#assertOpen();
+    const security = options.security;
+    if (this.#bindPeer && security !== undefined && security !== this.#bindSecurity) {
+      throw new InvalidArgumentError("options.security", security, "the security of the client's first bind");
+    }
+    await security?.authenticator?.start();
     this.#assertOpen();
     if (!this.#bindPeer) {
-      const socket = new Dealer(this.#socketOptions);
-      this.#bindPeer = this.#addPeer(socket, endpoint);
+      const socket = new Dealer({ ...this.#socketOptions, ...serverSocketOptions(security) });
+      this.#bindSecurity = security;
+      this.#bindPeer = this.#addPeer(socket, endpoint, true);
     }
     return this.#bindPeer.socket.bind(endpoint);
   }
 
-  #addPeer(socket: Dealer, label: string): Peer {
+  /** Fails every call open on `peer` (a refused handshake, a disconnect). */
+  #failPeer(peer: Peer, error: Error): void {
+    for (const channel of [...this.#channels.values()]) {
+      if (channel.peer === peer) this.#forget(channel, error);
+    }
+  }
+
+  #addPeer(socket: Dealer, label: string, bound: boolean): Peer {
     const peer: Peer = {
       socket,
       label,
+      bound,
+      failure: undefined,
       connections: 0,
       observed: false,
       cancel: undefined,
@@ -554,7 +636,15 @@ export class RpcClient implements AsyncDisposable {
     events.on("handshake", () => {
       peer.connections++;
       peer.suspectUntil = 0;
+      peer.failure = undefined;
     });
+    // A bound socket's failures are one worker's: the others (and the calls they run) are fine.
+    if (!peer.bound) {
+      onHandshakeFailure(peer.socket.raw, (error) => {
+        peer.failure = error;
+        if (peer.connections === 0) this.#failPeer(peer, error);
+      });
+    }
     events.on("disconnect", () => {
       peer.connections = Math.max(0, peer.connections - 1);
     });
@@ -562,7 +652,11 @@ export class RpcClient implements AsyncDisposable {
 
   #pickPeer(): Peer {
     const peers = this.#peers;
-    if (peers.length === 1) return peers[0] as Peer;
+    if (peers.length === 1) {
+      const only = peers[0] as Peer;
+      if (only.failure !== undefined && only.connections === 0) throw only.failure;
+      return only;
+    }
     if (peers.length === 0) throw new ClosedError("the client is not connected or bound to any endpoint");
     const now = performance.now();
     for (let i = 0; i < peers.length; i++) {
@@ -579,9 +673,15 @@ export class RpcClient implements AsyncDisposable {
         return peer;
       }
     }
-    const peer = peers[this.#next % peers.length] as Peer;
-    this.#next = (this.#next + 1) % peers.length;
-    return peer;
+    // None is connected yet: the next one whose handshake has not failed (it may still succeed).
+    for (let i = 0; i < peers.length; i++) {
+      const peer = peers[(this.#next + i) % peers.length] as Peer;
+      if (peer.failure === undefined) {
+        this.#next = (this.#next + i + 1) % peers.length;
+        return peer;
+      }
+    }
+    throw (peers[0] as Peer).failure as AuthenticationError;
   }
 
   #newChannel(key: number, method: string, peer: Peer, timeoutMs: number, mode: Mode, now: number): ClientChannel {

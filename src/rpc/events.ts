@@ -5,6 +5,16 @@
 import type * as zmq from "zeromq";
 import { ClosedError, InvalidArgumentError, ProtocolError } from "../core/errors.js";
 import { checkFunction, checkNumber, checkObject, checkOneOf } from "../core/options.js";
+import {
+  type Authenticator,
+  type ClientSecurity,
+  checkClientSecurity,
+  checkServerSecurity,
+  clientSocketOptions,
+  type SecuritySocketOptions,
+  type ServerSecurity,
+  serverSocketOptions,
+} from "../core/security/index.js";
 import type { Message, ZSocket } from "../core/socket.js";
 import { Pub, Pull, Push, type SocketOptions, Sub } from "../core/sockets.js";
 import { checkEndpoint } from "./client.js";
@@ -37,18 +47,64 @@ export type EventProxy<Api> = {
     : never;
 };
 
+/**
+ * The `security` of an event socket. One socket is the CURVE server or client of all its
+ * connections: a socket that binds takes {@link ServerSecurity} (its key pair, an authenticator
+ * for who may connect), one that connects takes {@link ClientSecurity} (the `serverKey` of the
+ * socket it connects to). Which one it is, is told by `curve.serverKey`: only a client has it.
+ */
+export type EventSecurity = ServerSecurity | ClientSecurity;
+
+/** Checks an event socket's `security` option and turns it into socket options. */
+function eventSecurity(
+  name: string,
+  security: unknown,
+): { socket: SecuritySocketOptions; authenticator: Authenticator | undefined } {
+  if (security === undefined) return { socket: {}, authenticator: undefined };
+  checkObject(name, security);
+  const curve = (security as { curve?: unknown }).curve;
+  if (typeof curve === "object" && curve !== null && "serverKey" in curve) {
+    checkClientSecurity(name, security);
+    return { socket: clientSocketOptions(security as ClientSecurity), authenticator: undefined };
+  }
+  checkServerSecurity(name, security);
+  const server = security as ServerSecurity;
+  return { socket: serverSocketOptions(server), authenticator: server.authenticator };
+}
+
+/** Emitter options: the socket's own, and its security. */
+type EmitterOptions<T extends zmq.Socket> = SocketOptions<T> & {
+  /** See {@link EventSecurity}: ServerSecurity for a socket that binds, ClientSecurity for one that connects. */
+  security?: EventSecurity;
+};
+
+/** An emitter's constructor options without `security` (ZeroMQ refuses options it does not know). */
+function withoutSecurity<T extends zmq.Socket>(options: EmitterOptions<T> | undefined): SocketOptions<T> {
+  if (options === undefined) return {} as SocketOptions<T>;
+  const { security: _, ...rest } = options;
+  return rest as SocketOptions<T>;
+}
+
 abstract class Emitter<S extends ZSocket<zmq.Socket>> implements AsyncDisposable {
   protected abstract readonly socket: S;
+  readonly #authenticator: Authenticator | undefined;
+  /** The socket options the security option turns into (the subclass spreads them into its socket). */
+  protected readonly securityOptions: SecuritySocketOptions;
 
   /** Checks the constructor's options (the socket's own values are checked by ZeroMQ). */
   constructor(options: unknown) {
     checkObject("options", options);
+    const security = eventSecurity("security", (options as { security?: unknown } | undefined)?.security);
+    this.securityOptions = security.socket;
+    this.#authenticator = security.authenticator;
   }
 
-  /** Binds an endpoint; resolves with the connectable address. */
+  /** Binds an endpoint; resolves with the connectable address (after starting the authenticator, if any). */
   bind(endpoint: string): Promise<string> {
     checkEndpoint(endpoint);
-    return this.socket.bind(endpoint);
+    const authenticator = this.#authenticator;
+    if (!authenticator) return this.socket.bind(endpoint);
+    return authenticator.start().then(() => this.socket.bind(endpoint));
   }
   /** Connects to an endpoint. */
   connect(endpoint: string): void {
@@ -101,9 +157,9 @@ abstract class Emitter<S extends ZSocket<zmq.Socket>> implements AsyncDisposable
 export class Pusher extends Emitter<Push> {
   protected readonly socket: Push;
   /** @throws {InvalidArgumentError} when `options` is not an object. */
-  constructor(options?: SocketOptions<zmq.Push>) {
+  constructor(options?: EmitterOptions<zmq.Push>) {
     super(options);
-    this.socket = new Push(options);
+    this.socket = new Push({ ...withoutSecurity(options), ...this.securityOptions });
   }
 }
 
@@ -111,9 +167,9 @@ export class Pusher extends Emitter<Push> {
 export class Publisher extends Emitter<Pub> {
   protected readonly socket: Pub;
   /** @throws {InvalidArgumentError} when `options` is not an object. */
-  constructor(options?: SocketOptions<zmq.Publisher>) {
+  constructor(options?: EmitterOptions<zmq.Publisher>) {
     super(options);
-    this.socket = new Pub(options);
+    this.socket = new Pub({ ...withoutSecurity(options), ...this.securityOptions });
   }
 }
 
@@ -136,6 +192,8 @@ export interface ReceiverOptions {
    * Default 1000.
    */
   maxPending?: number;
+  /** See {@link EventSecurity}: ServerSecurity for a receiver that binds, ClientSecurity for one that connects. */
+  security?: EventSecurity;
 }
 
 /** What a receiver has seen since it was made (see {@link Puller.stats}). */
@@ -158,6 +216,9 @@ abstract class Receiver<S extends ZSocket<zmq.Socket>> implements AsyncDisposabl
   readonly #asyncContext: AsyncContextMode;
   readonly #maxMessageSize: number;
   readonly #maxPending: number;
+  readonly #authenticator: Authenticator | undefined;
+  /** The socket options the security option turns into (the subclass spreads them into its socket). */
+  protected readonly securityOptions: SecuritySocketOptions;
   #loop: Promise<void> | undefined;
   #pending = 0;
   #slotFree: (() => void) | undefined;
@@ -187,6 +248,9 @@ abstract class Receiver<S extends ZSocket<zmq.Socket>> implements AsyncDisposabl
     checkNumber("maxMessageSize", options.maxMessageSize, { min: 1, integer: true });
     checkNumber("maxPending", options.maxPending, { min: 1, integer: true });
     checkObject("socket", options.socket);
+    const security = eventSecurity("security", options.security);
+    this.securityOptions = security.socket;
+    this.#authenticator = security.authenticator;
     this.#methods = collectMethods(target);
     this.#onError = options.onError;
     this.#onProtocolError = options.onProtocolError;
@@ -208,6 +272,7 @@ abstract class Receiver<S extends ZSocket<zmq.Socket>> implements AsyncDisposabl
   /** Binds an endpoint and starts dispatching; resolves with the connectable address. */
   async bind(endpoint: string): Promise<string> {
     checkEndpoint(endpoint);
+    await this.#authenticator?.start();
     const address = await this.socket.bind(endpoint);
     this.#loop ??= this.#run();
     return address;
@@ -341,7 +406,7 @@ export class Puller extends Receiver<Pull> {
   protected readonly socket: Pull;
   constructor(target: object, options: ReceiverOptions & { socket?: SocketOptions<zmq.Pull> } = {}) {
     super(target, options);
-    this.socket = new Pull(options.socket);
+    this.socket = new Pull({ ...options.socket, ...this.securityOptions });
   }
 }
 
@@ -350,7 +415,7 @@ export class Subscriber extends Receiver<Sub> {
   protected readonly socket: Sub;
   constructor(target: object, options: ReceiverOptions & { socket?: SocketOptions<zmq.Subscriber> } = {}) {
     super(target, options);
-    this.socket = new Sub(options.socket);
+    this.socket = new Sub({ ...options.socket, ...this.securityOptions });
     this.socket.subscribe();
   }
 }

@@ -29,6 +29,7 @@ export {
 export { type AsyncContextMode, type CallContext, currentCall } from "./context.js";
 export {
   type EventProxy,
+  type EventSecurity,
   Publisher,
   Puller,
   Pusher,

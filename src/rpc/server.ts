@@ -1,5 +1,6 @@
 import type * as zmq from "zeromq";
 import {
+  type AuthenticationError,
   BusyError,
   ClosedError,
   InvalidArgumentError,
@@ -10,6 +11,15 @@ import {
   TimeoutError,
 } from "../core/errors.js";
 import { checkDuration, checkFunction, checkNumber, checkObject, checkOneOf, checkString } from "../core/options.js";
+import {
+  type ClientSecurity,
+  checkClientSecurity,
+  checkServerSecurity,
+  clientSocketOptions,
+  onHandshakeFailure,
+  type ServerSecurity,
+  serverSocketOptions,
+} from "../core/security/options.js";
 import type { Message } from "../core/socket.js";
 import { Router, type SocketOptions } from "../core/sockets.js";
 import { type AsyncContextMode, type CallContext, receiveLoop, runAsCall, Ticker, usesStorage } from "./context.js";
@@ -134,6 +144,19 @@ export interface ServerOptions {
   asyncContext?: AsyncContextMode;
   /** Sees every event received and sent (for debugging, e.g. the CLI's `-d`). */
   onEvent?: EventObserver;
+  /**
+   * CURVE keys and who may connect (see {@link ServerSecurity}). With an authenticator, `bind`
+   * starts it first, and each refusal is reported by its `onRefusal` (with the peer's address;
+   * by default one `console.warn` line); the server keeps serving everyone else. A refused
+   * client never reaches the server: no method runs for it.
+   */
+  security?: ServerSecurity;
+  /**
+   * Called for each failed handshake the authenticator never sees (a client with a wrong server
+   * key, a plaintext client against a CURVE server). Default: one `console.warn` line when
+   * `security` is set.
+   */
+  onHandshakeFailure?: (error: AuthenticationError) => void;
 }
 
 /** Observes events: `"in"` for received, `"out"` for sent. */
@@ -358,6 +381,14 @@ function checkServerOptions(target: unknown, options: ServerOptions): void {
   checkFunction("onEvent", options.onEvent);
   checkObject("socket", options.socket);
   checkOneOf("asyncContext", options.asyncContext, [true, false, "auto"]);
+  checkServerSecurity("security", options.security);
+  checkFunction("onHandshakeFailure", options.onHandshakeFailure);
+  if (options.security?.authenticator && options.socket?.context !== undefined) {
+    // ZAP requests go to the socket's context: the authenticator must be listening in it.
+    if (options.socket.context !== options.security.authenticator.context) {
+      throw new InvalidArgumentError("socket.context", options.socket.context, "the context of security.authenticator");
+    }
+  }
 }
 
 /** Whether a send failed because the client's pipe (or the writer queue) is full, not because it is gone. */
@@ -403,6 +434,10 @@ export class RpcServer implements AsyncDisposable {
     droppedReplies: 0,
   };
   readonly #socket: Router;
+  readonly #security: ServerSecurity | undefined;
+  #stopHandshakeReports: (() => void) | undefined;
+  /** The client security the socket's options were last set to by `connect` (worker mode). */
+  #connectSecurity: ClientSecurity | undefined;
   readonly #methods: Map<string, MethodInfo>;
   readonly #heartbeat: number | false;
   readonly #poolSize: number;
@@ -460,8 +495,28 @@ export class RpcServer implements AsyncDisposable {
     // Mandatory routing: a reply the client's pipe cannot take fails instead of vanishing (the
     // ROUTER default drops it past the send high-water mark). With sendTimeout 0 it fails at
     // once, so one client that does not read never holds up the replies to the others.
-    const socketOptions = { sendTimeout: 0, ...options.socket, mandatory: true };
+    this.#security = options.security;
+    const socketOptions = {
+      sendTimeout: 0,
+      ...options.socket,
+      ...serverSocketOptions(options.security),
+      mandatory: true,
+    };
     this.#socket = new Router(socketOptions);
+    const report =
+      options.onHandshakeFailure ??
+      (options.security
+        ? (error: AuthenticationError) => console.warn(`zerokit rpc server ${this.name}: ${error.message}`)
+        : undefined);
+    if (report) {
+      this.#stopHandshakeReports = onHandshakeFailure(this.#socket.raw, (error) => {
+        try {
+          report(error);
+        } catch {
+          // the observer is the user's: its failure must not reach the socket's event loop
+        }
+      });
+    }
     if (this.#heartbeat !== false) {
       const period = this.#heartbeat;
       this.#ticker = new Ticker(
@@ -483,14 +538,40 @@ export class RpcServer implements AsyncDisposable {
    */
   async bind(endpoint: string): Promise<string> {
     checkString("endpoint", endpoint, { nonEmpty: true });
+    // Started before the first client can connect, or its handshake finds no ZAP handler.
+    await this.#security?.authenticator?.start();
+    if (this.#closed) throw new ClosedError("the server is closed");
     const address = await this.#socket.bind(endpoint);
     this.#start();
     return address;
   }
 
-  /** Connects to a client or queue that binds (worker mode) and starts serving. */
-  connect(endpoint: string): void {
+  /**
+   * Connects to a client or queue that binds (worker mode) and starts serving. A bound client
+   * is the CURVE server of that connection (it authenticates its workers), so a worker takes
+   * the {@link ClientSecurity} of the client it connects to: its `serverKey`, and this worker's
+   * own pair. Without it the server's own `security` applies (the worker stays the CURVE server).
+   *
+   * @example
+   * server.connect("tcp://127.0.0.1:4242", { security: { curve: { serverKey: brokerPublic } } });
+   */
+  connect(endpoint: string, options: { security?: ClientSecurity } = {}): void {
     checkString("endpoint", endpoint, { nonEmpty: true });
+    checkObject("options", options);
+    checkClientSecurity("options.security", options.security);
+    const security = options.security;
+    if (security !== undefined && security !== this.#connectSecurity) {
+      // libzmq takes a socket's security options at each connect: these apply to this one on.
+      const raw = this.#socket.raw as zmq.Router;
+      const own = clientSocketOptions(security);
+      raw.curveServer = false;
+      if (own.curveServerKey !== undefined) {
+        raw.curveServerKey = own.curveServerKey;
+        raw.curvePublicKey = own.curvePublicKey as string;
+        raw.curveSecretKey = own.curveSecretKey as string;
+      }
+      this.#connectSecurity = security;
+    }
     this.#socket.connect(endpoint);
     this.#start();
   }
@@ -1257,6 +1338,7 @@ export class RpcServer implements AsyncDisposable {
     }
     this.#peers.clear();
     this.#backlogged = 0;
+    this.#stopHandshakeReports?.();
     this.#socket.close();
   }
 

@@ -21,6 +21,7 @@ import {
   checkSignal,
   checkString,
 } from "../core/options.js";
+import { type ClientSecurity, checkClientSecurity } from "../core/security/index.js";
 import { RpcClient } from "../rpc/client.js";
 import type { WireChange } from "./server.js";
 
@@ -48,6 +49,12 @@ export interface StateOptions {
   timeout?: number;
   /** Heartbeat period of the transport, ms. Default 5000. */
   heartbeat?: number | false;
+  /**
+   * Talk CURVE to the server: its public key as `curve.serverKey`, and this client's own pair
+   * when the server allows only listed keys (without one: a fresh pair, encrypted but anonymous).
+   * A refused handshake fails operations with `AuthenticationError` (EAUTH).
+   */
+  security?: ClientSecurity;
 }
 
 /** Options of {@link State.watch}. */
@@ -141,6 +148,7 @@ export function checkStateOptions(options: unknown): asserts options is StateOpt
   checkString("namespace", o.namespace);
   checkDuration("timeout", o.timeout);
   if (o.heartbeat !== false) checkDuration("heartbeat", o.heartbeat);
+  checkClientSecurity("security", o.security);
 }
 
 /**
@@ -184,6 +192,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
         timeout: this.#timeout,
         heartbeat: options.heartbeat ?? 5000,
         framing: "zerokit",
+        ...(options.security ? { security: options.security } : {}),
       });
       this.#client.connect(address);
       this.#owner = true;
@@ -527,12 +536,21 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
  * @example
  * if (!(await ping("tcp://127.0.0.1:5000"))) await startServer("tcp://127.0.0.1:5000");
  */
-export async function ping(address: string, options: { timeout?: number } = {}): Promise<boolean> {
+export async function ping(
+  address: string,
+  options: { timeout?: number; security?: ClientSecurity } = {},
+): Promise<boolean> {
   checkString("address", address, { nonEmpty: true });
   checkObject("options", options);
   checkDuration("timeout", options.timeout);
+  checkClientSecurity("security", options.security);
   const timeout = options.timeout ?? 1000;
-  const client = new RpcClient({ timeout, heartbeat: false, framing: "zerokit" });
+  const client = new RpcClient({
+    timeout,
+    heartbeat: false,
+    framing: "zerokit",
+    ...(options.security ? { security: options.security } : {}),
+  });
   try {
     client.connect(address);
     const reply = (await client.call("ping", [""])) as unknown[];

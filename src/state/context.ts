@@ -13,8 +13,10 @@ import {
   ZerokitError,
 } from "../core/errors.js";
 import { checkBoolean, checkDuration, checkNumber, checkObject, checkSignal, checkString } from "../core/options.js";
+import { Authenticator, type ClientSecurity, publicKeyOf } from "../core/security/index.js";
 import { checkStateOptions, State, type StateOptions } from "./client.js";
 import { DataDirError, type RecoveryReport } from "./persistence.js";
+import { checkStartServerSecurity, fromWire, type StartServerSecurity, toWire } from "./security.js";
 import { checkStateServerOptions, StateServer, type StateServerOptions } from "./server.js";
 
 /** A running state server, in this process or its own. */
@@ -30,7 +32,13 @@ export interface ServerHandle extends AsyncDisposable {
 }
 
 /** Options of {@link startServer}. */
-export interface StartServerOptions extends StateServerOptions {
+export interface StartServerOptions extends Omit<StateServerOptions, "security"> {
+  /**
+   * CURVE keys and who may connect. The server runs in its own process, so who may connect is
+   * given as the authenticator's policy (`{ curve: { directory } }`, `{ curve: { keys } }`,
+   * `{ curve: "any" }`, `allow`/`deny`), which that process turns into its own authenticator.
+   */
+  security?: StartServerSecurity;
   /** Run the server in this process instead of its own. Default false (ZProc runs it apart). */
   inProcess?: boolean;
   /** How long to wait for the server process to come up, ms. Default 10,000. */
@@ -52,9 +60,10 @@ export class WorkerExitError extends ZerokitError {
 function checkStartServerOptions(address: unknown, options: unknown): void {
   checkString("address", address, { nonEmpty: true });
   checkObject("options", options);
-  const { inProcess, startTimeout, ...server } = (options ?? {}) as StartServerOptions;
+  const { inProcess, startTimeout, security, ...server } = (options ?? {}) as StartServerOptions;
   checkBoolean("inProcess", inProcess);
   checkDuration("startTimeout", startTimeout);
+  checkStartServerSecurity(security, inProcess === true);
   checkStateServerOptions(server);
 }
 
@@ -132,23 +141,36 @@ function moduleUrlOf(module: string | URL): string {
  */
 export async function startServer(address?: string, options: StartServerOptions = {}): Promise<ServerHandle> {
   checkStartServerOptions(address, options);
-  const { inProcess, startTimeout = 10_000, ...serverOptions } = options;
+  const { inProcess, startTimeout = 10_000, security, ...serverOptions } = options;
   if (serverOptions.mutations) serverOptions.mutations = moduleUrlOf(serverOptions.mutations);
   if (inProcess) {
-    const server = await StateServer.start(address, serverOptions);
-    return {
-      address: server.address,
-      recovery: server.recovery,
-      pid: undefined,
-      stop: async () => server.close(),
-      [Symbol.asyncDispose]: async () => server.close(),
+    // A running authenticator is the caller's; one built from a policy is this server's own.
+    const given = security?.authenticator instanceof Authenticator ? security.authenticator : undefined;
+    const built = given ? { security: undefined, authenticator: undefined } : await fromWire(toWire(security));
+    const own = built.authenticator;
+    let server: StateServer;
+    try {
+      server = await StateServer.start(address, {
+        ...serverOptions,
+        security: given ? { ...security, authenticator: given } : built.security,
+      });
+    } catch (error) {
+      own?.close();
+      throw error;
+    }
+    const stop = async () => {
+      server.close();
+      own?.close();
     };
+    return { address: server.address, recovery: server.recovery, pid: undefined, stop, [Symbol.asyncDispose]: stop };
   }
   const child = track(
-    fork(serverMain, [JSON.stringify({ address, options: serverOptions })], {
+    fork(serverMain, [], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     }),
   );
+  // Over IPC, not argv: a secret key in argv is readable by every user of the machine.
+  child.send({ address, options: serverOptions, security: toWire(security) });
   const ready = (await Promise.race([
     once(child, "message"),
     once(child, "exit").then(([code]) => [
@@ -252,11 +274,19 @@ export class Context implements AsyncDisposable {
   readonly server: ServerHandle | undefined;
   readonly #workers: { handle: WorkerHandle; result: Promise<unknown> }[] = [];
   readonly #processes = new Set<ChildProcess>();
+  /** How workers connect: the same client security as the context's State. */
+  readonly #security: ClientSecurity | undefined;
 
-  private constructor(address: string, state: State, server: ServerHandle | undefined) {
+  private constructor(
+    address: string,
+    state: State,
+    server: ServerHandle | undefined,
+    security: ClientSecurity | undefined,
+  ) {
     this.address = address;
     this.state = state;
     this.server = server;
+    this.#security = security;
   }
 
   /**
@@ -272,7 +302,18 @@ export class Context implements AsyncDisposable {
     if (serverOptions !== undefined) checkStartServerOptions(undefined, serverOptions);
     const server = address ? undefined : await startServer(undefined, serverOptions);
     const where = address ?? (server as ServerHandle).address;
-    return new Context(where, new State(where, stateOptions), server);
+    // A context that starts its own CURVE server knows the server's key: without a security of
+    // its own it talks to it with a fresh pair (enough unless the server lists allowed keys).
+    const secret = serverOptions?.security?.curve?.secretKey;
+    const security =
+      stateOptions.security ??
+      (server && secret !== undefined ? { curve: { serverKey: publicKeyOf(secret) } } : undefined);
+    try {
+      return new Context(where, new State(where, { ...stateOptions, security }), server, security);
+    } catch (error) {
+      await server?.stop();
+      throw error;
+    }
   }
 
   /** Runs `exportName` of a module in `count` worker processes, each as `fn(state, ...args)`. */
@@ -297,6 +338,7 @@ export class Context implements AsyncDisposable {
       namespace: options.namespace ?? this.state.namespace,
       moduleUrl,
       exportName: options.exportName ?? "default",
+      security: this.#security,
     };
     const attempt = () =>
       new Promise<R>((resolve, reject) => {
@@ -407,6 +449,7 @@ export class Context implements AsyncDisposable {
       namespace: this.state.namespace,
       moduleUrl: moduleUrlOf(module),
       exportName,
+      security: this.#security,
     };
     const pool: ChildProcess[] = [];
     let nextChunk = 0;

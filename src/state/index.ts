@@ -33,5 +33,6 @@ export {
   type WorkerHandle,
 } from "./context.js";
 export { DataDirError, type FsyncPolicy, type RecoveryReport } from "./persistence.js";
+export type { AuthenticatorPolicy, StartServerSecurity } from "./security.js";
 export { type MutationState, StateLimitError, StateServer, type StateServerOptions } from "./server.js";
 export type { StoreStats } from "./store.js";

@@ -6,6 +6,7 @@ import { packObject, unpackObject } from "../core/codec.js";
 import { defaultAddress } from "../core/endpoint.js";
 import { InvalidArgumentError, TimeoutError, ZerokitError } from "../core/errors.js";
 import { checkDuration, checkNumber, checkObject, checkOneOf, checkString } from "../core/options.js";
+import { checkServerSecurity, type ServerSecurity } from "../core/security/index.js";
 import { currentCall } from "../rpc/context.js";
 import { PushStream, RpcServer, type StreamSink } from "../rpc/server.js";
 import { encodedValueProblem } from "./encoded.js";
@@ -35,6 +36,11 @@ export interface StateServerOptions {
   historyBytes?: number;
   /** Watches one client connection may have open at once. Default 1000. */
   maxWatchersPerPeer?: number;
+  /**
+   * CURVE keys and who may connect (an `Authenticator`; `start()` waits for it to start), passed to
+   * the RPC server. Without it the server is plaintext and open to anyone who reaches it.
+   */
+  security?: ServerSecurity;
 }
 
 /** The view a named mutation gets of its namespace; writes apply atomically when it returns. */
@@ -94,6 +100,7 @@ export function checkStateServerOptions(options: unknown): asserts options is St
   checkDuration("mutationTimeout", o.mutationTimeout);
   if (o.heartbeat !== false) checkDuration("heartbeat", o.heartbeat);
   checkNumber("maxWatchersPerPeer", o.maxWatchersPerPeer, { min: 1, integer: true });
+  checkServerSecurity("security", o.security);
 }
 
 // Request fields arrive from any peer: each is checked before use, so a bad request fails alone,
@@ -213,6 +220,7 @@ export class StateServer implements AsyncDisposable {
       name: "zerokit-state",
       heartbeat: options.heartbeat ?? 5000,
       asyncContext: false,
+      ...(options.security ? { security: options.security } : {}),
     });
   }
 
@@ -237,6 +245,8 @@ export class StateServer implements AsyncDisposable {
       for (const [name, fn] of Object.entries(module))
         if (typeof fn === "function") mutations.set(name, fn as Mutation);
     }
+    // Started before binding: a client that connects first must not meet a missing ZAP handler.
+    await options.security?.authenticator?.start();
     const server = new StateServer(options, mutations);
     try {
       server.address = await server.#rpc.bind(address);

@@ -4,6 +4,7 @@
  * errors over IPC (advanced serialization: Map, Set, BigInt, typed arrays, Date survive). It exits
  * when the parent goes away, so workers are never orphaned.
  */
+import type { ClientSecurity } from "../core/security/index.js";
 import { State } from "./client.js";
 
 interface Setup {
@@ -11,6 +12,8 @@ interface Setup {
   namespace: string;
   moduleUrl: string;
   exportName: string;
+  /** The context's client security (advanced serialization carries its keys as bytes or text). */
+  security: ClientSecurity | undefined;
 }
 type Command =
   | { type: "run"; setup: Setup; args: unknown[] }
@@ -35,7 +38,10 @@ async function load(setup: Setup): Promise<UserFn> {
   const fn = module[setup.exportName];
   if (typeof fn !== "function")
     throw new TypeError(`${setup.moduleUrl} has no function export ${JSON.stringify(setup.exportName)}`);
-  state = new State(setup.address, { namespace: setup.namespace });
+  state = new State(setup.address, {
+    namespace: setup.namespace,
+    ...(setup.security ? { security: setup.security } : {}),
+  });
   return fn as UserFn;
 }
 
