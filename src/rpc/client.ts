@@ -421,6 +421,11 @@ class Result {
  * call's heartbeats and credit always reach the server that runs it, and a dead server is skipped
  * while a live one can answer), or bind and let workers connect.
  *
+ * Security is per peer: `security` in the options is the default, `connect(endpoint, { security })`
+ * gives one server its own (its key, this side's pair), so one client can reach servers of
+ * different keys. A server that refuses the handshake fails the calls sent to it with
+ * `AuthenticationError` (`EAUTH`) within milliseconds, and later calls go to the other servers.
+ *
  * Concurrency: any number of calls may be in flight at once from any number of callers.
  *
  * @example

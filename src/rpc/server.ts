@@ -153,8 +153,8 @@ export interface ServerOptions {
   security?: ServerSecurity;
   /**
    * Called for each failed handshake the authenticator never sees (a client with a wrong server
-   * key, a plaintext client against a CURVE server). Default: one `console.warn` line when
-   * `security` is set.
+   * key, a plaintext client against a CURVE server). libzmq retries such a client about ten
+   * times a second. Default, when `security` is set: a `console.warn` line at most every 10 s.
    */
   onHandshakeFailure?: (error: AuthenticationError) => void;
 }
@@ -391,6 +391,29 @@ function checkServerOptions(target: unknown, options: ServerOptions): void {
   }
 }
 
+/** How often the default handshake-failure warning may print. */
+const HANDSHAKE_WARNING_EVERY_MS = 10_000;
+
+/**
+ * The default report of failed handshakes: libzmq retries a client with a wrong server key about
+ * ten times a second, so one line per period, counting the ones it did not print.
+ */
+function throttledWarning(name: string): (error: AuthenticationError) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  let unprinted = 0;
+  return (error) => {
+    const now = performance.now();
+    if (now - last < HANDSHAKE_WARNING_EVERY_MS) {
+      unprinted++;
+      return;
+    }
+    const more = unprinted > 0 ? ` (${unprinted} more failed handshakes since the last warning)` : "";
+    console.warn(`zerokit rpc server ${name}: ${error.message}${more}`);
+    last = now;
+    unprinted = 0;
+  };
+}
+
 /** Whether a send failed because the client's pipe (or the writer queue) is full, not because it is gone. */
 function isBackPressure(error: unknown): boolean {
   return error instanceof TimeoutError || error instanceof QueueFullError;
@@ -503,11 +526,7 @@ export class RpcServer implements AsyncDisposable {
       mandatory: true,
     };
     this.#socket = new Router(socketOptions);
-    const report =
-      options.onHandshakeFailure ??
-      (options.security
-        ? (error: AuthenticationError) => console.warn(`zerokit rpc server ${this.name}: ${error.message}`)
-        : undefined);
+    const report = options.onHandshakeFailure ?? (options.security ? throttledWarning(this.name) : undefined);
     if (report) {
       this.#stopHandshakeReports = onHandshakeFailure(this.#socket.raw, (error) => {
         try {
