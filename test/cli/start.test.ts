@@ -15,11 +15,17 @@ const scripts = (
   JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: Record<string, string> }
 ).scripts;
 
-/** `npm start`'s command, as node arguments (it is `node ...`; npm adds nothing we need). */
-function startArgs(): string[] {
-  const [program, ...args] = (scripts.start as string).split(/\s+/);
+/** `npm start`'s command: its leading `NAME=value` environment, then node's arguments. */
+function startCommand(): { env: Record<string, string>; args: string[] } {
+  const words = (scripts.start as string).split(/\s+/);
+  const env: Record<string, string> = {};
+  while (/^[A-Z_][A-Z0-9_]*=/.test(words[0] ?? "")) {
+    const [name, ...value] = (words.shift() as string).split("=");
+    env[name as string] = value.join("=");
+  }
+  const [program, ...args] = words;
   assert.equal(program, "node", scripts.start);
-  return args;
+  return { env, args };
 }
 
 interface Started {
@@ -30,7 +36,8 @@ interface Started {
 
 /** Runs `npm start` in `cwd` as a terminal's foreground job (its own process group). */
 async function start(cwd: string): Promise<Started> {
-  const cli = new Cli(startArgs(), "node", { cwd, detached: true });
+  const { env, args } = startCommand();
+  const cli = new Cli(args, "node", { cwd, env, detached: true });
   try {
     await cli.waitFor("stdout", /^Ctrl-C stops the server\.$/m, 30_000);
   } catch (error) {
