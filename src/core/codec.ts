@@ -11,7 +11,7 @@
  * `int64AsBigInt` option of {@link createMsgpackCodec} decodes every 64-bit integer as `BigInt`.
  */
 import { addExtension, Packr, RESET_BUFFER_MODE } from "msgpackr";
-import { ProtocolError } from "./errors.js";
+import { InvalidArgumentError, ProtocolError } from "./errors.js";
 import { checkBoolean, checkObject } from "./options.js";
 
 /** Turns values of type `T` into one frame and back. */
@@ -252,6 +252,10 @@ function int64AsBigInt(options: MsgpackOptions | undefined): boolean {
 function holdsWideInteger(value: unknown): boolean {
   if (typeof value === "number") return isWideInteger(value);
   if (value === null || typeof value !== "object") return false;
+  if (value instanceof Date) {
+    assertValidDate(value);
+    return false;
+  }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
@@ -303,6 +307,15 @@ function widenIntegers(value: unknown): unknown {
   const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
   for (const key in copy) setOwn(copy, key, widenIntegers(copy[key]));
   return copy;
+}
+
+/**
+ * msgpackr writes an Invalid Date as `d4 ff ff`, a timestamp no MessagePack reader accepts (Python's
+ * msgpack refuses the whole message), so zerokit never sends one: encoding it is an error.
+ */
+function assertValidDate(date: Date): void {
+  if (Number.isNaN(date.getTime()))
+    throw new InvalidArgumentError("value", date, "a valid Date (this one is Invalid Date)");
 }
 
 /** Sets an own property, also for a key such as "__proto__" that `copy[key] = ...` would not. */
@@ -377,6 +390,10 @@ function tagMaps(value: unknown): unknown {
       return tagged;
     });
     return changed ? new Set(items) : value;
+  }
+  if (value instanceof Date) {
+    assertValidDate(value);
+    return value;
   }
   if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
   let copy: Record<string, unknown> | undefined;

@@ -365,6 +365,24 @@ describe("what the server sends is valid MessagePack", () => {
     assert.equal(reply.name, "ERR");
     assert.match(String((reply.args as string[])[1]), /timestamp/);
   });
+
+  test(
+    "a handler's Invalid Date is answered with an ERR that says so, not sent as bytes no reader takes",
+    T,
+    async () => {
+      const invalid = { now: () => new Date(Number.NaN), nested: () => ({ when: [new Date(Number.NaN)] }) };
+      await using s = await setup({}, invalid);
+      for (const method of ["now", "nested"]) {
+        const head = Buffer.concat([Buffer.from([0x93]), packWire({ message_id: freshId(), v: 3 }), packWire(method)]);
+        await s.raw.send([EMPTY, Buffer.concat([head, Buffer.from([0x90])])]);
+        const reply = await nextReply(s.raw);
+        assert.equal(checkStructure(reply.blob, 100, 1_000_000), undefined);
+        assert.equal(reply.name, "ERR");
+        assert.match(String((reply.args as string[])[1]), /Invalid Date/);
+      }
+      assert.throws(() => packWire({ at: new Date(Number.NaN) }), InvalidArgumentError);
+    },
+  );
 });
 
 describe("exposure", () => {
