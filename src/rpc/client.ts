@@ -52,6 +52,7 @@ import {
   ownIdNumber,
   type PackedHeaders,
   PROTOCOL_VERSION,
+  readHeaderOnly,
   packHeaderEntries,
   type RpcEvent,
   STREAM,
@@ -1213,80 +1214,11 @@ function remoteErrorOf(args: unknown): RemoteError | undefined {
     : new RemoteError(text(name), text(message), text(stack));
 }
 
-// --- Reading response_to without decoding ---------------------------------------------------------
-// A reply that is too large, or does not decode, may still name its call in a header of scalars;
-// that call must then fail instead of waiting for a reply that will never come. This reads only
-// the header, bounded by the frame, and gives up (undefined) on anything but a map of scalars.
-
-/** Bytes of the length field (str/bin) or of the value (numbers) after each type code. */
-const SCALAR_WIDTH = new Map<number, number>([
-  [0xc0, 0],
-  [0xc2, 0],
-  [0xc3, 0],
-  [0xcc, 1],
-  [0xcd, 2],
-  [0xce, 4],
-  [0xcf, 8],
-  [0xd0, 1],
-  [0xd1, 2],
-  [0xd2, 4],
-  [0xd3, 8],
-  [0xca, 4],
-  [0xcb, 8],
-]);
-const LENGTH_WIDTH = new Map<number, number>([
-  [0xd9, 1],
-  [0xda, 2],
-  [0xdb, 4],
-  [0xc4, 1],
-  [0xc5, 2],
-  [0xc6, 4],
-]);
-const RESPONSE_TO = Buffer.from("response_to");
-
-/** The `response_to` of an event's header, read from the bytes alone, or undefined. */
+/**
+ * The `response_to` of a reply too large to decode, or that does not decode, read from its header
+ * alone: that call must then fail instead of waiting for a reply that will never come.
+ */
 function peekResponseTo(blob: Buffer): WireId | undefined {
-  if (blob.length < 3 || blob[0] !== 0x93) return undefined;
-  let at = 1;
-  const code = blob[at++] as number;
-  let count: number;
-  if ((code & 0xf0) === 0x80) count = code & 0x0f;
-  else if (code === 0xde && blob.length >= 4) {
-    count = blob.readUInt16BE(at);
-    at += 2;
-  } else return undefined;
-  /** Reads one scalar at `at`: its [start, end, isText] for str/bin, [-1, end] for the others. */
-  const skip = (): [number, number, boolean] | undefined => {
-    if (at >= blob.length) return undefined;
-    const c = blob[at++] as number;
-    if (c < 0x80 || c >= 0xe0) return [-1, at, false];
-    if ((c & 0xe0) === 0xa0) return span(at, c & 0x1f, true);
-    const width = SCALAR_WIDTH.get(c);
-    if (width !== undefined) {
-      if (at + width > blob.length) return undefined;
-      at += width;
-      return [-1, at, false];
-    }
-    const lengthWidth = LENGTH_WIDTH.get(c);
-    if (lengthWidth === undefined || at + lengthWidth > blob.length) return undefined;
-    const length = blob.readUIntBE(at, lengthWidth);
-    return span(at + lengthWidth, length, c <= 0xdb && c >= 0xd9);
-  };
-  const span = (start: number, length: number, isString: boolean): [number, number, boolean] | undefined => {
-    if (start + length > blob.length) return undefined;
-    at = start + length;
-    return [start, at, isString];
-  };
-  for (let i = 0; i < count; i++) {
-    const key = skip();
-    if (!key || key[0] < 0) return undefined;
-    const isResponseTo = key[1] - key[0] === RESPONSE_TO.length && RESPONSE_TO.equals(blob.subarray(key[0], key[1]));
-    const value = skip();
-    if (!value) return undefined;
-    if (isResponseTo) {
-      if (value[0] < 0) return undefined;
-      return value[2] ? blob.toString("utf8", value[0], value[1]) : blob.subarray(value[0], value[1]);
-    }
-  }
-  return undefined;
+  const responseTo = readHeaderOnly(blob)?.response_to;
+  return typeof responseTo === "string" || responseTo instanceof Uint8Array ? responseTo : undefined;
 }
