@@ -7,6 +7,7 @@
  */
 import { normalizeEndpoint } from "./endpoint.js";
 import { type AuthenticationError, ClosedError, InvalidArgumentError, ZerokitError } from "./errors.js";
+import { Feed } from "./feed.js";
 import { checkFunction, checkNumber, checkObject, checkSignal } from "./options.js";
 import {
   type ClientSecurity,
@@ -216,11 +217,6 @@ export class Peer<S extends ZSocket = ZSocket> {
   }
 }
 
-interface StatusQueue {
-  items: PeerStatus[];
-  wake: (() => void) | undefined;
-}
-
 /**
  * A set of remote peers, one socket each, keyed by endpoint. Adding a peer makes and connects
  * its socket; its handshake events become statuses; {@link pick} chooses a live peer round-robin.
@@ -237,14 +233,13 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
   readonly #factory: SocketFactory<S>;
   readonly #defaults: PeerOptions;
   readonly #maxPeers: number;
-  readonly #statusBuffer: number;
   readonly #onStatus: ((status: PeerStatus, peer: Peer<S>) => void) | undefined;
   readonly #onError: (error: Error) => void;
   readonly #peers = new Map<string, Peer<S>>();
   /** The peers in insertion order, for round-robin; rebuilt on add/remove, which are rare. */
   #order: Peer<S>[] = [];
   #next = 0;
-  readonly #streams = new Set<StatusQueue>();
+  readonly #statuses: Feed<PeerStatus>;
   readonly #controller = new AbortController();
   #closed = false;
 
@@ -262,7 +257,12 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
     this.#factory = options.socket;
     this.#defaults = options.defaults ?? {};
     this.#maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
-    this.#statusBuffer = options.statusBuffer ?? DEFAULT_STATUS_BUFFER;
+    // A consumer too far behind loses its oldest statuses; nothing else needs to know.
+    this.#statuses = new Feed<PeerStatus>(
+      options.statusBuffer ?? DEFAULT_STATUS_BUFFER,
+      () => {},
+      "the peer set was closed",
+    );
     this.#onStatus = options.onStatus;
     this.#onError = options.onError ?? ((error) => console.warn(`zerokit peers: ${error.message}`));
   }
@@ -399,42 +399,7 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
   status(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<PeerStatus> {
     checkObject("options", options);
     checkSignal("options.signal", options.signal);
-    const queue: StatusQueue = { items: [], wake: undefined };
-    const signal = options.signal;
-    const stop = () => queue.wake?.();
-    if (!this.#closed) this.#streams.add(queue);
-    signal?.addEventListener("abort", stop, { once: true });
-    this.#controller.signal.addEventListener("abort", stop, { once: true });
-    const finish = () => {
-      this.#streams.delete(queue);
-      signal?.removeEventListener("abort", stop);
-      this.#controller.signal.removeEventListener("abort", stop);
-    };
-    const iterator: AsyncIterableIterator<PeerStatus> = {
-      next: async (): Promise<IteratorResult<PeerStatus>> => {
-        for (;;) {
-          const item = queue.items.shift();
-          if (item) return { value: item, done: false };
-          if (this.#closed || signal?.aborted || !this.#streams.has(queue)) {
-            finish();
-            return { value: undefined, done: true };
-          }
-          await new Promise<void>((resolve) => {
-            queue.wake = resolve;
-          });
-          queue.wake = undefined;
-        }
-      },
-      return: async (): Promise<IteratorResult<PeerStatus>> => {
-        finish();
-        queue.wake?.();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-    };
-    return iterator;
+    return this.#statuses.subscribe(options.signal);
   }
 
   /**
@@ -506,13 +471,7 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
         this.#report(error);
       }
     }
-    for (const queue of this.#streams) {
-      if (queue.items.length >= this.#statusBuffer) {
-        queue.items.shift();
-      }
-      queue.items.push(status);
-      queue.wake?.();
-    }
+    this.#statuses.emit(status);
   }
 
   #report(error: unknown): void {
@@ -529,6 +488,7 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
     for (const peer of [...this.#order]) this.remove(peer.endpoint, new ClosedError("the peer set was closed"));
     this.#closed = true;
     this.#controller.abort(new ClosedError("the peer set was closed"));
+    this.#statuses.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

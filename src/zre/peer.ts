@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { normalizeEndpoint } from "../core/endpoint.js";
 import { abortErrorFrom, ClosedError, InvalidArgumentError, TimeoutError, ZerokitError } from "../core/errors.js";
+import { Feed } from "../core/feed.js";
 import {
   checkBoolean,
   checkDuration,
@@ -20,7 +21,6 @@ import type { Frame, Message } from "../core/socket.js";
 import { Dealer, Router } from "../core/sockets.js";
 import { Beacon, type BeaconInterface, chooseInterface } from "./beacon.js";
 import { decodeZre, encodeZre, type ZreMessage } from "./codec.js";
-import { Feed } from "./feed.js";
 import { GossipClient, GossipHub } from "./gossip.js";
 import { type PeerInfo, RemotePeer } from "./remote.js";
 
@@ -234,7 +234,7 @@ export class Peer implements AsyncDisposable {
     this.#maxMessageSize = options.maxMessageSize ?? 64 * 1024 * 1024;
     this.#uuidBytes = randomBytes(16);
     this.uuid = this.#uuidBytes.toString("hex").toUpperCase();
-    this.#feed = new Feed(options.eventBuffer ?? 10_000, () => this.#stats.eventsDropped++);
+    this.#feed = new Feed(options.eventBuffer ?? 10_000, () => this.#stats.eventsDropped++, "the peer stopped");
   }
 
   /** The counters of what was ignored (a copy). */

@@ -3,7 +3,7 @@
  * subscribed, through its own bounded queue (a consumer too far behind loses its oldest events,
  * counted), until it stops, its signal aborts, or the feed closes.
  */
-import { abortErrorFrom, ClosedError } from "../core/errors.js";
+import { abortErrorFrom, ClosedError } from "./errors.js";
 
 interface Queue<T> {
   items: T[];
@@ -15,11 +15,18 @@ export class Feed<T> {
   readonly #queues = new Set<Queue<T>>();
   readonly #limit: number;
   readonly #onDrop: () => void;
+  readonly #closedMessage: string;
   #closed = false;
 
-  constructor(limit: number, onDrop: () => void) {
+  /**
+   * @param limit events one consumer may have queued before it loses its oldest
+   * @param onDrop called once per event a consumer lost
+   * @param closedMessage what {@link first} rejects with when the feed closes first
+   */
+  constructor(limit: number, onDrop: () => void, closedMessage = "the feed was closed") {
     this.#limit = limit;
     this.#onDrop = onDrop;
+    this.#closedMessage = closedMessage;
   }
 
   /** Whether anyone is listening (so emitters can skip building events). */
@@ -97,7 +104,7 @@ export class Feed<T> {
     } finally {
       await events.return?.();
     }
-    throw signal.aborted ? abortErrorFrom(signal) : new ClosedError("the peer stopped");
+    throw signal.aborted ? abortErrorFrom(signal) : new ClosedError(this.#closedMessage);
   }
 
   /** Ends every consumer's loop (after the events already queued for it). */
