@@ -166,12 +166,14 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
               ...(options.mutations ? { mutations: options.mutations } : {}),
               ...(options.history ? { historyLimit: options.history } : {}),
             });
+            // Listen before the address is printed: whoever reads it may signal at once (as a test does).
+            const stopped = io.interrupted(["SIGINT", "SIGTERM", "SIGHUP"]); // SIGHUP: its terminal closed
             if (server.recovery?.problem)
               io.stderr(`recovered: ${server.recovery.problem}; cut ${server.recovery.discardedBytes} bytes`);
             io.stdout(`state server on ${server.address}`);
             io.stdout(`  ZEROKIT_STATE=${server.address} npx zerokit state set greeting '"hello"'`);
             io.stdout(`  npx zerokit state watch -c ${server.address}`);
-            await io.interrupted(["SIGINT", "SIGTERM", "SIGHUP"]); // SIGHUP: its terminal closed
+            await stopped;
             await server.stop();
             return 0;
           }),
