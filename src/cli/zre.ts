@@ -35,16 +35,22 @@ function port(text: string): number {
   return value;
 }
 
-/** Resolves after `seconds` (if given) or at the first SIGINT/SIGTERM, whichever is first. */
+/**
+ * Resolves after `seconds` (if given) or at the first SIGINT, SIGTERM or SIGHUP (its terminal
+ * closed), whichever is first. Called before anything is printed, so that whoever reads the first
+ * line may signal at once.
+ */
 function runFor(seconds: number | undefined): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       process.off("SIGINT", done);
       process.off("SIGTERM", done);
+      process.off("SIGHUP", done);
       resolve();
     };
     process.once("SIGINT", done);
     process.once("SIGTERM", done);
+    process.once("SIGHUP", done);
     if (seconds !== undefined) setTimeout(done, seconds * 1000).unref();
   });
 }
@@ -109,6 +115,7 @@ export function zreCommands(): Command[] {
           : { mode: "beacon", port: options.port, ...(options.interface ? { interface: options.interface } : {}) };
         const peer = new Peer(options.name, { discovery });
         await peer.start();
+        const stopped = runFor(options.seconds);
         const controller = new AbortController();
         const printing = (async () => {
           for await (const event of peer.events({ signal: controller.signal })) {
@@ -120,7 +127,7 @@ export function zreCommands(): Command[] {
             `zerokit peers: ${peer.name} ${peer.uuid} on ${peer.interface?.name ?? "?"} (${peer.endpoint})\n`,
           );
         }
-        await runFor(options.seconds);
+        await stopped;
         controller.abort();
         await printing;
         await peer.stop();
@@ -139,8 +146,9 @@ export function zreCommands(): Command[] {
         onIgnored: () => {},
       });
       const bound = await gossip.bind(options.bind);
+      const stopped = runFor(options.seconds);
       process.stderr.write(`zerokit gossip-hub: listening on ${bound}\n`);
-      await runFor(options.seconds);
+      await stopped;
       await gossip.close();
     });
   return [peers, hub];
