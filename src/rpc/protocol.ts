@@ -125,9 +125,12 @@ function unpackLimited(blob: Uint8Array, limits: DecodeLimits | undefined): unkn
 const NOT_READ = Symbol("not read");
 let cursor = 0;
 
-function readEventFast(blob: Buffer): [EventHeader, string, unknown] | undefined {
-  const end = blob.length;
-  if (end < 4 || blob[0] !== 0x93 || ((blob[1] as number) & 0xf0) !== 0x80) return undefined;
+/**
+ * The header of `[header, name, args]` when it is a fixmap of scalars at the front, as every
+ * zerorpc peer writes it, leaving `cursor` after it; undefined otherwise.
+ */
+function readFrontHeader(blob: Buffer, end: number): EventHeader | undefined {
+  if (end < 2 || blob[0] !== 0x93 || ((blob[1] as number) & 0xf0) !== 0x80) return undefined;
   let count = (blob[1] as number) & 0x0f;
   cursor = 2;
   const header = {} as EventHeader;
@@ -138,6 +141,14 @@ function readEventFast(blob: Buffer): [EventHeader, string, unknown] | undefined
     if (value === NOT_READ) return undefined;
     header[key] = value;
   }
+  return header;
+}
+
+function readEventFast(blob: Buffer): [EventHeader, string, unknown] | undefined {
+  const end = blob.length;
+  if (end < 4) return undefined;
+  const header = readFrontHeader(blob, end);
+  if (!header) return undefined;
   const name = readScalar(blob, end);
   if (typeof name !== "string" || cursor >= end) return undefined;
   const first = blob[cursor] as number;
@@ -664,17 +675,6 @@ function validTimestamp(blob: Uint8Array, at: number, size: number): boolean {
  * decode): only when it is a fixmap of scalars at the front, as every zerorpc peer writes it.
  */
 export function readHeaderOnly(blob: Buffer): EventHeader | undefined {
-  const end = blob.length;
-  if (end < 2 || blob[0] !== 0x93 || ((blob[1] as number) & 0xf0) !== 0x80) return undefined;
-  let count = (blob[1] as number) & 0x0f;
-  cursor = 2;
-  const header = {} as EventHeader;
-  while (count-- > 0) {
-    const key = readKey(blob, end);
-    if (key === undefined) return undefined;
-    const value = readScalar(blob, end);
-    if (value === NOT_READ) return undefined;
-    header[key] = value;
-  }
-  return isWireId(header.message_id) ? header : undefined;
+  const header = readFrontHeader(blob, blob.length);
+  return header && isWireId(header.message_id) ? header : undefined;
 }
