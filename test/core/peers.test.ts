@@ -10,36 +10,10 @@ import {
   generateKeyPair,
   InvalidArgumentError,
   type KeyPair,
-  Router,
-  type ServerSecurity,
-  serverSocketOptions,
 } from "../../src/index.js";
-import { freshEndpoint } from "../helpers.js";
+import { echoRouter } from "./echo-router.js";
 
 const T = { timeout: 20_000 };
-
-/** An echo ROUTER that answers `[name, payload]`; `seen` counts what it received. */
-async function echoServer(transport: "tcp" | "ipc", name: string, security: ServerSecurity = {}) {
-  await security.authenticator?.start();
-  const router = new Router({ ...serverSocketOptions(security), linger: 0 });
-  const endpoint = await router.bind(freshEndpoint(transport));
-  const seen: string[] = [];
-  void (async () => {
-    for (;;) {
-      let frames: Buffer[];
-      try {
-        frames = await router.receive();
-      } catch {
-        return;
-      }
-      const [identity, payload] = frames;
-      if (!identity || !payload) continue;
-      seen.push(payload.toString());
-      router.post([identity, name, payload]);
-    }
-  })();
-  return { endpoint, seen, close: () => router.close(), [Symbol.asyncDispose]: async () => router.close() };
-}
 
 function dealerSet(extra: Partial<ConstructorParameters<typeof PeerSet<Dealer>>[0]> = {}) {
   return new PeerSet<Dealer>({ socket: (security) => new Dealer({ ...security, linger: 0 }), ...extra });
@@ -87,8 +61,8 @@ for (const transport of ["tcp", "ipc"] as const) {
       const client = generateKeyPair();
       await using authA = new Authenticator({ curve: { keys: [client.publicKey] } });
       await using authB = new Authenticator({ curve: { keys: [client.publicKey] } });
-      await using a = await echoServer(transport, "A", { curve: keysA, authenticator: authA });
-      await using b = await echoServer(transport, "B", { curve: keysB, authenticator: authB });
+      await using a = await echoRouter(transport, { curve: keysA, authenticator: authA }, "A");
+      await using b = await echoRouter(transport, { curve: keysB, authenticator: authB }, "B");
       await using set = dealerSet();
       const stream = set.status();
       const own = (server: KeyPair) => ({ security: { curve: { serverKey: server.publicKey, ...client } } });
@@ -105,8 +79,8 @@ for (const transport of ["tcp", "ipc"] as const) {
     test("statuses: added, connected, disconnected, removed; a refusal says why", T, async () => {
       const keys = generateKeyPair();
       await using auth = new Authenticator({ curve: { keys: [] }, onRefusal: () => {} });
-      const open = await echoServer(transport, "open");
-      await using guarded = await echoServer(transport, "guarded", { curve: keys, authenticator: auth });
+      const open = await echoRouter(transport, {}, "open");
+      await using guarded = await echoRouter(transport, { curve: keys, authenticator: auth }, "guarded");
       await using set = dealerSet();
       const stream = set.status();
       set.add(open.endpoint);
@@ -132,8 +106,8 @@ for (const transport of ["tcp", "ipc"] as const) {
     });
 
     test("removing a peer fails only that peer's pending work", T, async () => {
-      await using a = await echoServer(transport, "A");
-      await using b = await echoServer(transport, "B");
+      await using a = await echoRouter(transport, {}, "A");
+      await using b = await echoRouter(transport, {}, "B");
       await using set = dealerSet();
       const stream = set.status();
       const peerA = set.add(a.endpoint);
@@ -167,7 +141,7 @@ for (const transport of ["tcp", "ipc"] as const) {
     test("a refused handshake fails the work waiting on that peer with EAUTH", T, async () => {
       const keys = generateKeyPair();
       await using auth = new Authenticator({ curve: { keys: [] }, onRefusal: () => {} });
-      await using guarded = await echoServer(transport, "guarded", { curve: keys, authenticator: auth });
+      await using guarded = await echoRouter(transport, { curve: keys, authenticator: auth }, "guarded");
       await using set = dealerSet({ defaults: { security: { curve: { serverKey: keys.publicKey } } } });
       set.add(guarded.endpoint);
       const { reply } = ask(set, "let me in");
@@ -184,9 +158,9 @@ for (const transport of ["tcp", "ipc"] as const) {
 
 describe("PeerSet picking and bookkeeping", () => {
   test("pick goes round-robin over connected peers, skips suspected ones, then falls back", T, async () => {
-    await using a = await echoServer("tcp", "A");
-    await using b = await echoServer("tcp", "B");
-    await using c = await echoServer("tcp", "C");
+    await using a = await echoRouter("tcp", {}, "A");
+    await using b = await echoRouter("tcp", {}, "B");
+    await using c = await echoRouter("tcp", {}, "C");
     await using set = dealerSet();
     const stream = set.status();
     for (const server of [a, b, c]) set.add(server.endpoint);
@@ -208,7 +182,7 @@ describe("PeerSet picking and bookkeeping", () => {
   test("a peer still connecting is picked when none is connected; an empty set throws ClosedError", T, async () => {
     await using set = dealerSet();
     assert.throws(() => set.pick(), ClosedError);
-    const server = await echoServer("tcp", "late");
+    const server = await echoRouter("tcp", {}, "late");
     set.add(server.endpoint);
     assert.equal(set.pick().endpoint, server.endpoint);
     assert.equal(await ask(set, "queued").reply, "late");
@@ -216,8 +190,8 @@ describe("PeerSet picking and bookkeeping", () => {
   });
 
   test("a static resolver adds its peers; aborting follow removes what it added", T, async () => {
-    await using a = await echoServer("ipc", "A");
-    await using b = await echoServer("ipc", "B");
+    await using a = await echoRouter("ipc", {}, "A");
+    await using b = await echoRouter("ipc", {}, "B");
     const errors: Error[] = [];
     await using set = dealerSet({ onError: (error) => errors.push(error) });
     set.add(b.endpoint);
@@ -227,7 +201,7 @@ describe("PeerSet picking and bookkeeping", () => {
     assert.match(errors[0]!.message, /bogus/);
     // A resolver that keeps going, stopped by its signal.
     const controller = new AbortController();
-    const c = await echoServer("ipc", "C");
+    const c = await echoRouter("ipc", {}, "C");
     const following = set.follow(
       {
         async *changes(signal) {

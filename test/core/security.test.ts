@@ -25,16 +25,15 @@ import {
   parseCertificate,
   publicKeyOf,
   type Refusal,
-  Router,
   readCertificate,
   readPublicKeys,
-  type ServerSecurity,
   serverSocketOptions,
   writeCertificates,
   z85Decode,
   z85Encode,
 } from "../../src/index.js";
-import { freshEndpoint, repoRoot } from "../helpers.js";
+import { repoRoot } from "../helpers.js";
+import { echoRouter } from "./echo-router.js";
 
 const T = { timeout: 20_000 };
 /** Far longer than any handshake: an error that arrives is from the handshake events, not this. */
@@ -289,29 +288,6 @@ describe("security options", () => {
   });
 });
 
-/** An echo ROUTER with the given security; `seen` is every payload it received. */
-async function echoServer(transport: "tcp" | "ipc", security: ServerSecurity) {
-  await security.authenticator?.start();
-  const router = new Router({ ...serverSocketOptions(security), linger: 0 });
-  const endpoint = await router.bind(freshEndpoint(transport));
-  const seen: string[] = [];
-  void (async () => {
-    for (;;) {
-      let frames: Buffer[];
-      try {
-        frames = await router.receive();
-      } catch {
-        return;
-      }
-      const [identity, payload] = frames;
-      if (!identity || !payload) continue;
-      seen.push(payload.toString());
-      router.post([identity, payload]);
-    }
-  })();
-  return { endpoint, seen, router, [Symbol.asyncDispose]: async () => router.close() };
-}
-
 /** One request through a one-peer PeerSet: the reply, or the error the peer's handshake failed with. */
 async function ask(endpoint: string, security: ClientSecurity | undefined, text: string): Promise<string> {
   await using peers = new PeerSet({ socket: (options) => new Dealer({ ...options, linger: 0 }) });
@@ -361,7 +337,7 @@ for (const transport of ["tcp", "ipc"] as const) {
         curve: { keys: [allowed.publicKey] },
         onRefusal: (r) => refusals.push(r),
       });
-      await using server = await echoServer(transport, { curve: serverKeys, authenticator: auth });
+      await using server = await echoRouter(transport, { curve: serverKeys, authenticator: auth });
       await assert.rejects(ask(server.endpoint, toServer(stranger), "from stranger"), isAuth(/ZAP status 400/));
       await assert.rejects(ask(server.endpoint, toServer(), "from anonymous"), isAuth());
       assert.equal(await ask(server.endpoint, toServer(allowed), "from friend"), "from friend");
@@ -377,7 +353,7 @@ for (const transport of ["tcp", "ipc"] as const) {
 
     test("a wrong server key and a plaintext client are refused with EAUTH", T, async () => {
       await using auth = new Authenticator({ curve: "any" });
-      await using server = await echoServer(transport, { curve: serverKeys, authenticator: auth });
+      await using server = await echoRouter(transport, { curve: serverKeys, authenticator: auth });
       const serverSide: AuthenticationError[] = [];
       const both = until(() => serverSide.length >= 2);
       const stop = onHandshakeFailure(server.router.raw, (error) => {
@@ -395,7 +371,7 @@ for (const transport of ["tcp", "ipc"] as const) {
     });
 
     test("a CURVE server without an authenticator accepts any client key (libzmq's default)", T, async () => {
-      await using server = await echoServer(transport, { curve: { secretKey: z85Decode(serverKeys.secretKey) } });
+      await using server = await echoRouter(transport, { curve: { secretKey: z85Decode(serverKeys.secretKey) } });
       assert.equal(await ask(server.endpoint, toServer(stranger), "hello"), "hello");
     });
 
@@ -403,7 +379,7 @@ for (const transport of ["tcp", "ipc"] as const) {
       const dir = mkdtempSync(join(scratch, "allow-"));
       await writeCertificates(dir, "old-client");
       await using auth = new Authenticator({ curve: { directory: dir }, onRefusal: () => {} });
-      await using server = await echoServer(transport, { curve: serverKeys, authenticator: auth });
+      await using server = await echoRouter(transport, { curve: serverKeys, authenticator: auth });
       const newcomer = generateKeyPair();
       await assert.rejects(ask(server.endpoint, toServer(newcomer), "too early"), isAuth());
       await writeCertificates(dir, "newcomer", { keys: newcomer });
@@ -425,7 +401,7 @@ for (const transport of ["tcp", "ipc"] as const) {
         onRefusal: () => {},
         onReload: (keys) => sizes?.(keys),
       });
-      await using server = await echoServer(transport, { curve: serverKeys, authenticator: auth });
+      await using server = await echoRouter(transport, { curve: serverKeys, authenticator: auth });
       assert.equal(await ask(server.endpoint, toServer(member), "in"), "in");
       const emptied = new Promise<void>((resolve) => {
         sizes = (keys) => {
@@ -443,8 +419,8 @@ for (const transport of ["tcp", "ipc"] as const) {
       const quiet = { onRefusal: () => {} };
       await using authA = new Authenticator({ curve: { keys: [allowed.publicKey] }, ...quiet });
       await using authB = new Authenticator({ curve: { keys: [clientB.publicKey] }, ...quiet });
-      await using a = await echoServer(transport, { curve: serverKeys, authenticator: authA });
-      await using b = await echoServer(transport, { curve: keysB, authenticator: authB });
+      await using a = await echoRouter(transport, { curve: serverKeys, authenticator: authA });
+      await using b = await echoRouter(transport, { curve: keysB, authenticator: authB });
       const toB = (own: typeof clientB) => ({ curve: { serverKey: keysB.publicKey, ...own } });
       assert.equal(await ask(a.endpoint, toServer(allowed), "a"), "a");
       assert.equal(await ask(b.endpoint, toB(clientB), "b"), "b");
@@ -470,18 +446,18 @@ describe("address lists (tcp)", () => {
     const onRefusal = (r: Refusal) => refusals.push(r);
     {
       await using auth = new Authenticator({ curve: "any", deny: ["127.0.0.0/8"], onRefusal });
-      await using server = await echoServer("tcp", { curve: serverKeys, authenticator: auth });
+      await using server = await echoRouter("tcp", { curve: serverKeys, authenticator: auth });
       await assert.rejects(ask(server.endpoint, client, "denied"), isAuth());
       assert.deepEqual(server.seen, []);
     }
     {
       await using auth = new Authenticator({ curve: "any", allow: ["10.0.0.0/8", "::1"], onRefusal });
-      await using server = await echoServer("tcp", { curve: serverKeys, authenticator: auth });
+      await using server = await echoRouter("tcp", { curve: serverKeys, authenticator: auth });
       await assert.rejects(ask(server.endpoint, client, "not listed"), isAuth());
     }
     {
       await using auth = new Authenticator({ curve: "any", allow: ["127.0.0.1"], deny: ["10.1.2.3"], onRefusal });
-      await using server = await echoServer("tcp", { curve: serverKeys, authenticator: auth });
+      await using server = await echoRouter("tcp", { curve: serverKeys, authenticator: auth });
       assert.equal(await ask(server.endpoint, client, "listed"), "listed");
     }
     assert.deepEqual(
@@ -495,7 +471,7 @@ describe("address lists (tcp)", () => {
 
   test("an authenticator without curve filters plaintext clients by address", T, async () => {
     await using auth = new Authenticator({ deny: ["127.0.0.1"], onRefusal: () => {} });
-    await using server = await echoServer("tcp", { authenticator: auth });
+    await using server = await echoRouter("tcp", { authenticator: auth });
     await assert.rejects(ask(server.endpoint, undefined, "plain"), isAuth());
     assert.deepEqual(server.seen, []);
   });
@@ -506,7 +482,7 @@ describe("the ZAP handler", () => {
     const serverKeys = generateKeyPair();
     const errors: Error[] = [];
     await using auth = new Authenticator({ curve: "any", onError: (e) => errors.push(e), onRefusal: () => {} });
-    await using server = await echoServer("tcp", { curve: serverKeys, authenticator: auth });
+    await using server = await echoRouter("tcp", { curve: serverKeys, authenticator: auth });
     // A hostile in-process client of the ZAP endpoint, speaking garbage.
     await using zap = new Dealer({ linger: 0 });
     zap.connect("inproc://zeromq.zap.01");
