@@ -51,7 +51,11 @@ export interface PeerOptions {
   discovery?: Discovery;
   /** Beacon interval and liveness check period, ms. Default 1000. */
   interval?: number;
-  /** Silence after which a peer is pinged and reported EVASIVE, ms. Default 5000. */
+  /**
+   * Silence after which a peer is pinged and reported EVASIVE, ms. Default 5000. A peer that
+   * stays silent one reap interval longer (the smallest of `evasive`, `expired` and 1 s: the PING
+   * went unanswered) is reported SILENT, as Zyre does.
+   */
   evasive?: number;
   /** Silence after which a peer is dropped (EXIT), ms. Default 30000. */
   expired?: number;
@@ -66,7 +70,7 @@ export interface PeerOptions {
 /** What happens on the network, as the application hears it. */
 export type PeerEvent =
   | { type: "ENTER"; uuid: string; name: string; headers: ReadonlyMap<string, string>; endpoint: string }
-  | { type: "EXIT" | "EVASIVE"; uuid: string; name: string }
+  | { type: "EXIT" | "EVASIVE" | "SILENT"; uuid: string; name: string }
   | { type: "JOIN" | "LEAVE"; uuid: string; name: string; group: string }
   | { type: "WHISPER"; uuid: string; name: string; content: Buffer[] }
   | { type: "SHOUT"; uuid: string; name: string; group: string; content: Buffer[] };
@@ -634,11 +638,12 @@ export class Peer implements AsyncDisposable {
     try {
       const now = performance.now();
       for (const remote of [...this.#remotes.values()]) {
-        const { vitality, firstEvasive } = remote.state.check(now);
+        const { vitality, firstEvasive, firstSilent } = remote.state.check(now);
         if (vitality === "expired") this.#drop(remote.state.uuid);
         else if (vitality === "evasive" && remote.state.ready) {
           this.#post(remote, { command: "PING", sequence: 0 });
           if (firstEvasive) this.#feed.emit({ type: "EVASIVE", uuid: remote.state.uuid, name: remote.state.name });
+          if (firstSilent) this.#feed.emit({ type: "SILENT", uuid: remote.state.uuid, name: remote.state.name });
         }
       }
     } catch {

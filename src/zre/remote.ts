@@ -45,6 +45,7 @@ export class RemotePeer {
   #sentSequence = 0;
   #lastHeard: number;
   #evasive = false;
+  #silent = false;
   readonly #liveness: Liveness;
 
   constructor(uuid: string, endpoint: string, liveness: Liveness, now: number) {
@@ -113,21 +114,28 @@ export class RemotePeer {
   refresh(now: number): void {
     this.#lastHeard = now;
     this.#evasive = false;
+    this.#silent = false;
   }
 
   /**
    * Its liveness at `now`: `"expired"` after `expired` ms of silence, `"evasive"` after
-   * `evasive` ms. `firstEvasive` tells whether this check is the first since it went quiet.
+   * `evasive` ms. `firstEvasive` tells whether this check is the first since it went quiet;
+   * `firstSilent` whether it is the first since the PING sent on going evasive has had one reap
+   * interval to be answered and was not (Zyre's SILENT: `evasive_at + reap interval`, the reap
+   * interval being the smallest of `evasive`, `expired` and 1 s).
    */
-  check(now: number): { vitality: Vitality; firstEvasive: boolean } {
+  check(now: number): { vitality: Vitality; firstEvasive: boolean; firstSilent: boolean } {
     const silence = now - this.#lastHeard;
-    if (silence >= this.#liveness.expired) return { vitality: "expired", firstEvasive: false };
+    if (silence >= this.#liveness.expired) return { vitality: "expired", firstEvasive: false, firstSilent: false };
     if (silence >= this.#liveness.evasive) {
       const firstEvasive = !this.#evasive;
       this.#evasive = true;
-      return { vitality: "evasive", firstEvasive };
+      const reap = Math.min(this.#liveness.evasive, this.#liveness.expired, 1000);
+      const firstSilent = !this.#silent && silence >= this.#liveness.evasive + reap;
+      if (firstSilent) this.#silent = true;
+      return { vitality: "evasive", firstEvasive, firstSilent };
     }
-    return { vitality: "alive", firstEvasive: false };
+    return { vitality: "alive", firstEvasive: false, firstSilent: false };
   }
 
   info(): PeerInfo {

@@ -58,11 +58,13 @@ async function exercise(parent: Peer, children: ChildPeer[], events: AsyncIterat
   const back = await nextEvent(events, (e) => e.type === "WHISPER");
   assert.equal(back.type === "WHISPER" && back.content[0]!.toString(), "back");
 
-  // A killed child: EVASIVE, then EXIT, here and at the others.
+  // A killed child: EVASIVE, SILENT (its PING unanswered one reap interval later), then EXIT, here
+  // and at the others.
   const killed = children[2]!;
   killed.kill();
   // (idle peers go EVASIVE too, until the PING it brings is answered: only the killed one's count here)
   await nextEvent(events, (e) => e.type === "EVASIVE" && e.uuid === killed.uuid);
+  await nextEvent(events, (e) => e.type === "SILENT" && e.uuid === killed.uuid);
   await nextEvent(events, (e) => e.type === "EXIT" && e.uuid === killed.uuid);
   await children[0]!.waitLine((l) => l.type === "EXIT" && l.uuid === killed.uuid);
 

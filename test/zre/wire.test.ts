@@ -223,13 +223,18 @@ test("remote peer state: sequences, group status and liveness on a fake clock", 
   assert.deepEqual(peer.leave("H", 10), { changed: true, exact: true });
   assert.deepEqual([...peer.groups], []);
 
-  assert.deepEqual(peer.check(4999), { vitality: "alive", firstEvasive: false });
-  assert.deepEqual(peer.check(5000), { vitality: "evasive", firstEvasive: true });
-  assert.deepEqual(peer.check(6000), { vitality: "evasive", firstEvasive: false });
-  peer.refresh(6000);
-  assert.deepEqual(peer.check(10999), { vitality: "alive", firstEvasive: false });
-  assert.deepEqual(peer.check(11000), { vitality: "evasive", firstEvasive: true });
-  assert.deepEqual(peer.check(36000), { vitality: "expired", firstEvasive: false });
+  // Defaults evasive 5 s, expired 30 s: the reap interval is 1 s, so SILENT comes at 6 s, once.
+  const live = { vitality: "alive", firstEvasive: false, firstSilent: false };
+  assert.deepEqual(peer.check(4999), live);
+  assert.deepEqual(peer.check(5000), { vitality: "evasive", firstEvasive: true, firstSilent: false });
+  assert.deepEqual(peer.check(5999), { vitality: "evasive", firstEvasive: false, firstSilent: false });
+  assert.deepEqual(peer.check(6000), { vitality: "evasive", firstEvasive: false, firstSilent: true });
+  assert.deepEqual(peer.check(7000), { vitality: "evasive", firstEvasive: false, firstSilent: false });
+  peer.refresh(7000);
+  assert.deepEqual(peer.check(11999), live);
+  assert.deepEqual(peer.check(12000), { vitality: "evasive", firstEvasive: true, firstSilent: false });
+  assert.deepEqual(peer.check(13000), { vitality: "evasive", firstEvasive: false, firstSilent: true });
+  assert.deepEqual(peer.check(37000), { vitality: "expired", firstEvasive: false, firstSilent: false });
 });
 
 test("a flood of beacons with fresh uuids from one address holds at most maxPeers, the rest counted", {
