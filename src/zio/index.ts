@@ -1,0 +1,27 @@
+/**
+ * zerokit/zio — what ZIO gives Python, for Node: messages with a level, form, label and
+ * coordinates; ports that bind and connect by address or by node/port name; nodes that publish
+ * their ports through discovery (`zerokit/zre`, wire compatible with Zyre); credit-based flows;
+ * and RPC services found by name.
+ */
+
+export {
+  AbortError,
+  ClosedError,
+  InvalidArgumentError,
+  ProtocolError,
+  TimeoutError,
+  ZerokitError,
+} from "../core/errors.js";
+export { Peer, type PeerEvent, type PeerOptions } from "../zre/peer.js";
+export {
+  LEVELS,
+  type Level,
+  type LevelName,
+  Message,
+  type MessageInit,
+  type PayloadFrame,
+  packParts,
+  type Uint64,
+  unpackParts,
+} from "./message.js";
