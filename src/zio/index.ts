@@ -14,6 +14,7 @@ export {
   ZerokitError,
 } from "../core/errors.js";
 export { Peer, type PeerEvent, type PeerOptions } from "../zre/peer.js";
+export { FlowEndedError, FlowError, NotSupportedError, PortStateError } from "./errors.js";
 export {
   LEVELS,
   type Level,
@@ -25,3 +26,15 @@ export {
   type Uint64,
   unpackParts,
 } from "./message.js";
+export { Node, type NodeOptions } from "./node.js";
+export {
+  Port,
+  type PortChange,
+  type PortOptions,
+  type PortRecvOptions,
+  type PortSendOptions,
+  type PortSocketOptions,
+  type PortStats,
+  SOCKET_TYPES,
+  type SocketType,
+} from "./port.js";

@@ -64,7 +64,8 @@ const SPACE = 0x20;
 /** Parts a single-part frame may unpack into: bounds what one hostile frame makes us allocate. */
 const MAX_PACKED_PARTS = 100_000;
 
-function checkUint64(name: string, value: unknown): void {
+/** Fails unless `value` is a 64-bit unsigned integer (a safe number or a BigInt), or undefined. */
+export function checkUint64(name: string, value: unknown): void {
   if (value === undefined) return;
   const ok =
     typeof value === "bigint"
