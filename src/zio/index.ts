@@ -15,6 +15,7 @@ export {
 } from "../core/errors.js";
 export { Peer, type PeerEvent, type PeerOptions } from "../zre/peer.js";
 export { FlowEndedError, FlowError, NotSupportedError, PortStateError } from "./errors.js";
+export { Flow, type FlowDirection, type FlowOptions, type FlowWaitOptions } from "./flow.js";
 export {
   LEVELS,
   type Level,
