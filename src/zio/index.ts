@@ -27,7 +27,7 @@ export {
   type Uint64,
   unpackParts,
 } from "./message.js";
-export { Node, type NodeOptions } from "./node.js";
+export { Node, type NodeOptions, type ServeOptions } from "./node.js";
 export {
   Port,
   type PortChange,
@@ -39,3 +39,11 @@ export {
   SOCKET_TYPES,
   type SocketType,
 } from "./port.js";
+export {
+  type ConnectByNameOptions,
+  connectByName,
+  SERVICE_KIND,
+  ServiceLink,
+  type ServiceLinkStats,
+  type ServiceName,
+} from "./service.js";

@@ -6,10 +6,12 @@
  */
 import { InvalidArgumentError } from "../core/errors.js";
 import { checkObject, checkString } from "../core/options.js";
+import { RpcServer, type ServerOptions } from "../rpc/server.js";
 import { type Discovery, Peer, type PeerOptions } from "../zre/peer.js";
 import { PortStateError } from "./errors.js";
 import { checkUint64, type Uint64 } from "./message.js";
 import { Port, type PortOptions, type SocketType } from "./port.js";
+import { SERVICE_KIND } from "./service.js";
 
 /** Options of {@link Node}. */
 export interface NodeOptions {
@@ -21,6 +23,21 @@ export interface NodeOptions {
   discovery?: Discovery;
   /** The discovery peer's other options (clocks, bounds); its name and headers come from the node. */
   peer?: Omit<PeerOptions, "headers" | "discovery">;
+}
+
+/** Options of {@link Node.serve}: the server's own, and where it binds. */
+export interface ServeOptions extends ServerOptions {
+  /** Where the server binds. Default an ephemeral TCP port on the node's hostname. */
+  bind?: string;
+  /** More headers, published as `zio.port.<name>.<key>`. */
+  headers?: Record<string, string>;
+}
+
+interface Service {
+  server: RpcServer;
+  bind: string | undefined;
+  headers: Record<string, string>;
+  address: string | undefined;
 }
 
 /**
@@ -43,6 +60,7 @@ export class Node implements AsyncDisposable {
   readonly #discovery: Discovery | undefined;
   readonly #peerOptions: Omit<PeerOptions, "headers" | "discovery">;
   readonly #ports = new Map<string, Port>();
+  readonly #services = new Map<string, Service>();
   #peer: Peer | undefined;
   #online = false;
   #closed = false;
@@ -106,10 +124,53 @@ export class Node implements AsyncDisposable {
     }
     if (type === undefined) throw new InvalidArgumentError("type", type, `a socket type for the new port ${name}`);
     if (this.#online) throw new PortStateError(`node ${this.name} is online: add port ${name} before online()`);
+    if (this.#services.has(name)) throw new InvalidArgumentError("name", name, "a name no service of this node has");
     checkObject("options", options);
     const port = new Port(name, type, { origin: this.origin, hostname: this.hostname, ...options });
     this.#ports.set(name, port);
     return port;
+  }
+
+  /**
+   * Serves `target` over RPC (zerorpc protocol) as the port `name` of this node: the server binds
+   * when the node goes online (an ephemeral TCP port on the node's hostname unless `bind` says
+   * otherwise) and is published like a port (`zio.port.<name>.address`, `.socket` = ROUTER,
+   * `.service` = zerorpc), so clients find it with {@link connectByName}. The server stays bound
+   * while the node is offline (unannounced: clients drop it when the node exits) and closes with
+   * the node.
+   *
+   * @throws {PortStateError} while online (headers go out once, in the HELLO).
+   * @example
+   * node.serve("calc", { add: (a: number, b: number) => a + b });
+   * await node.online();
+   */
+  serve(name: string, target: object, options: ServeOptions = {}): RpcServer {
+    this.#assertOpen();
+    checkString("name", name, { nonEmpty: true });
+    if (name === undefined || name.includes(".")) throw new InvalidArgumentError("name", name, "a name without dots");
+    if (this.#online) throw new PortStateError(`node ${this.name} is online: serve ${name} before online()`);
+    if (this.#ports.has(name) || this.#services.has(name)) {
+      throw new InvalidArgumentError("name", name, "a name no port or service of this node has");
+    }
+    checkObject("options", options);
+    const { bind, headers = {}, ...serverOptions } = options;
+    checkString("options.bind", bind, { nonEmpty: true });
+    checkObject("options.headers", headers);
+    for (const [key, value] of Object.entries(headers)) checkString(`options.headers[${JSON.stringify(key)}]`, value);
+    const server = new RpcServer(target, serverOptions);
+    this.#services.set(name, { server, bind, headers: { ...headers }, address: undefined });
+    return server;
+  }
+
+  async #bindServices(headers: Map<string, string>): Promise<void> {
+    for (const [name, service] of this.#services) {
+      service.address ??= await service.server.bind(service.bind ?? `tcp://${this.hostname}:*`);
+      const prefix = `zio.port.${name}.`;
+      for (const [key, value] of Object.entries(service.headers)) headers.set(`${prefix}${key}`, value);
+      headers.set(`${prefix}address`, service.address);
+      headers.set(`${prefix}socket`, "ROUTER");
+      headers.set(`${prefix}service`, SERVICE_KIND);
+    }
   }
 
   /**
@@ -135,6 +196,7 @@ export class Node implements AsyncDisposable {
     const ports = [...this.#ports.values()];
     try {
       for (const port of ports) for (const [key, value] of await port.doBinds()) headers.set(key, value);
+      await this.#bindServices(headers);
       const peer = new Peer(this.name, this.#peerConfig(headers));
       this.#peer = peer;
       await peer.start();
@@ -179,6 +241,7 @@ export class Node implements AsyncDisposable {
       await this.#goOffline();
       this.#closed = true;
       for (const port of this.#ports.values()) await port.close();
+      for (const service of this.#services.values()) await service.server[Symbol.asyncDispose]();
     });
   }
 
