@@ -29,6 +29,8 @@ export interface NodeOptions {
 export interface ServeOptions extends ServerOptions {
   /** Where the server binds. Default an ephemeral TCP port on the node's hostname. */
   bind?: string;
+  /** For a server bound already (passed to `serve` instead of a target): the address to publish. */
+  address?: string;
   /** More headers, published as `zio.port.<name>.<key>`. */
   headers?: Record<string, string>;
 }
@@ -132,7 +134,8 @@ export class Node implements AsyncDisposable {
   }
 
   /**
-   * Serves `target` over RPC (zerorpc protocol) as the port `name` of this node: the server binds
+   * Serves `target` over RPC (zerorpc protocol) as the port `name` of this node (or announces an
+   * `RpcServer` made and bound already, at `options.address`): the server binds
    * when the node goes online (an ephemeral TCP port on the node's hostname unless `bind` says
    * otherwise) and is published like a port (`zio.port.<name>.address`, `.socket` = ROUTER,
    * `.service` = zerorpc), so clients find it with {@link connectByName}. The server stays bound
@@ -144,7 +147,7 @@ export class Node implements AsyncDisposable {
    * node.serve("calc", { add: (a: number, b: number) => a + b });
    * await node.online();
    */
-  serve(name: string, target: object, options: ServeOptions = {}): RpcServer {
+  serve(name: string, target: object | RpcServer, options: ServeOptions = {}): RpcServer {
     this.#assertOpen();
     checkString("name", name, { nonEmpty: true });
     if (name === undefined || name.includes(".")) throw new InvalidArgumentError("name", name, "a name without dots");
@@ -153,12 +156,16 @@ export class Node implements AsyncDisposable {
       throw new InvalidArgumentError("name", name, "a name no port or service of this node has");
     }
     checkObject("options", options);
-    const { bind, headers = {}, ...serverOptions } = options;
+    const { bind, address, headers = {}, ...serverOptions } = options;
     checkString("options.bind", bind, { nonEmpty: true });
+    checkString("options.address", address, { nonEmpty: true });
+    if (target instanceof RpcServer && address === undefined) {
+      throw new InvalidArgumentError("options.address", address, "the address a given RpcServer is bound to");
+    }
     checkObject("options.headers", headers);
     for (const [key, value] of Object.entries(headers)) checkString(`options.headers[${JSON.stringify(key)}]`, value);
-    const server = new RpcServer(target, serverOptions);
-    this.#services.set(name, { server, bind, headers: { ...headers }, address: undefined });
+    const server = target instanceof RpcServer ? target : new RpcServer(target, serverOptions);
+    this.#services.set(name, { server, bind, headers: { ...headers }, address });
     return server;
   }
 
