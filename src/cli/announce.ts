@@ -68,17 +68,12 @@ export async function linkByName(
     await peer.stop();
   };
   io.stderr(`looking for "${text}" on ${peer.interface?.name ?? "?"}`);
-  const signal = AbortSignal.timeout(Math.max(1, Math.round(args.timeout * 1000)));
-  const changes = link.changes({ signal });
-  for (const address of link.connections) {
-    io.stderr(`connecting to "${address}"`);
-    return { close };
+  try {
+    await link.ready({ timeout: Math.max(1, Math.round(args.timeout * 1000)) });
+  } catch {
+    await close();
+    throw new Error(`no service "${text}" found within ${args.timeout}s`);
   }
-  for await (const change of changes) {
-    if (change.type !== "connect") continue;
-    io.stderr(`connecting to "${change.address}"`);
-    return { close };
-  }
-  await close();
-  throw new Error(`no service "${text}" found within ${args.timeout}s`);
+  for (const address of link.connections) io.stderr(`connecting to "${address}"`);
+  return { close };
 }

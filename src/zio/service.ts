@@ -7,9 +7,9 @@
  */
 
 import { normalizeEndpoint } from "../core/endpoint.js";
-import { InvalidArgumentError } from "../core/errors.js";
+import { abortErrorFrom, ClosedError, InvalidArgumentError, TimeoutError } from "../core/errors.js";
 import { Feed } from "../core/feed.js";
-import { checkObject, checkSignal, checkString } from "../core/options.js";
+import { checkDuration, checkObject, checkSignal, checkString } from "../core/options.js";
 import type { RpcClient } from "../rpc/client.js";
 import { Peer, type PeerEvent } from "../zre/peer.js";
 import type { PortChange } from "./port.js";
@@ -60,6 +60,35 @@ export class ServiceLink implements AsyncDisposable {
   /** The server addresses the client is connected to through this link. */
   get connections(): readonly string[] {
     return [...new Set(this.#byPeer.values())];
+  }
+
+  /**
+   * Resolves once the client is connected to at least one server of the name (at once when it
+   * is already): a call made before any server is known fails with `ClosedError`.
+   *
+   * @throws {TimeoutError} after `timeout` ms. @throws {AbortError} when `signal` aborts.
+   * @example
+   * await link.ready({ timeout: 5000 });
+   */
+  async ready(options: { timeout?: number; signal?: AbortSignal } = {}): Promise<void> {
+    checkObject("options", options);
+    checkDuration("options.timeout", options.timeout, { orInfinity: true });
+    checkSignal("options.signal", options.signal);
+    const signals = [this.#controller.signal];
+    if (options.signal) signals.push(options.signal);
+    const timeout = options.timeout;
+    if (timeout !== undefined && timeout !== Number.POSITIVE_INFINITY) signals.push(AbortSignal.timeout(timeout));
+    const signal = AbortSignal.any(signals);
+    const changes = this.#changes.subscribe(signal);
+    try {
+      if (this.#byPeer.size > 0) return;
+      for await (const change of changes) if (change.type === "connect") return;
+    } finally {
+      await changes.return?.();
+    }
+    if (options.signal?.aborted) throw abortErrorFrom(options.signal);
+    if (this.#controller.signal.aborted) throw new ClosedError("the link was closed");
+    throw new TimeoutError(`no server ${this.name.node}/${this.name.port} within ${timeout} ms`, timeout ?? 0);
   }
 
   get stats(): ServiceLinkStats {

@@ -86,7 +86,10 @@ describe("zio RPC by name", () => {
     await using client = new RpcClient({ heartbeat: false });
     await using link = connectByName(client, { node: "calc-node", port: "calc" }, { peer });
     const changes = link.changes();
-    await nextChange(changes, (c) => c.type === "connect");
+    await link.ready({ timeout: 10_000 });
+    await using other = new RpcClient();
+    await using nobody = connectByName(other, { node: "nobody", port: "calc" }, { peer });
+    await assert.rejects(nobody.ready({ timeout: 50 }), /no server nobody\/calc within 50 ms/);
     assert.equal(await client.call("add", [1, 2]), 3);
 
     await using b = loNode("calc-node", beacon);
