@@ -91,13 +91,35 @@ describe("zio Port binds and connects", () => {
     await online(client);
     await nextChange(changes, (c) => c.type === "connect" && c.uuid === server.peer!.uuid);
     assert.equal(port.connections.length, 4);
-    // PUSH round-robins over its four connections: eight messages, two each.
-    for (let i = 0; i < 8; i++) await port.send(text(`m${i}`));
-    const got: string[] = [];
-    for (const pull of pulls)
-      for (let i = 0; i < 2; i++) got.push(Message.decode((await pull.receive()) as Buffer[]).label);
-    for (let i = 0; i < 2; i++) got.push((await named.recv({ timeout: 5000 }))!.label);
-    assert.deepEqual(got.sort(), ["m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"]);
+    // PUSH round-robins over the connections whose handshake is done: one message at a time,
+    // each waited for where it lands, until all four destinations got one.
+    const got = new Map<string, string[]>();
+    let arrived: () => void = () => {};
+    const land = (where: string, label: string) => {
+      got.set(where, [...(got.get(where) ?? []), label]);
+      arrived();
+    };
+    for (const [i, pull] of pulls.entries()) {
+      void (async () => {
+        for await (const frames of pull) land(endpoints[i]!, Message.decode(frames).label);
+      })();
+    }
+    void (async () => {
+      for (;;) {
+        const m = await named.recv().catch(() => null);
+        if (!m) return;
+        land("named", m.label);
+      }
+    })();
+    for (let i = 0; i < 1000 && got.size < 4; i++) {
+      const landed = new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+      await port.send(text(`m${i}`));
+      await landed;
+    }
+    assert.equal(got.size, 4);
+    assert.deepEqual(new Set([...got.values()].flat()).size, [...got.values()].flat().length); // each once
     for (const pull of pulls) pull.close();
   });
 
