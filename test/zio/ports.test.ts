@@ -5,6 +5,7 @@
  * online again.
  */
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import * as zmq from "zeromq";
 import {
@@ -59,11 +60,11 @@ describe("zio Port binds and connects", () => {
   });
 
   test("one bind publishes address and socket only; a fixed host:port binds there", { timeout: 10_000 }, async () => {
-    const probe = new Port("probe", "PULL");
-    probe.bind();
-    await probe.doBinds();
-    const taken = Number(probe.addresses[0]!.split(":")[2]);
-    await probe.close();
+    // A port the OS just handed out and took back (a ZeroMQ socket frees its port only later).
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const taken = (server.address() as { port: number }).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
     await using port = new Port("tap", "REP");
     port.bind("127.0.0.1", taken);
     const headers = await port.doBinds();
