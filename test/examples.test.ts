@@ -7,7 +7,7 @@ import { distDir, runNode } from "./helpers.js";
 
 const examplesDir = join(distDir, "examples");
 const examples = readdirSync(examplesDir)
-  .filter((name) => /^0\d.*\.js$/.test(name))
+  .filter((name) => /^\d\d-.*\.js$/.test(name))
   .sort();
 const LIMIT_MS = 10_000;
 

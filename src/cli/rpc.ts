@@ -64,6 +64,12 @@ export interface RpcArgs {
   allow: string[];
   /** Client: the server's public key, Z85 or a certificate file. */
   curveServerKey: string | undefined;
+  /** Server: announce it by discovery as NODE/PORT (a client gives NODE/PORT as its address). */
+  announce: string | undefined;
+  /** Discovery (by-name server or client): the interface to beacon on. */
+  interface: string | undefined;
+  /** Discovery: the UDP beacon port (default Zyre's 5670). */
+  beaconPort: number | undefined;
   address: string | undefined;
   command: string | undefined;
   params: string[];
@@ -203,6 +209,12 @@ export function rpcCommand(name: string, onParsed: (args: RpcArgs) => void): Com
     )
     .option("--allow <dir|key>", `server: ${FLAG_HELP.allow}`, collect)
     .option("--curve-server-key <key|file>", `client: ${FLAG_HELP.serverKey}`)
+    .option(
+      "--announce <node/port>",
+      "server: announce it by discovery; clients call it as node/port instead of an address",
+    )
+    .option("--interface <if>", "discovery (--announce, or a node/port address): the interface to beacon on")
+    .option("--beacon-port <port>", "discovery: the UDP beacon port (default 5670, Zyre's)", positiveInt)
     .argument("[address]", "address to connect to; skip it if you gave --connect or --bind")
     .argument(
       "[command]",
@@ -235,6 +247,9 @@ export function rpcCommand(name: string, onParsed: (args: RpcArgs) => void): Com
         curveSecret?: string;
         allow?: string[];
         curveServerKey?: string;
+        announce?: string;
+        interface?: string;
+        beaconPort?: number;
       };
       onParsed({
         server: o.server === true,
@@ -252,6 +267,9 @@ export function rpcCommand(name: string, onParsed: (args: RpcArgs) => void): Com
         curveSecret: o.curveSecret,
         allow: o.allow ?? [],
         curveServerKey: o.curveServerKey,
+        announce: o.announce,
+        interface: o.interface,
+        beaconPort: o.beaconPort,
         address,
         command: cmd,
         params,
@@ -337,7 +355,10 @@ async function runClient(args: RpcArgs, io: Io): Promise<number> {
   }
   for (const endpoint of args.bind) checkEndpoint(endpoint, "bind");
   for (const endpoint of args.connect) checkEndpoint(endpoint, "connect");
-  if (address !== undefined) checkEndpoint(address, "connect");
+  // NODE/PORT instead of an address: found by discovery (zerokit/zio), loaded only then.
+  const byName = address !== undefined && !address.includes("://") && address.includes("/");
+  if (address !== undefined && !byName) checkEndpoint(address, "connect");
+  if (args.announce !== undefined) throw new UsageError("--announce is for a server (--server)");
   if (args.allow.length > 0)
     throw new UsageError("--allow is for a server (--server): a client gives --curve-server-key");
   const security = await clientSecurityFrom({ curveServerKey: args.curveServerKey, curveSecret: args.curveSecret });
@@ -393,6 +414,7 @@ async function runClient(args: RpcArgs, io: Io): Promise<number> {
     controller.abort(new AbortError("interrupted (Ctrl-C)"));
   });
   let method = command ?? "_zerorpc_inspect";
+  let named: { close(): Promise<void> } | undefined;
 
   try {
     for (const endpoint of args.bind) {
@@ -403,10 +425,11 @@ async function runClient(args: RpcArgs, io: Io): Promise<number> {
         throw new Error(`cannot bind ${endpoint}: ${(error as Error).message}`);
       }
     }
-    for (const endpoint of [...args.connect, ...(address !== undefined ? [address] : [])]) {
+    for (const endpoint of [...args.connect, ...(address !== undefined && !byName ? [address] : [])]) {
       io.stderr(`connecting to "${endpoint}"`);
       client.connect(endpoint);
     }
+    if (byName) named = await (await import("./announce.js")).linkByName(client, address as string, args, io);
 
     if (command === undefined || args.inspect) {
       const call = (name: string, callParams: unknown[] = []) => {
@@ -451,6 +474,7 @@ async function runClient(args: RpcArgs, io: Io): Promise<number> {
     }
     return reportCallError(error, io, args, method, heartbeat);
   } finally {
+    await named?.close();
     client.close();
   }
 }
@@ -639,6 +663,7 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
   const listening: string[] = [];
   const connectable: string[] = [];
   const ipcPaths: string[] = [];
+  let announced: { close(): Promise<void> } | undefined;
   try {
     if (server.methods.length === 0) io.stderr(`warning: "${command}" has no public functions to serve`);
     const danger = dangerWarning(command, await dangerousMethods(target, server.methods));
@@ -663,11 +688,15 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
       server.connect(endpoint);
       listening.push(endpoint);
     }
+    if (args.announce !== undefined) {
+      announced = await (await import("./announce.js")).announce(server, connectable, args, io);
+    }
     io.stdout(`serving "${name}" on ${listening.join(", ")}`);
     if (connectable[0] !== undefined) io.stdout(`call it with: ${io.prog} ${connectable[0]}`);
     await stopped;
     return 0;
   } finally {
+    await announced?.close();
     server.close();
     authenticator?.close();
     // libzmq leaves the socket file of an ipc bind behind.
