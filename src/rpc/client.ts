@@ -1,9 +1,9 @@
 import type * as zmq from "zeromq";
 import {
   AbortError,
-  type AuthenticationError,
   abortErrorFrom,
   ClosedError,
+  EndpointError,
   InvalidArgumentError,
   LostRemoteError,
   MessageTooLargeError,
@@ -20,12 +20,11 @@ import {
   checkOneOf,
   checkSignal,
 } from "../core/options.js";
+import { type Peer, type PeerResolver, PeerSet, type PeerStatus } from "../core/peers.js";
 import {
   type ClientSecurity,
   checkClientSecurity,
   checkServerSecurity,
-  clientSocketOptions,
-  onHandshakeFailure,
   type ServerSecurity,
   serverSocketOptions,
 } from "../core/security/options.js";
@@ -144,19 +143,18 @@ export interface ClientStats {
 
 type Mode = "undecided" | "collect" | "iterate";
 
-interface Peer {
+/**
+ * What the client keeps per socket: a connected server's (its {@link Peer} in the peer set holds
+ * the socket, the handshakes, suspicion and the calls waiting on it) or the bound socket's.
+ */
+interface Link {
   socket: Dealer;
-  label: string;
-  /** Whether this is the bound socket (its handshake failures are other workers', not its own). */
-  bound: boolean;
-  /** Why the last handshake failed, until one succeeds: calls routed here fail with it. */
-  failure: AuthenticationError | undefined;
-  /** Completed handshakes (a bound socket may have several workers). */
+  /** The peer of a connected server; undefined for the bound socket (its workers come and go). */
+  peer: Peer<Dealer> | undefined;
+  /** Completed handshakes of the bound socket (it may have several workers). */
   connections: number;
-  observed: boolean;
   cancel: boolean | undefined;
   probing: Promise<boolean> | undefined;
-  suspectUntil: number;
   /** The receive waiting for this peer's next message, if one is (see #listen). */
   receiving: Promise<void> | undefined;
   onFrames: (frames: Message) => void;
@@ -178,7 +176,10 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 interface ClientChannel {
   key: number;
   method: string;
-  peer: Peer;
+  link: Link;
+  /** Fails the call (the peer set calls it when its peer is removed or refuses the handshake). */
+  fail(error: Error): void;
+  ops: ChannelOps;
   request: RequestInfo | undefined;
   deadline: number;
   timeoutMs: number;
@@ -333,6 +334,12 @@ export type Proxied<Api> = {
 interface ChannelOps {
   grantCredit(channel: ClientChannel): void;
   cancelChannel(channel: ClientChannel, reason: Error): void;
+  failChannel(channel: ClientChannel, error: Error): void;
+}
+
+/** A channel's `fail` (one function shared by every channel: a call allocates no closure for it). */
+function failChannel(this: ClientChannel, error: Error): void {
+  this.ops.failChannel(this, error);
 }
 
 class Result {
@@ -418,14 +425,16 @@ class Result {
 }
 
 /**
- * A zerorpc-compatible client. Connect to one or more servers (one socket per server, so a
- * call's heartbeats and credit always reach the server that runs it, and a dead server is skipped
- * while a live one can answer), or bind and let workers connect.
+ * A zerorpc-compatible client. Connect to one or more servers (the core's peer set: one socket
+ * per server, so a call's heartbeats and credit always reach the server that runs it, and a dead
+ * server is skipped while a live one can answer), let a resolver add and remove them
+ * ({@link follow}), or bind and let workers connect.
  *
  * Security is per peer: `security` in the options is the default, `connect(endpoint, { security })`
  * gives one server its own (its key, this side's pair), so one client can reach servers of
  * different keys. A server that refuses the handshake fails the calls sent to it with
- * `AuthenticationError` (`EAUTH`) within milliseconds, and later calls go to the other servers.
+ * `AuthenticationError` (`EAUTH`) within milliseconds, its socket is closed at once (libzmq never
+ * retries it), and later calls go to the other servers.
  *
  * Concurrency: any number of calls may be in flight at once from any number of callers.
  *
@@ -452,14 +461,21 @@ export class RpcClient implements AsyncDisposable {
   #messages = 0;
   #protocolErrors = 0;
   #stale = 0;
-  readonly #peers: Peer[] = [];
-  #bindPeer: Peer | undefined;
-  #next = 0;
+  /** The connected servers: one DEALER each, with its own security. */
+  readonly #peers: PeerSet<Dealer>;
+  readonly #links = new Map<Peer<Dealer>, Link>();
+  /** The socket of every bind, if the client binds. */
+  #bound: Link | undefined;
+  /** With both a bound socket and connected servers, calls alternate between the two. */
+  #boundTurn = false;
   #closed = false;
   readonly #ticker: Ticker;
   readonly #ops: ChannelOps = {
     grantCredit: (channel) => this.#grantCredit(channel),
     cancelChannel: (channel, reason) => this.#cancelChannel(channel, reason),
+    failChannel: (channel, error) => {
+      if (!channel.done) this.#forget(channel, error);
+    },
   };
 
   /**
@@ -479,6 +495,11 @@ export class RpcClient implements AsyncDisposable {
     this.#security = options.security;
     this.#onEvent = options.onEvent;
     this.#onProtocolError = options.onProtocolError;
+    this.#peers = new PeerSet<Dealer>({
+      socket: (security) => new Dealer({ ...this.#socketOptions, ...security }),
+      closeRefused: true,
+      onStatus: (status, peer) => this.#onPeerStatus(status, peer),
+    });
     const period = this.#heartbeat === false ? 100 : Math.min(25, this.#heartbeat / 4);
     this.#ticker = new Ticker(
       Math.max(1, period),
@@ -500,8 +521,8 @@ export class RpcClient implements AsyncDisposable {
    * as soon as the handshake fails (libzmq does not retry a connection its server refused).
    *
    * @throws {EndpointError} for a malformed endpoint.
-   * @throws {InvalidArgumentError} when `endpoint` is not a non-empty string, or for a security
-   *   option not allowed.
+   * @throws {InvalidArgumentError} when `endpoint` is not a non-empty string, is already
+   *   connected (in any spelling of it), or for a security option not allowed.
    * @example
    * client.connect("tcp://127.0.0.1:4242", { security: { curve: { serverKey, publicKey, secretKey } } });
    */
@@ -511,15 +532,35 @@ export class RpcClient implements AsyncDisposable {
     checkClientSecurity("options.security", options.security);
     this.#assertOpen();
     const security = options.security ?? this.#security;
-    const socket = new Dealer({ ...this.#socketOptions, ...clientSocketOptions(security) });
-    this.#addPeer(socket, endpoint, false);
-    try {
-      socket.connect(endpoint);
-    } catch (error) {
-      this.#peers.pop();
-      socket.close();
-      throw error;
-    }
+    this.#peers.add(endpoint, security === undefined ? {} : { security });
+  }
+
+  /**
+   * Follows a resolver (a static list today, discovery later): connects to the servers it adds
+   * and disconnects from those it removes, as {@link connect} and {@link disconnect} do, until it
+   * ends or `signal` aborts (then the servers it added are disconnected). A server it adds
+   * without options gets the client's `security`. Resolves when following stops.
+   *
+   * @throws {InvalidArgumentError} (rejected) for a resolver or option not allowed.
+   * @throws {ClosedError} (rejected) after {@link close}.
+   * @example
+   * void client.follow(staticResolver(["tcp://127.0.0.1:4242", "tcp://127.0.0.1:4243"]), { signal });
+   */
+  async follow(resolver: PeerResolver, options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#assertOpen();
+    await this.#peers.follow(resolver, options);
+  }
+
+  /**
+   * What happens to the connected servers from now on (added, connected, disconnected, handshake
+   * failed with why, removed), until the client closes or `signal` aborts. Several consumers may
+   * iterate at once.
+   *
+   * @example
+   * for await (const s of client.status({ signal })) if (s.type === "handshake-failed") log(s.error);
+   */
+  status(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<PeerStatus> {
+    return this.#peers.status(options);
   }
 
   /**
@@ -532,16 +573,13 @@ export class RpcClient implements AsyncDisposable {
    */
   disconnect(endpoint: string): boolean {
     checkEndpoint(endpoint);
-    const gone = this.#peers.filter((peer) => !peer.bound && peer.label === endpoint);
-    if (gone.length === 0) return false;
-    for (const peer of gone) this.#peers.splice(this.#peers.indexOf(peer), 1);
-    this.#next = 0;
-    const error = new ClosedError(`the client disconnected from ${endpoint}`);
-    for (const peer of gone) {
-      this.#failPeer(peer, error);
-      peer.socket.close();
+    try {
+      return this.#peers.remove(endpoint, new ClosedError(`the client disconnected from ${endpoint}`));
+    } catch (error) {
+      // A malformed endpoint was never connected.
+      if (error instanceof EndpointError) return false;
+      throw error;
     }
-    return true;
   }
 
   /**
@@ -562,40 +600,56 @@ export class RpcClient implements AsyncDisposable {
     checkServerSecurity("options.security", options.security);
     this.#assertOpen();
     const security = options.security;
-    if (this.#bindPeer && security !== undefined && security !== this.#bindSecurity) {
+    if (this.#bound && security !== undefined && security !== this.#bindSecurity) {
       throw new InvalidArgumentError("options.security", security, "the security of the client's first bind");
     }
     await security?.authenticator?.start();
     this.#assertOpen();
-    if (!this.#bindPeer) {
+    if (!this.#bound) {
       const socket = new Dealer({ ...this.#socketOptions, ...serverSocketOptions(security) });
       this.#bindSecurity = security;
-      this.#bindPeer = this.#addPeer(socket, endpoint, true);
+      const bound = this.#newLink(socket, undefined);
+      // Counted before bind, or the first worker's handshake is missed. A worker's failed
+      // handshake is that worker's: the others (and the calls they run) are fine.
+      socket.raw.events.on("handshake", () => {
+        bound.connections++;
+      });
+      socket.raw.events.on("disconnect", () => {
+        bound.connections = Math.max(0, bound.connections - 1);
+      });
+      this.#bound = bound;
     }
-    return this.#bindPeer.socket.bind(endpoint);
+    return this.#bound.socket.bind(endpoint);
   }
 
-  /** Fails every call open on `peer` (a refused handshake, a disconnect). */
-  #failPeer(peer: Peer, error: Error): void {
-    for (const channel of [...this.#channels.values()]) {
-      if (channel.peer === peer) this.#forget(channel, error);
+  /** The peer set's news: a server's link is made when it is added and dropped when it goes. */
+  #onPeerStatus(status: PeerStatus, peer: Peer<Dealer>): void {
+    if (status.type === "added") {
+      this.#links.set(peer, this.#newLink(peer.socket, peer));
+      return;
     }
+    const link = this.#links.get(peer);
+    if (!link) return;
+    if (status.type === "removed" || status.type === "handshake-failed") {
+      // Its calls already failed (the peer set failed what they tracked); what they held back
+      // for the end of this turn must not go to a socket that is gone or refused.
+      link.batch = [];
+      link.batchBytes = 0;
+      link.batchErrors = [];
+    }
+    if (status.type === "removed") this.#links.delete(peer);
   }
 
-  #addPeer(socket: Dealer, label: string, bound: boolean): Peer {
-    const peer: Peer = {
+  #newLink(socket: Dealer, peer: Peer<Dealer> | undefined): Link {
+    const link: Link = {
       socket,
-      label,
-      bound,
-      failure: undefined,
+      peer,
       connections: 0,
-      observed: false,
       cancel: undefined,
       probing: undefined,
-      suspectUntil: 0,
       receiving: undefined,
       onFrames: (frames) => {
-        peer.receiving = undefined;
+        link.receiving = undefined;
         this.#messages++;
         // The one boundary of this receive loop: whatever a message does, the loop goes on.
         try {
@@ -603,98 +657,63 @@ export class RpcClient implements AsyncDisposable {
         } catch (error) {
           this.#violation(undefined, asProtocolError(error, "a message could not be handled"), frames);
         }
-        if (this.#channels.size > 0) this.#listen(peer);
+        if (this.#channels.size > 0) this.#listen(link);
       },
       onReceiveError: (error) => {
-        peer.receiving = undefined;
-        if (!(error instanceof ClosedError) && !this.#closed && this.#channels.size > 0) this.#listen(peer);
+        link.receiving = undefined;
+        if (!(error instanceof ClosedError) && !this.#closed && this.#channels.size > 0) this.#listen(link);
       },
       sentThisTurn: false,
       endTurn: () => {
-        peer.sentThisTurn = false;
-        this.#flushBatch(peer);
+        link.sentThisTurn = false;
+        this.#flushBatch(link);
       },
       batch: [],
       batchBytes: 0,
       batchErrors: [],
     };
-    // The monitor must exist before connect/bind, or it misses the handshake.
-    this.#observe(peer);
-    this.#peers.push(peer);
-    return peer;
+    return link;
   }
 
   /**
-   * Waits for the peer's next message unless a receive already does. A peer listens only while
+   * Waits for the link's next message unless a receive already does. A link listens only while
    * calls are open: a lone call then sends before its receive is armed, as a plain DEALER would,
    * which spares the send zeromq.js's readiness check for the pending read. Messages that come
    * while no call is open wait in ZeroMQ's queue and are read (and dropped) by the next call.
    */
-  #listen(peer: Peer): void {
-    if (peer.receiving || this.#closed) return;
-    peer.receiving = peer.socket.receive().then(peer.onFrames, peer.onReceiveError);
+  #listen(link: Link): void {
+    if (link.receiving || this.#closed || link.socket.closed) return;
+    link.receiving = link.socket.receive().then(link.onFrames, link.onReceiveError);
   }
 
-  #observe(peer: Peer): void {
-    if (peer.observed) return;
-    peer.observed = true;
-    const events = peer.socket.raw.events;
-    events.on("handshake", () => {
-      peer.connections++;
-      peer.suspectUntil = 0;
-      peer.failure = undefined;
-    });
-    // A bound socket's failures are one worker's: the others (and the calls they run) are fine.
-    if (!peer.bound) {
-      onHandshakeFailure(peer.socket.raw, (error) => {
-        peer.failure = error;
-        if (peer.connections === 0) this.#failPeer(peer, error);
-      });
-    }
-    events.on("disconnect", () => {
-      peer.connections = Math.max(0, peer.connections - 1);
-    });
-  }
-
-  #pickPeer(): Peer {
+  /**
+   * Where the next call goes: round-robin over the connected servers, skipping suspected and
+   * refused ones (see {@link PeerSet.pick}), alternating with the bound socket when there is one.
+   */
+  #pickLink(): Link {
+    const bound = this.#bound;
     const peers = this.#peers;
-    if (peers.length === 1) {
-      const only = peers[0] as Peer;
-      if (only.failure !== undefined && only.connections === 0) throw only.failure;
-      return only;
+    if (bound === undefined) {
+      if (peers.size === 0) throw new ClosedError("the client is not connected or bound to any endpoint");
+      return this.#links.get(peers.pick()) as Link;
     }
-    if (peers.length === 0) throw new ClosedError("the client is not connected or bound to any endpoint");
-    const now = performance.now();
-    for (let i = 0; i < peers.length; i++) {
-      const peer = peers[(this.#next + i) % peers.length] as Peer;
-      if (peer.connections > 0 && peer.suspectUntil <= now) {
-        this.#next = (this.#next + i + 1) % peers.length;
-        return peer;
-      }
+    if (peers.size === 0) return bound;
+    this.#boundTurn = !this.#boundTurn;
+    if (this.#boundTurn && bound.connections > 0) return bound;
+    try {
+      return this.#links.get(peers.pick()) as Link;
+    } catch {
+      return bound;
     }
-    for (let i = 0; i < peers.length; i++) {
-      const peer = peers[(this.#next + i) % peers.length] as Peer;
-      if (peer.connections > 0) {
-        this.#next = (this.#next + i + 1) % peers.length;
-        return peer;
-      }
-    }
-    // None is connected yet: the next one whose handshake has not failed (it may still succeed).
-    for (let i = 0; i < peers.length; i++) {
-      const peer = peers[(this.#next + i) % peers.length] as Peer;
-      if (peer.failure === undefined) {
-        this.#next = (this.#next + i + 1) % peers.length;
-        return peer;
-      }
-    }
-    throw (peers[0] as Peer).failure as AuthenticationError;
   }
 
-  #newChannel(key: number, method: string, peer: Peer, timeoutMs: number, mode: Mode, now: number): ClientChannel {
+  #newChannel(key: number, method: string, link: Link, timeoutMs: number, mode: Mode, now: number): ClientChannel {
     return {
       key,
       method,
-      peer,
+      link,
+      fail: failChannel,
+      ops: this.#ops,
       request: undefined,
       deadline: now + timeoutMs,
       timeoutMs,
@@ -735,7 +754,7 @@ export class RpcClient implements AsyncDisposable {
     const now = performance.now();
     const key = nextIdNumber();
     const timeoutMs = options?.timeout ?? this.#timeout;
-    const channel = this.#newChannel(key, method, undefined as unknown as Peer, timeoutMs, "undecided", now);
+    const channel = this.#newChannel(key, method, undefined as unknown as Link, timeoutMs, "undecided", now);
     const result = new Result(channel, this.#ops) as unknown as CallResult<T>;
     if (this.#closed) {
       this.#settle(channel, undefined, new ClosedError("the client is closed"));
@@ -782,21 +801,23 @@ export class RpcClient implements AsyncDisposable {
       channel.onAbort = () => this.#cancelChannel(channel, abortErrorFrom(signal));
       signal.addEventListener("abort", channel.onAbort, { once: true });
     }
-    let peer: Peer;
+    let link: Link;
     try {
-      peer = this.#pickPeer();
+      link = this.#pickLink();
     } catch (error) {
       this.#settle(channel, undefined, error as Error);
       return result;
     }
-    channel.peer = peer;
+    channel.link = link;
     if (header) this.#onEvent?.("out", method, header, args);
     this.#channels.set(key, channel);
+    link.peer?.track(channel);
+    if (channel.done) return result; // the peer was refused or removed meanwhile: tracking failed it
     this.#ticker.ensure();
-    this.#post(peer, blob, (error) => {
+    this.#post(link, blob, (error) => {
       if (!channel.done) this.#forget(channel, error);
     });
-    this.#listen(peer);
+    this.#listen(link);
     return result;
   }
 
@@ -831,37 +852,37 @@ export class RpcClient implements AsyncDisposable {
    * goes at once (a lone call waits for nothing) and the ones after it wait for the end of the
    * turn to leave together in one batch message.
    */
-  #post(peer: Peer, blob: Buffer, onError?: (error: Error) => void): void {
+  #post(link: Link, blob: Buffer, onError?: (error: Error) => void): void {
     if (!this.#batching) {
-      peer.socket.post([EMPTY, blob], onError);
+      link.socket.post([EMPTY, blob], onError);
       return;
     }
-    if (!peer.sentThisTurn) {
-      peer.sentThisTurn = true;
-      queueMicrotask(peer.endTurn);
-      peer.socket.post(blob, onError);
+    if (!link.sentThisTurn) {
+      link.sentThisTurn = true;
+      queueMicrotask(link.endTurn);
+      link.socket.post(blob, onError);
       return;
     }
-    peer.batch.push(blob);
-    peer.batchBytes += blob.length;
-    if (onError) peer.batchErrors.push(onError);
-    if (peer.batch.length >= MAX_BATCH_EVENTS || peer.batchBytes >= MAX_BATCH_BYTES) this.#flushBatch(peer);
+    link.batch.push(blob);
+    link.batchBytes += blob.length;
+    if (onError) link.batchErrors.push(onError);
+    if (link.batch.length >= MAX_BATCH_EVENTS || link.batchBytes >= MAX_BATCH_BYTES) this.#flushBatch(link);
   }
 
-  #flushBatch(peer: Peer): void {
-    const batch = peer.batch;
+  #flushBatch(link: Link): void {
+    const batch = link.batch;
     if (batch.length === 0) return;
-    const errors = peer.batchErrors;
-    peer.batch = [];
-    peer.batchBytes = 0;
-    peer.batchErrors = [];
+    const errors = link.batchErrors;
+    link.batch = [];
+    link.batchBytes = 0;
+    link.batchErrors = [];
     const onError =
       errors.length === 0
         ? undefined
         : (error: Error) => {
             for (const report of errors) report(error);
           };
-    peer.socket.post(batch.length === 1 ? (batch[0] as Buffer) : [BATCH_MARKER, ...batch], onError);
+    link.socket.post(batch.length === 1 ? (batch[0] as Buffer) : [BATCH_MARKER, ...batch], onError);
   }
 
   /**
@@ -1044,7 +1065,7 @@ export class RpcClient implements AsyncDisposable {
     channel.lastSent = performance.now();
     this.#onEvent?.("out", name, header, args);
     // A credit grant or heartbeat that cannot leave would leave the call waiting for nothing.
-    this.#post(channel.peer, encodeEvent(header, name, args), (error) => {
+    this.#post(channel.link, encodeEvent(header, name, args), (error) => {
       if (!channel.done) this.#forget(channel, error);
     });
   }
@@ -1060,6 +1081,7 @@ export class RpcClient implements AsyncDisposable {
   /** Ends a channel with a value or an error and delivers it. */
   #forget(channel: ClientChannel, error: Error | undefined, value?: unknown): void {
     this.#channels.delete(channel.key);
+    channel.link?.peer?.untrack(channel);
     this.#settle(channel, value, error);
   }
 
@@ -1085,46 +1107,47 @@ export class RpcClient implements AsyncDisposable {
   #cancelChannel(channel: ClientChannel, reason: Error): void {
     if (channel.done) return;
     this.#forget(channel, reason);
-    const peer = channel.peer;
-    if (!peer) return;
-    if (peer.cancel === true) {
+    const link = channel.link;
+    if (!link) return;
+    if (link.cancel === true) {
       this.#sendEvent(channel, CANCEL, []);
-    } else if (peer.cancel === undefined) {
+    } else if (link.cancel === undefined) {
       // Only a peer that said it understands cancel gets one: unknown events can wedge Python.
-      void this.#probe(peer).then((supported) => {
+      void this.#probe(link).then((supported) => {
         if (supported) this.#sendEvent(channel, CANCEL, []);
       });
     }
   }
 
-  #probe(peer: Peer): Promise<boolean> {
-    peer.probing ??= new Promise<boolean>((resolve) => {
-      const channel = this.#channelFor(peer, FEATURES);
+  #probe(link: Link): Promise<boolean> {
+    link.probing ??= new Promise<boolean>((resolve) => {
+      const channel = this.#channelFor(link, FEATURES);
       const result = new Result(channel, this.#ops);
       result.then(
         (features) => {
-          peer.cancel = (features as { cancel?: unknown } | null)?.cancel === true;
-          resolve(peer.cancel);
+          link.cancel = (features as { cancel?: unknown } | null)?.cancel === true;
+          resolve(link.cancel);
         },
         (error: unknown) => {
-          if (error instanceof RemoteError) peer.cancel = false;
-          peer.probing = undefined;
+          if (error instanceof RemoteError) link.cancel = false;
+          link.probing = undefined;
           resolve(false);
         },
       );
     });
-    return peer.probing;
+    return link.probing;
   }
 
-  #channelFor(peer: Peer, method: string): ClientChannel {
+  #channelFor(link: Link, method: string): ClientChannel {
     const now = performance.now();
     const key = nextIdNumber();
-    const channel = this.#newChannel(key, method, peer, Math.min(this.#timeout, 5000), "collect", now);
+    const channel = this.#newChannel(key, method, link, Math.min(this.#timeout, 5000), "collect", now);
     this.#channels.set(key, channel);
+    link.peer?.track(channel);
     this.#ticker.ensure();
     this.#onEvent?.("out", method, { message_id: idBytes(idString(key)), v: PROTOCOL_VERSION }, []);
-    this.#post(peer, encodeFast(key, undefined, method, []));
-    this.#listen(peer);
+    this.#post(link, encodeFast(key, undefined, method, []));
+    this.#listen(link);
     return channel;
   }
 
@@ -1145,7 +1168,7 @@ export class RpcClient implements AsyncDisposable {
       // A passive channel's liveness clock starts with the server's first beat (Python's rule):
       // until then only the timeout applies.
       if (channel.beating && now - channel.lastHeard > 2 * period) {
-        channel.peer.suspectUntil = now + 2 * period;
+        channel.link.peer?.suspect(2 * period);
         this.#forget(
           channel,
           new LostRemoteError(
@@ -1168,12 +1191,15 @@ export class RpcClient implements AsyncDisposable {
     this.#closed = true;
     this.#ticker.stop();
     for (const channel of [...this.#channels.values()]) this.#forget(channel, new ClosedError("the client was closed"));
-    for (const peer of this.#peers) peer.socket.close();
+    this.#peers.close();
+    this.#bound?.socket.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    const links = [...this.#links.values()];
+    if (this.#bound) links.push(this.#bound);
     this.close();
-    await Promise.all(this.#peers.map((peer) => peer.receiving));
+    await Promise.all(links.map((link) => link.receiving));
   }
 }
 

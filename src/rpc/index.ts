@@ -15,6 +15,14 @@ export {
   ZerokitError,
 } from "../core/errors.js";
 export {
+  type PeerChange,
+  type PeerOptions,
+  type PeerResolver,
+  type PeerState,
+  type PeerStatus,
+  staticResolver,
+} from "../core/peers.js";
+export {
   type CallOptions,
   type CallResult,
   type ClientHooks,
