@@ -32,32 +32,34 @@ import type { Message } from "../core/socket.js";
 import { Dealer, type SocketOptions } from "../core/sockets.js";
 import { currentCall, Ticker } from "./context.js";
 import {
-  BATCH_MARKER,
   CANCEL,
   decodeEvent,
-  ERR,
   type EventHeader,
   encodeEvent,
   encodeFast,
   FEATURES,
-  HEARTBEAT,
   idBytes,
   idString,
-  isBatchMarker,
   MAX_PACKED_HEADERS,
-  MORE,
   nextIdNumber,
-  OK,
   ownIdNumber,
   type PackedHeaders,
   PROTOCOL_VERSION,
   packHeaderEntries,
   type RpcEvent,
   readHeaderOnly,
-  STREAM,
-  STREAM_DONE,
   type WireId,
 } from "./protocol.js";
+import { remoteErrorOf, typedRemoteError } from "./remote-errors.js";
+import {
+  batchFrames,
+  channelEventName,
+  isOkArgs,
+  meaningOf,
+  readErrorTuple,
+  replyFrames,
+  replyShapeError,
+} from "./semantics.js";
 import type { EventObserver } from "./server.js";
 
 /** Options of one call. */
@@ -882,7 +884,7 @@ export class RpcClient implements AsyncDisposable {
         : (error: Error) => {
             for (const report of errors) report(error);
           };
-    link.socket.post(batch.length === 1 ? (batch[0] as Buffer) : [BATCH_MARKER, ...batch], onError);
+    link.socket.post(batchFrames(batch), onError);
   }
 
   /**
@@ -890,21 +892,20 @@ export class RpcClient implements AsyncDisposable {
    * zerokit batch of them. Any other frame layout is a protocol error.
    */
   #onMessage(frames: Message): void {
-    const first = frames[0];
-    const start = frames.length === 2 && first !== undefined && first.length === 0 ? 1 : 0;
-    if (frames.length - start === 1) {
-      this.#onEventFrame(frames[start] as Buffer, frames);
+    const { first, batch } = replyFrames(frames);
+    if (first < 0) {
+      this.#violation(
+        undefined,
+        new ProtocolError(`a reply must be [delimiter, event] or [event], got ${frames.length} frames`),
+        frames,
+      );
       return;
     }
-    if (start === 0 && frames.length > 1 && isBatchMarker(first)) {
-      for (let i = 1; i < frames.length; i++) this.#onEventFrame(frames[i] as Buffer, frames);
+    if (!batch) {
+      this.#onEventFrame(frames[first] as Buffer, frames);
       return;
     }
-    this.#violation(
-      undefined,
-      new ProtocolError(`a reply must be [delimiter, event] or [event], got ${frames.length} frames`),
-      frames,
-    );
+    for (let i = first; i < frames.length; i++) this.#onEventFrame(frames[i] as Buffer, frames);
   }
 
   /**
@@ -964,10 +965,10 @@ export class RpcClient implements AsyncDisposable {
 
   #dispatch(channel: ClientChannel, event: RpcEvent, frames: Message): void {
     const args = event.args;
-    switch (event.name) {
-      case OK: {
-        if (!Array.isArray(args) || args.length !== 1) {
-          this.#violation(channel, new ProtocolError(`OK must carry [result], got ${describe(args)}`), frames);
+    switch (meaningOf(event.name)) {
+      case "ok": {
+        if (!isOkArgs(args)) {
+          this.#violation(channel, replyShapeError("ok", args), frames);
           return;
         }
         if (channel.streaming) {
@@ -979,24 +980,21 @@ export class RpcClient implements AsyncDisposable {
         this.#forget(channel, undefined, value);
         return;
       }
-      case ERR: {
-        const error = remoteErrorOf(args);
-        if (!error) {
-          this.#violation(
-            channel,
-            new ProtocolError(`ERR must carry [name, message, traceback] as text, got ${describe(args)}`),
-            frames,
-          );
+      case "error": {
+        const tuple = readErrorTuple(args);
+        if (!tuple) {
+          this.#violation(channel, replyShapeError("error", args), frames);
           return;
         }
+        const remote = remoteErrorOf(tuple);
         const replaced = this.#hooks?.onRemoteError?.(
           channel.request ?? { method: channel.method, args: [], headers: {} },
-          error,
+          remote,
         );
-        this.#forget(channel, replaced instanceof Error ? replaced : error);
+        this.#forget(channel, replaced instanceof Error ? replaced : typedRemoteError(remote));
         return;
       }
-      case STREAM:
+      case "stream-item":
         if (channel.serverCredit <= 0) {
           // More items than granted: an honest server waits, so buffering them would let one
           // server make the caller hold anything.
@@ -1014,15 +1012,15 @@ export class RpcClient implements AsyncDisposable {
         this.#grantCredit(channel);
         this.#wake(channel);
         return;
-      case STREAM_DONE:
+      case "stream-end":
         channel.streaming = true;
         this.#forget(channel, undefined, undefined);
         return;
-      case HEARTBEAT:
+      case "heartbeat":
         channel.lastHeard = performance.now();
         channel.beating = true;
         return;
-      case MORE:
+      case "credit":
         return; // a Python server grants credit for its own receive queue: we never stream to it
       default:
         this.#report(new ProtocolError(`unknown event ${JSON.stringify(event.name.slice(0, 64))}`), frames);
@@ -1053,7 +1051,7 @@ export class RpcClient implements AsyncDisposable {
     if (ahead * 2 >= this.#window) return;
     const grant = this.#window - ahead;
     channel.serverCredit += grant;
-    this.#sendEvent(channel, MORE, [grant]);
+    this.#sendEvent(channel, channelEventName("credit"), [grant]);
   }
 
   #sendEvent(channel: ClientChannel, name: string, args: unknown): void {
@@ -1177,7 +1175,8 @@ export class RpcClient implements AsyncDisposable {
         );
         continue;
       }
-      if (channel.beating && now - channel.lastSent >= period) this.#sendEvent(channel, HEARTBEAT, [0]);
+      if (channel.beating && now - channel.lastSent >= period)
+        this.#sendEvent(channel, channelEventName("heartbeat"), [0]);
     }
   }
 
@@ -1208,36 +1207,6 @@ function asProtocolError(error: unknown, what: string): ProtocolError {
   if (error instanceof ProtocolError) return error;
   const text = error instanceof Error ? error.message : String(error);
   return new ProtocolError(`${what}: ${text}`, { cause: error });
-}
-
-/** A short account of a received value for an error message (never its whole content). */
-function describe(value: unknown): string {
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (value === null) return "nil";
-  if (value instanceof Uint8Array) return `${value.length} bytes`;
-  return typeof value === "object" ? "a map" : typeof value;
-}
-
-function isText(value: unknown): value is string | Uint8Array | null | undefined {
-  return value === undefined || value === null || typeof value === "string" || value instanceof Uint8Array;
-}
-
-function text(value: string | Uint8Array | null | undefined): string {
-  if (value === undefined || value === null) return "";
-  return typeof value === "string" ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString();
-}
-
-/**
- * The RemoteError an ERR event's args describe: `[name, message, traceback]` (protocol v1 sends
- * `[repr]` alone), each text or nil. Undefined when the args have another shape.
- */
-function remoteErrorOf(args: unknown): RemoteError | undefined {
-  if (!Array.isArray(args) || args.length === 0 || args.length > 3) return undefined;
-  const [name, message, stack] = args as unknown[];
-  if (!isText(name) || !isText(message) || !isText(stack)) return undefined;
-  return args.length === 1
-    ? new RemoteError("RemoteError", text(name), "")
-    : new RemoteError(text(name), text(message), text(stack));
 }
 
 /**

@@ -46,6 +46,7 @@ export {
   Subscriber,
 } from "./events.js";
 export { doc } from "./introspect.js";
+export { type RemoteErrorFactory, registerRemoteError } from "./remote-errors.js";
 export {
   type CallInfo,
   PushStream,
