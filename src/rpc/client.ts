@@ -30,6 +30,7 @@ import {
 } from "../core/security/options.js";
 import type { Message } from "../core/socket.js";
 import { Dealer, type SocketOptions } from "../core/sockets.js";
+import { CallChannel, type ChannelHost, type ConsumeMode, type RequestInfo } from "./channel.js";
 import { currentCall, Ticker } from "./context.js";
 import {
   CANCEL,
@@ -51,6 +52,7 @@ import {
   type WireId,
 } from "./protocol.js";
 import { remoteErrorOf, typedRemoteError } from "./remote-errors.js";
+import { DualResult } from "./result.js";
 import {
   batchFrames,
   channelEventName,
@@ -72,12 +74,7 @@ export interface CallOptions {
   headers?: Record<string, unknown>;
 }
 
-/** Facts about a request, given to client hooks. */
-export interface RequestInfo {
-  readonly method: string;
-  readonly args: readonly unknown[];
-  readonly headers: Record<string, unknown>;
-}
+export type { RequestInfo } from "./channel.js";
 
 /** Client middleware points (zerorpc-python's client hooks in TypeScript form). */
 export interface ClientHooks {
@@ -143,8 +140,6 @@ export interface ClientStats {
   readonly stale: number;
 }
 
-type Mode = "undecided" | "collect" | "iterate";
-
 /**
  * What the client keeps per socket: a connected server's (its {@link Peer} in the peer set holds
  * the socket, the handshakes, suspicion and the calls waiting on it) or the bound socket's.
@@ -175,33 +170,7 @@ interface Link {
 const MAX_BATCH_EVENTS = 256;
 const MAX_BATCH_BYTES = 1024 * 1024;
 
-interface ClientChannel {
-  key: number;
-  method: string;
-  link: Link;
-  /** Fails the call (the peer set calls it when its peer is removed or refuses the handshake). */
-  fail(error: Error): void;
-  ops: ChannelOps;
-  request: RequestInfo | undefined;
-  deadline: number;
-  timeoutMs: number;
-  lastHeard: number;
-  lastSent: number;
-  beating: boolean;
-  mode: Mode;
-  streaming: boolean;
-  done: boolean;
-  value: unknown;
-  error: Error | undefined;
-  items: unknown[];
-  itemHead: number;
-  serverCredit: number;
-  resolve: ((value: unknown) => void) | undefined;
-  reject: ((error: Error) => void) | undefined;
-  wake: (() => void) | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
+type ClientChannel = CallChannel<Link>;
 
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
 /**
@@ -332,100 +301,6 @@ export type Proxied<Api> = {
     : never;
 };
 
-/** What a {@link Result} may ask of its client (kept off the client's public surface). */
-interface ChannelOps {
-  grantCredit(channel: ClientChannel): void;
-  cancelChannel(channel: ClientChannel, reason: Error): void;
-  failChannel(channel: ClientChannel, error: Error): void;
-}
-
-/** A channel's `fail` (one function shared by every channel: a call allocates no closure for it). */
-function failChannel(this: ClientChannel, error: Error): void {
-  this.ops.failChannel(this, error);
-}
-
-class Result {
-  readonly [Symbol.toStringTag] = "Promise";
-  constructor(
-    private readonly channel: ClientChannel,
-    private readonly ops: ChannelOps,
-  ) {}
-
-  // biome-ignore lint/suspicious/noThenProperty: a call result is deliberately awaitable.
-  then<A = unknown, B = never>(
-    onFulfilled?: ((value: unknown) => A | PromiseLike<A>) | null,
-    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.promise().then(onFulfilled, onRejected);
-  }
-
-  catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<unknown> {
-    return this.promise().catch(onRejected);
-  }
-
-  finally(onFinally?: (() => void) | null): Promise<unknown> {
-    return this.promise().finally(onFinally);
-  }
-
-  private promise(): Promise<unknown> {
-    const channel = this.channel;
-    if (channel.mode === "undecided") {
-      channel.mode = "collect";
-      this.ops.grantCredit(channel);
-    }
-    if (channel.done) return channel.error ? Promise.reject(channel.error) : Promise.resolve(channel.value);
-    return new Promise((resolve, reject) => {
-      channel.resolve = resolve;
-      channel.reject = reject;
-    });
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<unknown> {
-    const channel = this.channel;
-    const ops = this.ops;
-    if (channel.mode === "undecided") channel.mode = "iterate";
-    let finished = false;
-    return {
-      next: async (): Promise<IteratorResult<unknown>> => {
-        while (!finished) {
-          if (channel.itemHead < channel.items.length) {
-            const value = channel.items[channel.itemHead];
-            channel.items[channel.itemHead++] = undefined;
-            ops.grantCredit(channel);
-            return { value, done: false };
-          }
-          if (channel.done) {
-            finished = true;
-            if (channel.error) throw channel.error;
-            if (!channel.streaming) {
-              // A plain OK reply iterates as its elements (an array) or as itself.
-              channel.streaming = true;
-              const value = channel.value;
-              if (Array.isArray(value)) {
-                channel.items = value.slice();
-                channel.itemHead = 0;
-                finished = false;
-                continue;
-              }
-              return { value, done: false };
-            }
-            return { value: undefined, done: true };
-          }
-          await new Promise<void>((wake) => {
-            channel.wake = wake;
-          });
-        }
-        return { value: undefined, done: true };
-      },
-      return: async (): Promise<IteratorResult<unknown>> => {
-        finished = true;
-        if (!channel.done) ops.cancelChannel(channel, new AbortError("the stream was closed by its consumer"));
-        return { value: undefined, done: true };
-      },
-    };
-  }
-}
-
 /**
  * A zerorpc-compatible client. Connect to one or more servers (the core's peer set: one socket
  * per server, so a call's heartbeats and credit always reach the server that runs it, and a dead
@@ -472,13 +347,8 @@ export class RpcClient implements AsyncDisposable {
   #boundTurn = false;
   #closed = false;
   readonly #ticker: Ticker;
-  readonly #ops: ChannelOps = {
-    grantCredit: (channel) => this.#grantCredit(channel),
-    cancelChannel: (channel, reason) => this.#cancelChannel(channel, reason),
-    failChannel: (channel, error) => {
-      if (!channel.done) this.#forget(channel, error);
-    },
-  };
+  /** What the client's channels may ask of it (kept off the client's public surface). */
+  readonly #host: ChannelHost;
 
   /**
    * @throws {InvalidArgumentError} (code `EINVAL`) for an option whose value is not allowed,
@@ -491,6 +361,14 @@ export class RpcClient implements AsyncDisposable {
     this.#passive = options.passiveHeartbeat ?? false;
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
     this.#window = options.streamWindow ?? 100;
+    this.#host = {
+      window: this.#window,
+      sendCredit: (channel, credit) => this.#sendEvent(channel as ClientChannel, channelEventName("credit"), [credit]),
+      cancel: (channel, reason) => this.#cancelChannel(channel as ClientChannel, reason),
+      fail: (channel, error) => {
+        if (!channel.done) this.#forget(channel as ClientChannel, error);
+      },
+    };
     this.#batching = options.framing === "zerokit";
     this.#hooks = options.hooks;
     this.#socketOptions = options.socket;
@@ -709,33 +587,15 @@ export class RpcClient implements AsyncDisposable {
     }
   }
 
-  #newChannel(key: number, method: string, link: Link, timeoutMs: number, mode: Mode, now: number): ClientChannel {
-    return {
-      key,
-      method,
-      link,
-      fail: failChannel,
-      ops: this.#ops,
-      request: undefined,
-      deadline: now + timeoutMs,
-      timeoutMs,
-      lastHeard: now,
-      lastSent: now,
-      beating: !this.#passive,
-      mode,
-      streaming: false,
-      done: false,
-      value: undefined,
-      error: undefined,
-      items: [],
-      itemHead: 0,
-      serverCredit: 1,
-      resolve: undefined,
-      reject: undefined,
-      wake: undefined,
-      signal: undefined,
-      onAbort: undefined,
-    };
+  #newChannel(
+    key: number,
+    method: string,
+    link: Link,
+    timeoutMs: number,
+    mode: ConsumeMode,
+    now: number,
+  ): ClientChannel {
+    return new CallChannel(this.#host, key, method, link, { timeoutMs, now, passive: this.#passive }, mode);
   }
 
   /**
@@ -757,9 +617,9 @@ export class RpcClient implements AsyncDisposable {
     const key = nextIdNumber();
     const timeoutMs = options?.timeout ?? this.#timeout;
     const channel = this.#newChannel(key, method, undefined as unknown as Link, timeoutMs, "undecided", now);
-    const result = new Result(channel, this.#ops) as unknown as CallResult<T>;
+    const result = new DualResult(channel) as unknown as CallResult<T>;
     if (this.#closed) {
-      this.#settle(channel, undefined, new ClosedError("the client is closed"));
+      channel.settle(undefined, new ClosedError("the client is closed"));
       return result;
     }
     const context = currentCall();
@@ -782,21 +642,20 @@ export class RpcClient implements AsyncDisposable {
     try {
       blob = header ? encodeEvent(header, method, args) : encodeFast(key, undefined, method, args, packed);
     } catch (error) {
-      this.#settle(
-        channel,
+      channel.settle(
         undefined,
         new ProtocolError(`cannot encode the request: ${(error as Error).message}`, { cause: error }),
       );
       return result;
     }
     if (blob.length > this.#maxMessageSize) {
-      this.#settle(channel, undefined, new MessageTooLargeError(blob.length, this.#maxMessageSize));
+      channel.settle(undefined, new MessageTooLargeError(blob.length, this.#maxMessageSize));
       return result;
     }
     const signal = options?.signal;
     if (signal) {
       if (signal.aborted) {
-        this.#settle(channel, undefined, abortErrorFrom(signal));
+        channel.settle(undefined, abortErrorFrom(signal));
         return result;
       }
       channel.signal = signal;
@@ -807,7 +666,7 @@ export class RpcClient implements AsyncDisposable {
     try {
       link = this.#pickLink();
     } catch (error) {
-      this.#settle(channel, undefined, error as Error);
+      channel.settle(undefined, error as Error);
       return result;
     }
     channel.link = link;
@@ -995,7 +854,7 @@ export class RpcClient implements AsyncDisposable {
         return;
       }
       case "stream-item":
-        if (channel.serverCredit <= 0) {
+        if (!channel.onItem(args)) {
           // More items than granted: an honest server waits, so buffering them would let one
           // server make the caller hold anything.
           this.#violation(
@@ -1003,22 +862,14 @@ export class RpcClient implements AsyncDisposable {
             new ProtocolError("the server sent a stream item beyond the credit granted"),
             frames,
           );
-          return;
         }
-        channel.streaming = true;
-        channel.deadline = Number.POSITIVE_INFINITY;
-        channel.serverCredit--;
-        channel.items.push(args);
-        this.#grantCredit(channel);
-        this.#wake(channel);
         return;
       case "stream-end":
         channel.streaming = true;
         this.#forget(channel, undefined, undefined);
         return;
       case "heartbeat":
-        channel.lastHeard = performance.now();
-        channel.beating = true;
+        channel.heard(performance.now());
         return;
       case "credit":
         return; // a Python server grants credit for its own receive queue: we never stream to it
@@ -1043,24 +894,13 @@ export class RpcClient implements AsyncDisposable {
     }
   }
 
-  /** Grants the server credit as the consumer makes room (Python semantics: `_zpc_more` adds). */
-  #grantCredit(channel: ClientChannel): void {
-    if (!channel.streaming || channel.done) return;
-    const buffered = channel.mode === "collect" ? 0 : channel.items.length - channel.itemHead;
-    const ahead = buffered + channel.serverCredit;
-    if (ahead * 2 >= this.#window) return;
-    const grant = this.#window - ahead;
-    channel.serverCredit += grant;
-    this.#sendEvent(channel, channelEventName("credit"), [grant]);
-  }
-
   #sendEvent(channel: ClientChannel, name: string, args: unknown): void {
     const header: EventHeader = {
       message_id: idBytes(idString(nextIdNumber())),
       v: PROTOCOL_VERSION,
       response_to: idBytes(idString(channel.key)),
     };
-    channel.lastSent = performance.now();
+    channel.sent(performance.now());
     this.#onEvent?.("out", name, header, args);
     // A credit grant or heartbeat that cannot leave would leave the call waiting for nothing.
     this.#post(channel.link, encodeEvent(header, name, args), (error) => {
@@ -1068,37 +908,11 @@ export class RpcClient implements AsyncDisposable {
     });
   }
 
-  #wake(channel: ClientChannel): void {
-    const wake = channel.wake;
-    if (wake) {
-      channel.wake = undefined;
-      wake();
-    }
-  }
-
   /** Ends a channel with a value or an error and delivers it. */
   #forget(channel: ClientChannel, error: Error | undefined, value?: unknown): void {
     this.#channels.delete(channel.key);
     channel.link?.peer?.untrack(channel);
-    this.#settle(channel, value, error);
-  }
-
-  #settle(channel: ClientChannel, value: unknown, error: Error | undefined): void {
-    if (channel.done) return;
-    channel.done = true;
-    if (channel.onAbort) channel.signal?.removeEventListener("abort", channel.onAbort);
-    if (error) channel.error = error;
-    else if (channel.streaming && channel.mode !== "iterate") {
-      const items = channel.items.slice(channel.itemHead);
-      channel.value = items;
-    } else if (!channel.streaming) channel.value = value;
-    if (channel.resolve) {
-      if (error) channel.reject?.(error);
-      else channel.resolve(channel.value);
-      channel.resolve = undefined;
-      channel.reject = undefined;
-    }
-    this.#wake(channel);
+    channel.settle(value, error);
   }
 
   /** Stops a call from this side: settles it at once and tells the server if it understands. */
@@ -1120,7 +934,7 @@ export class RpcClient implements AsyncDisposable {
   #probe(link: Link): Promise<boolean> {
     link.probing ??= new Promise<boolean>((resolve) => {
       const channel = this.#channelFor(link, FEATURES);
-      const result = new Result(channel, this.#ops);
+      const result = new DualResult(channel);
       result.then(
         (features) => {
           link.cancel = (features as { cancel?: unknown } | null)?.cancel === true;
@@ -1152,31 +966,31 @@ export class RpcClient implements AsyncDisposable {
   #onTick(now: number): void {
     const period = this.#heartbeat;
     for (const channel of this.#channels.values()) {
-      if (now >= channel.deadline) {
-        this.#forget(
-          channel,
-          new TimeoutError(
-            `timeout after ${channel.timeoutMs} ms, when calling remote method ${channel.method}`,
-            channel.timeoutMs,
-          ),
-        );
-        continue;
+      switch (channel.check(now, period)) {
+        case "timeout":
+          this.#forget(
+            channel,
+            new TimeoutError(
+              `timeout after ${channel.timeoutMs} ms, when calling remote method ${channel.method}`,
+              channel.timeoutMs,
+            ),
+          );
+          break;
+        case "lost": {
+          const silence = 2 * (period as number);
+          channel.link.peer?.suspect(silence);
+          this.#forget(
+            channel,
+            new LostRemoteError(
+              `lost remote after ${silence} ms without heartbeat, when calling remote method ${channel.method}`,
+            ),
+          );
+          break;
+        }
+        case "beat":
+          this.#sendEvent(channel, channelEventName("heartbeat"), [0]);
+          break;
       }
-      if (period === false) continue;
-      // A passive channel's liveness clock starts with the server's first beat (Python's rule):
-      // until then only the timeout applies.
-      if (channel.beating && now - channel.lastHeard > 2 * period) {
-        channel.link.peer?.suspect(2 * period);
-        this.#forget(
-          channel,
-          new LostRemoteError(
-            `lost remote after ${2 * period} ms without heartbeat, when calling remote method ${channel.method}`,
-          ),
-        );
-        continue;
-      }
-      if (channel.beating && now - channel.lastSent >= period)
-        this.#sendEvent(channel, channelEventName("heartbeat"), [0]);
     }
   }
 
