@@ -23,6 +23,7 @@ import {
 } from "../core/errors.js";
 import { RpcClient } from "../rpc/client.js";
 import type { EventHeader } from "../rpc/protocol.js";
+import { meaningOf } from "../rpc/semantics.js";
 import { RpcServer } from "../rpc/server.js";
 import { fromWire, toWire } from "../state/security.js";
 import { dangerousMethods, dangerWarning, listeningAddress } from "./exposure.js";
@@ -395,14 +396,15 @@ async function runClient(args: RpcArgs, io: Io): Promise<number> {
         if (requestId === undefined && name === command && header.response_to === undefined) {
           requestId = idText(header.message_id);
         }
-        if (interrupted && name === "_zerokit_cancel") cancelSettled?.();
+        if (interrupted && meaningOf(name) === "cancel") cancelSettled?.();
       } else {
         if (replyKind === undefined && requestId !== undefined && idText(header.response_to) === requestId) {
-          if (name === "STREAM" || name === "STREAM_DONE") replyKind = "stream";
-          else if (name === "OK") replyKind = "ok";
+          const meaning = meaningOf(name);
+          if (meaning === "stream-item" || meaning === "stream-end") replyKind = "stream";
+          else if (meaning === "ok") replyKind = "ok";
         }
         // After Ctrl-C: the answer to the cancel probe (an ERR means the server cannot cancel).
-        if (interrupted && name === "ERR") cancelSettled?.();
+        if (interrupted && meaningOf(name) === "error") cancelSettled?.();
       }
     },
   });

@@ -8,7 +8,7 @@
 import { normalizeEndpoint } from "./endpoint.js";
 import { type AuthenticationError, ClosedError, InvalidArgumentError, ZerokitError } from "./errors.js";
 import { Feed } from "./feed.js";
-import { checkFunction, checkNumber, checkObject, checkSignal } from "./options.js";
+import { checkBoolean, checkFunction, checkNumber, checkObject, checkSignal } from "./options.js";
 import {
   type ClientSecurity,
   checkClientSecurity,
@@ -73,6 +73,13 @@ export interface PeerSetOptions<S extends ZSocket> {
   onStatus?: (status: PeerStatus, peer: Peer<S>) => void;
   /** Called when an `onStatus` hook or a resolver fails. Default: `console.warn`. */
   onError?: (error: Error) => void;
+  /**
+   * Close a peer's socket (linger 0, nothing left to send) as soon as its handshake is refused
+   * for good: by the server's authenticator or for a security mismatch, after which libzmq
+   * never reconnects it. The peer stays in the set, refused, until removed. A connection dropped
+   * mid-handshake (`handshake:error:other`, which libzmq retries) keeps its socket. Default false.
+   */
+  closeRefused?: boolean;
 }
 
 const DEFAULT_MAX_PEERS = 10_000;
@@ -235,6 +242,7 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
   readonly #maxPeers: number;
   readonly #onStatus: ((status: PeerStatus, peer: Peer<S>) => void) | undefined;
   readonly #onError: (error: Error) => void;
+  readonly #closeRefused: boolean;
   readonly #peers = new Map<string, Peer<S>>();
   /** The peers in insertion order, for round-robin; rebuilt on add/remove, which are rare. */
   #order: Peer<S>[] = [];
@@ -254,6 +262,7 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
     checkNumber("options.statusBuffer", options.statusBuffer, { min: 1, integer: true });
     checkFunction("options.onStatus", options.onStatus);
     checkFunction("options.onError", options.onError);
+    checkBoolean("options.closeRefused", options.closeRefused);
     this.#factory = options.socket;
     this.#defaults = options.defaults ?? {};
     this.#maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
@@ -264,6 +273,7 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
       "the peer set was closed",
     );
     this.#onStatus = options.onStatus;
+    this.#closeRefused = options.closeRefused ?? false;
     this.#onError = options.onError ?? ((error) => console.warn(`zerokit peers: ${error.message}`));
   }
 
@@ -456,7 +466,14 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
     const failed = (event: Parameters<typeof handshakeError>[0]) => {
       const error = handshakeError(event);
       if (!error || peer.state === "removed") return;
-      if (peer.refuse(error)) this.#emit({ type: "handshake-failed", endpoint: peer.endpoint, error }, peer);
+      const news = peer.refuse(error);
+      // libzmq ends the session for good after a ZAP refusal or a protocol error; a socket kept
+      // open until the owner closes it once aborted libzmq at exit (pipe.cpp:355), so it goes now.
+      if (this.#closeRefused && event.type !== "handshake:error:other" && !peer.socket.closed) {
+        peer.socket.raw.linger = 0;
+        peer.socket.close();
+      }
+      if (news) this.#emit({ type: "handshake-failed", endpoint: peer.endpoint, error }, peer);
     };
     events.on("handshake:error:auth", failed);
     events.on("handshake:error:protocol", failed);

@@ -1,9 +1,9 @@
 import type * as zmq from "zeromq";
 import {
   AbortError,
-  type AuthenticationError,
   abortErrorFrom,
   ClosedError,
+  EndpointError,
   InvalidArgumentError,
   LostRemoteError,
   MessageTooLargeError,
@@ -20,45 +20,48 @@ import {
   checkOneOf,
   checkSignal,
 } from "../core/options.js";
+import { type Peer, type PeerResolver, PeerSet, type PeerStatus } from "../core/peers.js";
 import {
   type ClientSecurity,
   checkClientSecurity,
   checkServerSecurity,
-  clientSocketOptions,
-  onHandshakeFailure,
   type ServerSecurity,
   serverSocketOptions,
 } from "../core/security/options.js";
 import type { Message } from "../core/socket.js";
 import { Dealer, type SocketOptions } from "../core/sockets.js";
+import { CallChannel, type ChannelHost, type ConsumeMode, type RequestInfo } from "./channel.js";
 import { currentCall, Ticker } from "./context.js";
 import {
-  BATCH_MARKER,
   CANCEL,
   decodeEvent,
-  ERR,
   type EventHeader,
   encodeEvent,
   encodeFast,
   FEATURES,
-  HEARTBEAT,
   idBytes,
   idString,
-  isBatchMarker,
   MAX_PACKED_HEADERS,
-  MORE,
   nextIdNumber,
-  OK,
   ownIdNumber,
   type PackedHeaders,
   PROTOCOL_VERSION,
   packHeaderEntries,
   type RpcEvent,
   readHeaderOnly,
-  STREAM,
-  STREAM_DONE,
   type WireId,
 } from "./protocol.js";
+import { remoteErrorOf, typedRemoteError } from "./remote-errors.js";
+import { DualResult } from "./result.js";
+import {
+  batchFrames,
+  channelEventName,
+  isOkArgs,
+  meaningOf,
+  readErrorTuple,
+  replyFrames,
+  replyShapeError,
+} from "./semantics.js";
 import type { EventObserver } from "./server.js";
 
 /** Options of one call. */
@@ -71,12 +74,7 @@ export interface CallOptions {
   headers?: Record<string, unknown>;
 }
 
-/** Facts about a request, given to client hooks. */
-export interface RequestInfo {
-  readonly method: string;
-  readonly args: readonly unknown[];
-  readonly headers: Record<string, unknown>;
-}
+export type { RequestInfo } from "./channel.js";
 
 /** Client middleware points (zerorpc-python's client hooks in TypeScript form). */
 export interface ClientHooks {
@@ -142,21 +140,18 @@ export interface ClientStats {
   readonly stale: number;
 }
 
-type Mode = "undecided" | "collect" | "iterate";
-
-interface Peer {
+/**
+ * What the client keeps per socket: a connected server's (its {@link Peer} in the peer set holds
+ * the socket, the handshakes, suspicion and the calls waiting on it) or the bound socket's.
+ */
+interface Link {
   socket: Dealer;
-  label: string;
-  /** Whether this is the bound socket (its handshake failures are other workers', not its own). */
-  bound: boolean;
-  /** Why the last handshake failed, until one succeeds: calls routed here fail with it. */
-  failure: AuthenticationError | undefined;
-  /** Completed handshakes (a bound socket may have several workers). */
+  /** The peer of a connected server; undefined for the bound socket (its workers come and go). */
+  peer: Peer<Dealer> | undefined;
+  /** Completed handshakes of the bound socket (it may have several workers). */
   connections: number;
-  observed: boolean;
   cancel: boolean | undefined;
   probing: Promise<boolean> | undefined;
-  suspectUntil: number;
   /** The receive waiting for this peer's next message, if one is (see #listen). */
   receiving: Promise<void> | undefined;
   onFrames: (frames: Message) => void;
@@ -175,30 +170,7 @@ interface Peer {
 const MAX_BATCH_EVENTS = 256;
 const MAX_BATCH_BYTES = 1024 * 1024;
 
-interface ClientChannel {
-  key: number;
-  method: string;
-  peer: Peer;
-  request: RequestInfo | undefined;
-  deadline: number;
-  timeoutMs: number;
-  lastHeard: number;
-  lastSent: number;
-  beating: boolean;
-  mode: Mode;
-  streaming: boolean;
-  done: boolean;
-  value: unknown;
-  error: Error | undefined;
-  items: unknown[];
-  itemHead: number;
-  serverCredit: number;
-  resolve: ((value: unknown) => void) | undefined;
-  reject: ((error: Error) => void) | undefined;
-  wake: (() => void) | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
+type ClientChannel = CallChannel<Link>;
 
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
 /**
@@ -329,103 +301,17 @@ export type Proxied<Api> = {
     : never;
 };
 
-/** What a {@link Result} may ask of its client (kept off the client's public surface). */
-interface ChannelOps {
-  grantCredit(channel: ClientChannel): void;
-  cancelChannel(channel: ClientChannel, reason: Error): void;
-}
-
-class Result {
-  readonly [Symbol.toStringTag] = "Promise";
-  constructor(
-    private readonly channel: ClientChannel,
-    private readonly ops: ChannelOps,
-  ) {}
-
-  // biome-ignore lint/suspicious/noThenProperty: a call result is deliberately awaitable.
-  then<A = unknown, B = never>(
-    onFulfilled?: ((value: unknown) => A | PromiseLike<A>) | null,
-    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.promise().then(onFulfilled, onRejected);
-  }
-
-  catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<unknown> {
-    return this.promise().catch(onRejected);
-  }
-
-  finally(onFinally?: (() => void) | null): Promise<unknown> {
-    return this.promise().finally(onFinally);
-  }
-
-  private promise(): Promise<unknown> {
-    const channel = this.channel;
-    if (channel.mode === "undecided") {
-      channel.mode = "collect";
-      this.ops.grantCredit(channel);
-    }
-    if (channel.done) return channel.error ? Promise.reject(channel.error) : Promise.resolve(channel.value);
-    return new Promise((resolve, reject) => {
-      channel.resolve = resolve;
-      channel.reject = reject;
-    });
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<unknown> {
-    const channel = this.channel;
-    const ops = this.ops;
-    if (channel.mode === "undecided") channel.mode = "iterate";
-    let finished = false;
-    return {
-      next: async (): Promise<IteratorResult<unknown>> => {
-        while (!finished) {
-          if (channel.itemHead < channel.items.length) {
-            const value = channel.items[channel.itemHead];
-            channel.items[channel.itemHead++] = undefined;
-            ops.grantCredit(channel);
-            return { value, done: false };
-          }
-          if (channel.done) {
-            finished = true;
-            if (channel.error) throw channel.error;
-            if (!channel.streaming) {
-              // A plain OK reply iterates as its elements (an array) or as itself.
-              channel.streaming = true;
-              const value = channel.value;
-              if (Array.isArray(value)) {
-                channel.items = value.slice();
-                channel.itemHead = 0;
-                finished = false;
-                continue;
-              }
-              return { value, done: false };
-            }
-            return { value: undefined, done: true };
-          }
-          await new Promise<void>((wake) => {
-            channel.wake = wake;
-          });
-        }
-        return { value: undefined, done: true };
-      },
-      return: async (): Promise<IteratorResult<unknown>> => {
-        finished = true;
-        if (!channel.done) ops.cancelChannel(channel, new AbortError("the stream was closed by its consumer"));
-        return { value: undefined, done: true };
-      },
-    };
-  }
-}
-
 /**
- * A zerorpc-compatible client. Connect to one or more servers (one socket per server, so a
- * call's heartbeats and credit always reach the server that runs it, and a dead server is skipped
- * while a live one can answer), or bind and let workers connect.
+ * A zerorpc-compatible client. Connect to one or more servers (the core's peer set: one socket
+ * per server, so a call's heartbeats and credit always reach the server that runs it, and a dead
+ * server is skipped while a live one can answer), let a resolver add and remove them
+ * ({@link follow}), or bind and let workers connect.
  *
  * Security is per peer: `security` in the options is the default, `connect(endpoint, { security })`
  * gives one server its own (its key, this side's pair), so one client can reach servers of
  * different keys. A server that refuses the handshake fails the calls sent to it with
- * `AuthenticationError` (`EAUTH`) within milliseconds, and later calls go to the other servers.
+ * `AuthenticationError` (`EAUTH`) within milliseconds, its socket is closed at once (libzmq never
+ * retries it), and later calls go to the other servers.
  *
  * Concurrency: any number of calls may be in flight at once from any number of callers.
  *
@@ -452,15 +338,17 @@ export class RpcClient implements AsyncDisposable {
   #messages = 0;
   #protocolErrors = 0;
   #stale = 0;
-  readonly #peers: Peer[] = [];
-  #bindPeer: Peer | undefined;
-  #next = 0;
+  /** The connected servers: one DEALER each, with its own security. */
+  readonly #peers: PeerSet<Dealer>;
+  readonly #links = new Map<Peer<Dealer>, Link>();
+  /** The socket of every bind, if the client binds. */
+  #bound: Link | undefined;
+  /** With both a bound socket and connected servers, calls alternate between the two. */
+  #boundTurn = false;
   #closed = false;
   readonly #ticker: Ticker;
-  readonly #ops: ChannelOps = {
-    grantCredit: (channel) => this.#grantCredit(channel),
-    cancelChannel: (channel, reason) => this.#cancelChannel(channel, reason),
-  };
+  /** What the client's channels may ask of it (kept off the client's public surface). */
+  readonly #host: ChannelHost;
 
   /**
    * @throws {InvalidArgumentError} (code `EINVAL`) for an option whose value is not allowed,
@@ -473,12 +361,25 @@ export class RpcClient implements AsyncDisposable {
     this.#passive = options.passiveHeartbeat ?? false;
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
     this.#window = options.streamWindow ?? 100;
+    this.#host = {
+      window: this.#window,
+      sendCredit: (channel, credit) => this.#sendEvent(channel as ClientChannel, channelEventName("credit"), [credit]),
+      cancel: (channel, reason) => this.#cancelChannel(channel as ClientChannel, reason),
+      fail: (channel, error) => {
+        if (!channel.done) this.#forget(channel as ClientChannel, error);
+      },
+    };
     this.#batching = options.framing === "zerokit";
     this.#hooks = options.hooks;
     this.#socketOptions = options.socket;
     this.#security = options.security;
     this.#onEvent = options.onEvent;
     this.#onProtocolError = options.onProtocolError;
+    this.#peers = new PeerSet<Dealer>({
+      socket: (security) => new Dealer({ ...this.#socketOptions, ...security }),
+      closeRefused: true,
+      onStatus: (status, peer) => this.#onPeerStatus(status, peer),
+    });
     const period = this.#heartbeat === false ? 100 : Math.min(25, this.#heartbeat / 4);
     this.#ticker = new Ticker(
       Math.max(1, period),
@@ -500,8 +401,8 @@ export class RpcClient implements AsyncDisposable {
    * as soon as the handshake fails (libzmq does not retry a connection its server refused).
    *
    * @throws {EndpointError} for a malformed endpoint.
-   * @throws {InvalidArgumentError} when `endpoint` is not a non-empty string, or for a security
-   *   option not allowed.
+   * @throws {InvalidArgumentError} when `endpoint` is not a non-empty string, is already
+   *   connected (in any spelling of it), or for a security option not allowed.
    * @example
    * client.connect("tcp://127.0.0.1:4242", { security: { curve: { serverKey, publicKey, secretKey } } });
    */
@@ -511,15 +412,35 @@ export class RpcClient implements AsyncDisposable {
     checkClientSecurity("options.security", options.security);
     this.#assertOpen();
     const security = options.security ?? this.#security;
-    const socket = new Dealer({ ...this.#socketOptions, ...clientSocketOptions(security) });
-    this.#addPeer(socket, endpoint, false);
-    try {
-      socket.connect(endpoint);
-    } catch (error) {
-      this.#peers.pop();
-      socket.close();
-      throw error;
-    }
+    this.#peers.add(endpoint, security === undefined ? {} : { security });
+  }
+
+  /**
+   * Follows a resolver (a static list today, discovery later): connects to the servers it adds
+   * and disconnects from those it removes, as {@link connect} and {@link disconnect} do, until it
+   * ends or `signal` aborts (then the servers it added are disconnected). A server it adds
+   * without options gets the client's `security`. Resolves when following stops.
+   *
+   * @throws {InvalidArgumentError} (rejected) for a resolver or option not allowed.
+   * @throws {ClosedError} (rejected) after {@link close}.
+   * @example
+   * void client.follow(staticResolver(["tcp://127.0.0.1:4242", "tcp://127.0.0.1:4243"]), { signal });
+   */
+  async follow(resolver: PeerResolver, options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#assertOpen();
+    await this.#peers.follow(resolver, options);
+  }
+
+  /**
+   * What happens to the connected servers from now on (added, connected, disconnected, handshake
+   * failed with why, removed), until the client closes or `signal` aborts. Several consumers may
+   * iterate at once.
+   *
+   * @example
+   * for await (const s of client.status({ signal })) if (s.type === "handshake-failed") log(s.error);
+   */
+  status(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<PeerStatus> {
+    return this.#peers.status(options);
   }
 
   /**
@@ -532,16 +453,13 @@ export class RpcClient implements AsyncDisposable {
    */
   disconnect(endpoint: string): boolean {
     checkEndpoint(endpoint);
-    const gone = this.#peers.filter((peer) => !peer.bound && peer.label === endpoint);
-    if (gone.length === 0) return false;
-    for (const peer of gone) this.#peers.splice(this.#peers.indexOf(peer), 1);
-    this.#next = 0;
-    const error = new ClosedError(`the client disconnected from ${endpoint}`);
-    for (const peer of gone) {
-      this.#failPeer(peer, error);
-      peer.socket.close();
+    try {
+      return this.#peers.remove(endpoint, new ClosedError(`the client disconnected from ${endpoint}`));
+    } catch (error) {
+      // A malformed endpoint was never connected.
+      if (error instanceof EndpointError) return false;
+      throw error;
     }
-    return true;
   }
 
   /**
@@ -562,40 +480,56 @@ export class RpcClient implements AsyncDisposable {
     checkServerSecurity("options.security", options.security);
     this.#assertOpen();
     const security = options.security;
-    if (this.#bindPeer && security !== undefined && security !== this.#bindSecurity) {
+    if (this.#bound && security !== undefined && security !== this.#bindSecurity) {
       throw new InvalidArgumentError("options.security", security, "the security of the client's first bind");
     }
     await security?.authenticator?.start();
     this.#assertOpen();
-    if (!this.#bindPeer) {
+    if (!this.#bound) {
       const socket = new Dealer({ ...this.#socketOptions, ...serverSocketOptions(security) });
       this.#bindSecurity = security;
-      this.#bindPeer = this.#addPeer(socket, endpoint, true);
+      const bound = this.#newLink(socket, undefined);
+      // Counted before bind, or the first worker's handshake is missed. A worker's failed
+      // handshake is that worker's: the others (and the calls they run) are fine.
+      socket.raw.events.on("handshake", () => {
+        bound.connections++;
+      });
+      socket.raw.events.on("disconnect", () => {
+        bound.connections = Math.max(0, bound.connections - 1);
+      });
+      this.#bound = bound;
     }
-    return this.#bindPeer.socket.bind(endpoint);
+    return this.#bound.socket.bind(endpoint);
   }
 
-  /** Fails every call open on `peer` (a refused handshake, a disconnect). */
-  #failPeer(peer: Peer, error: Error): void {
-    for (const channel of [...this.#channels.values()]) {
-      if (channel.peer === peer) this.#forget(channel, error);
+  /** The peer set's news: a server's link is made when it is added and dropped when it goes. */
+  #onPeerStatus(status: PeerStatus, peer: Peer<Dealer>): void {
+    if (status.type === "added") {
+      this.#links.set(peer, this.#newLink(peer.socket, peer));
+      return;
     }
+    const link = this.#links.get(peer);
+    if (!link) return;
+    if (status.type === "removed" || status.type === "handshake-failed") {
+      // Its calls already failed (the peer set failed what they tracked); what they held back
+      // for the end of this turn must not go to a socket that is gone or refused.
+      link.batch = [];
+      link.batchBytes = 0;
+      link.batchErrors = [];
+    }
+    if (status.type === "removed") this.#links.delete(peer);
   }
 
-  #addPeer(socket: Dealer, label: string, bound: boolean): Peer {
-    const peer: Peer = {
+  #newLink(socket: Dealer, peer: Peer<Dealer> | undefined): Link {
+    const link: Link = {
       socket,
-      label,
-      bound,
-      failure: undefined,
+      peer,
       connections: 0,
-      observed: false,
       cancel: undefined,
       probing: undefined,
-      suspectUntil: 0,
       receiving: undefined,
       onFrames: (frames) => {
-        peer.receiving = undefined;
+        link.receiving = undefined;
         this.#messages++;
         // The one boundary of this receive loop: whatever a message does, the loop goes on.
         try {
@@ -603,118 +537,65 @@ export class RpcClient implements AsyncDisposable {
         } catch (error) {
           this.#violation(undefined, asProtocolError(error, "a message could not be handled"), frames);
         }
-        if (this.#channels.size > 0) this.#listen(peer);
+        if (this.#channels.size > 0) this.#listen(link);
       },
       onReceiveError: (error) => {
-        peer.receiving = undefined;
-        if (!(error instanceof ClosedError) && !this.#closed && this.#channels.size > 0) this.#listen(peer);
+        link.receiving = undefined;
+        if (!(error instanceof ClosedError) && !this.#closed && this.#channels.size > 0) this.#listen(link);
       },
       sentThisTurn: false,
       endTurn: () => {
-        peer.sentThisTurn = false;
-        this.#flushBatch(peer);
+        link.sentThisTurn = false;
+        this.#flushBatch(link);
       },
       batch: [],
       batchBytes: 0,
       batchErrors: [],
     };
-    // The monitor must exist before connect/bind, or it misses the handshake.
-    this.#observe(peer);
-    this.#peers.push(peer);
-    return peer;
+    return link;
   }
 
   /**
-   * Waits for the peer's next message unless a receive already does. A peer listens only while
+   * Waits for the link's next message unless a receive already does. A link listens only while
    * calls are open: a lone call then sends before its receive is armed, as a plain DEALER would,
    * which spares the send zeromq.js's readiness check for the pending read. Messages that come
    * while no call is open wait in ZeroMQ's queue and are read (and dropped) by the next call.
    */
-  #listen(peer: Peer): void {
-    if (peer.receiving || this.#closed) return;
-    peer.receiving = peer.socket.receive().then(peer.onFrames, peer.onReceiveError);
+  #listen(link: Link): void {
+    if (link.receiving || this.#closed || link.socket.closed) return;
+    link.receiving = link.socket.receive().then(link.onFrames, link.onReceiveError);
   }
 
-  #observe(peer: Peer): void {
-    if (peer.observed) return;
-    peer.observed = true;
-    const events = peer.socket.raw.events;
-    events.on("handshake", () => {
-      peer.connections++;
-      peer.suspectUntil = 0;
-      peer.failure = undefined;
-    });
-    // A bound socket's failures are one worker's: the others (and the calls they run) are fine.
-    if (!peer.bound) {
-      onHandshakeFailure(peer.socket.raw, (error) => {
-        peer.failure = error;
-        if (peer.connections === 0) this.#failPeer(peer, error);
-      });
-    }
-    events.on("disconnect", () => {
-      peer.connections = Math.max(0, peer.connections - 1);
-    });
-  }
-
-  #pickPeer(): Peer {
+  /**
+   * Where the next call goes: round-robin over the connected servers, skipping suspected and
+   * refused ones (see {@link PeerSet.pick}), alternating with the bound socket when there is one.
+   */
+  #pickLink(): Link {
+    const bound = this.#bound;
     const peers = this.#peers;
-    if (peers.length === 1) {
-      const only = peers[0] as Peer;
-      if (only.failure !== undefined && only.connections === 0) throw only.failure;
-      return only;
+    if (bound === undefined) {
+      if (peers.size === 0) throw new ClosedError("the client is not connected or bound to any endpoint");
+      return this.#links.get(peers.pick()) as Link;
     }
-    if (peers.length === 0) throw new ClosedError("the client is not connected or bound to any endpoint");
-    const now = performance.now();
-    for (let i = 0; i < peers.length; i++) {
-      const peer = peers[(this.#next + i) % peers.length] as Peer;
-      if (peer.connections > 0 && peer.suspectUntil <= now) {
-        this.#next = (this.#next + i + 1) % peers.length;
-        return peer;
-      }
+    if (peers.size === 0) return bound;
+    this.#boundTurn = !this.#boundTurn;
+    if (this.#boundTurn && bound.connections > 0) return bound;
+    try {
+      return this.#links.get(peers.pick()) as Link;
+    } catch {
+      return bound;
     }
-    for (let i = 0; i < peers.length; i++) {
-      const peer = peers[(this.#next + i) % peers.length] as Peer;
-      if (peer.connections > 0) {
-        this.#next = (this.#next + i + 1) % peers.length;
-        return peer;
-      }
-    }
-    // None is connected yet: the next one whose handshake has not failed (it may still succeed).
-    for (let i = 0; i < peers.length; i++) {
-      const peer = peers[(this.#next + i) % peers.length] as Peer;
-      if (peer.failure === undefined) {
-        this.#next = (this.#next + i + 1) % peers.length;
-        return peer;
-      }
-    }
-    throw (peers[0] as Peer).failure as AuthenticationError;
   }
 
-  #newChannel(key: number, method: string, peer: Peer, timeoutMs: number, mode: Mode, now: number): ClientChannel {
-    return {
-      key,
-      method,
-      peer,
-      request: undefined,
-      deadline: now + timeoutMs,
-      timeoutMs,
-      lastHeard: now,
-      lastSent: now,
-      beating: !this.#passive,
-      mode,
-      streaming: false,
-      done: false,
-      value: undefined,
-      error: undefined,
-      items: [],
-      itemHead: 0,
-      serverCredit: 1,
-      resolve: undefined,
-      reject: undefined,
-      wake: undefined,
-      signal: undefined,
-      onAbort: undefined,
-    };
+  #newChannel(
+    key: number,
+    method: string,
+    link: Link,
+    timeoutMs: number,
+    mode: ConsumeMode,
+    now: number,
+  ): ClientChannel {
+    return new CallChannel(this.#host, key, method, link, { timeoutMs, now, passive: this.#passive }, mode);
   }
 
   /**
@@ -735,10 +616,10 @@ export class RpcClient implements AsyncDisposable {
     const now = performance.now();
     const key = nextIdNumber();
     const timeoutMs = options?.timeout ?? this.#timeout;
-    const channel = this.#newChannel(key, method, undefined as unknown as Peer, timeoutMs, "undecided", now);
-    const result = new Result(channel, this.#ops) as unknown as CallResult<T>;
+    const channel = this.#newChannel(key, method, undefined as unknown as Link, timeoutMs, "undecided", now);
+    const result = new DualResult(channel) as unknown as CallResult<T>;
     if (this.#closed) {
-      this.#settle(channel, undefined, new ClosedError("the client is closed"));
+      channel.settle(undefined, new ClosedError("the client is closed"));
       return result;
     }
     const context = currentCall();
@@ -761,42 +642,43 @@ export class RpcClient implements AsyncDisposable {
     try {
       blob = header ? encodeEvent(header, method, args) : encodeFast(key, undefined, method, args, packed);
     } catch (error) {
-      this.#settle(
-        channel,
+      channel.settle(
         undefined,
         new ProtocolError(`cannot encode the request: ${(error as Error).message}`, { cause: error }),
       );
       return result;
     }
     if (blob.length > this.#maxMessageSize) {
-      this.#settle(channel, undefined, new MessageTooLargeError(blob.length, this.#maxMessageSize));
+      channel.settle(undefined, new MessageTooLargeError(blob.length, this.#maxMessageSize));
       return result;
     }
     const signal = options?.signal;
     if (signal) {
       if (signal.aborted) {
-        this.#settle(channel, undefined, abortErrorFrom(signal));
+        channel.settle(undefined, abortErrorFrom(signal));
         return result;
       }
       channel.signal = signal;
       channel.onAbort = () => this.#cancelChannel(channel, abortErrorFrom(signal));
       signal.addEventListener("abort", channel.onAbort, { once: true });
     }
-    let peer: Peer;
+    let link: Link;
     try {
-      peer = this.#pickPeer();
+      link = this.#pickLink();
     } catch (error) {
-      this.#settle(channel, undefined, error as Error);
+      channel.settle(undefined, error as Error);
       return result;
     }
-    channel.peer = peer;
+    channel.link = link;
     if (header) this.#onEvent?.("out", method, header, args);
     this.#channels.set(key, channel);
+    link.peer?.track(channel);
+    if (channel.done) return result; // the peer was refused or removed meanwhile: tracking failed it
     this.#ticker.ensure();
-    this.#post(peer, blob, (error) => {
+    this.#post(link, blob, (error) => {
       if (!channel.done) this.#forget(channel, error);
     });
-    this.#listen(peer);
+    this.#listen(link);
     return result;
   }
 
@@ -831,37 +713,37 @@ export class RpcClient implements AsyncDisposable {
    * goes at once (a lone call waits for nothing) and the ones after it wait for the end of the
    * turn to leave together in one batch message.
    */
-  #post(peer: Peer, blob: Buffer, onError?: (error: Error) => void): void {
+  #post(link: Link, blob: Buffer, onError?: (error: Error) => void): void {
     if (!this.#batching) {
-      peer.socket.post([EMPTY, blob], onError);
+      link.socket.post([EMPTY, blob], onError);
       return;
     }
-    if (!peer.sentThisTurn) {
-      peer.sentThisTurn = true;
-      queueMicrotask(peer.endTurn);
-      peer.socket.post(blob, onError);
+    if (!link.sentThisTurn) {
+      link.sentThisTurn = true;
+      queueMicrotask(link.endTurn);
+      link.socket.post(blob, onError);
       return;
     }
-    peer.batch.push(blob);
-    peer.batchBytes += blob.length;
-    if (onError) peer.batchErrors.push(onError);
-    if (peer.batch.length >= MAX_BATCH_EVENTS || peer.batchBytes >= MAX_BATCH_BYTES) this.#flushBatch(peer);
+    link.batch.push(blob);
+    link.batchBytes += blob.length;
+    if (onError) link.batchErrors.push(onError);
+    if (link.batch.length >= MAX_BATCH_EVENTS || link.batchBytes >= MAX_BATCH_BYTES) this.#flushBatch(link);
   }
 
-  #flushBatch(peer: Peer): void {
-    const batch = peer.batch;
+  #flushBatch(link: Link): void {
+    const batch = link.batch;
     if (batch.length === 0) return;
-    const errors = peer.batchErrors;
-    peer.batch = [];
-    peer.batchBytes = 0;
-    peer.batchErrors = [];
+    const errors = link.batchErrors;
+    link.batch = [];
+    link.batchBytes = 0;
+    link.batchErrors = [];
     const onError =
       errors.length === 0
         ? undefined
         : (error: Error) => {
             for (const report of errors) report(error);
           };
-    peer.socket.post(batch.length === 1 ? (batch[0] as Buffer) : [BATCH_MARKER, ...batch], onError);
+    link.socket.post(batchFrames(batch), onError);
   }
 
   /**
@@ -869,21 +751,20 @@ export class RpcClient implements AsyncDisposable {
    * zerokit batch of them. Any other frame layout is a protocol error.
    */
   #onMessage(frames: Message): void {
-    const first = frames[0];
-    const start = frames.length === 2 && first !== undefined && first.length === 0 ? 1 : 0;
-    if (frames.length - start === 1) {
-      this.#onEventFrame(frames[start] as Buffer, frames);
+    const { first, batch } = replyFrames(frames);
+    if (first < 0) {
+      this.#violation(
+        undefined,
+        new ProtocolError(`a reply must be [delimiter, event] or [event], got ${frames.length} frames`),
+        frames,
+      );
       return;
     }
-    if (start === 0 && frames.length > 1 && isBatchMarker(first)) {
-      for (let i = 1; i < frames.length; i++) this.#onEventFrame(frames[i] as Buffer, frames);
+    if (!batch) {
+      this.#onEventFrame(frames[first] as Buffer, frames);
       return;
     }
-    this.#violation(
-      undefined,
-      new ProtocolError(`a reply must be [delimiter, event] or [event], got ${frames.length} frames`),
-      frames,
-    );
+    for (let i = first; i < frames.length; i++) this.#onEventFrame(frames[i] as Buffer, frames);
   }
 
   /**
@@ -943,10 +824,10 @@ export class RpcClient implements AsyncDisposable {
 
   #dispatch(channel: ClientChannel, event: RpcEvent, frames: Message): void {
     const args = event.args;
-    switch (event.name) {
-      case OK: {
-        if (!Array.isArray(args) || args.length !== 1) {
-          this.#violation(channel, new ProtocolError(`OK must carry [result], got ${describe(args)}`), frames);
+    switch (meaningOf(event.name)) {
+      case "ok": {
+        if (!isOkArgs(args)) {
+          this.#violation(channel, replyShapeError("ok", args), frames);
           return;
         }
         if (channel.streaming) {
@@ -958,25 +839,22 @@ export class RpcClient implements AsyncDisposable {
         this.#forget(channel, undefined, value);
         return;
       }
-      case ERR: {
-        const error = remoteErrorOf(args);
-        if (!error) {
-          this.#violation(
-            channel,
-            new ProtocolError(`ERR must carry [name, message, traceback] as text, got ${describe(args)}`),
-            frames,
-          );
+      case "error": {
+        const tuple = readErrorTuple(args);
+        if (!tuple) {
+          this.#violation(channel, replyShapeError("error", args), frames);
           return;
         }
+        const remote = remoteErrorOf(tuple);
         const replaced = this.#hooks?.onRemoteError?.(
           channel.request ?? { method: channel.method, args: [], headers: {} },
-          error,
+          remote,
         );
-        this.#forget(channel, replaced instanceof Error ? replaced : error);
+        this.#forget(channel, replaced instanceof Error ? replaced : typedRemoteError(remote));
         return;
       }
-      case STREAM:
-        if (channel.serverCredit <= 0) {
+      case "stream-item":
+        if (!channel.onItem(args)) {
           // More items than granted: an honest server waits, so buffering them would let one
           // server make the caller hold anything.
           this.#violation(
@@ -984,24 +862,16 @@ export class RpcClient implements AsyncDisposable {
             new ProtocolError("the server sent a stream item beyond the credit granted"),
             frames,
           );
-          return;
         }
-        channel.streaming = true;
-        channel.deadline = Number.POSITIVE_INFINITY;
-        channel.serverCredit--;
-        channel.items.push(args);
-        this.#grantCredit(channel);
-        this.#wake(channel);
         return;
-      case STREAM_DONE:
+      case "stream-end":
         channel.streaming = true;
         this.#forget(channel, undefined, undefined);
         return;
-      case HEARTBEAT:
-        channel.lastHeard = performance.now();
-        channel.beating = true;
+      case "heartbeat":
+        channel.heard(performance.now());
         return;
-      case MORE:
+      case "credit":
         return; // a Python server grants credit for its own receive queue: we never stream to it
       default:
         this.#report(new ProtocolError(`unknown event ${JSON.stringify(event.name.slice(0, 64))}`), frames);
@@ -1024,137 +894,103 @@ export class RpcClient implements AsyncDisposable {
     }
   }
 
-  /** Grants the server credit as the consumer makes room (Python semantics: `_zpc_more` adds). */
-  #grantCredit(channel: ClientChannel): void {
-    if (!channel.streaming || channel.done) return;
-    const buffered = channel.mode === "collect" ? 0 : channel.items.length - channel.itemHead;
-    const ahead = buffered + channel.serverCredit;
-    if (ahead * 2 >= this.#window) return;
-    const grant = this.#window - ahead;
-    channel.serverCredit += grant;
-    this.#sendEvent(channel, MORE, [grant]);
-  }
-
   #sendEvent(channel: ClientChannel, name: string, args: unknown): void {
     const header: EventHeader = {
       message_id: idBytes(idString(nextIdNumber())),
       v: PROTOCOL_VERSION,
       response_to: idBytes(idString(channel.key)),
     };
-    channel.lastSent = performance.now();
+    channel.sent(performance.now());
     this.#onEvent?.("out", name, header, args);
     // A credit grant or heartbeat that cannot leave would leave the call waiting for nothing.
-    this.#post(channel.peer, encodeEvent(header, name, args), (error) => {
+    this.#post(channel.link, encodeEvent(header, name, args), (error) => {
       if (!channel.done) this.#forget(channel, error);
     });
-  }
-
-  #wake(channel: ClientChannel): void {
-    const wake = channel.wake;
-    if (wake) {
-      channel.wake = undefined;
-      wake();
-    }
   }
 
   /** Ends a channel with a value or an error and delivers it. */
   #forget(channel: ClientChannel, error: Error | undefined, value?: unknown): void {
     this.#channels.delete(channel.key);
-    this.#settle(channel, value, error);
-  }
-
-  #settle(channel: ClientChannel, value: unknown, error: Error | undefined): void {
-    if (channel.done) return;
-    channel.done = true;
-    if (channel.onAbort) channel.signal?.removeEventListener("abort", channel.onAbort);
-    if (error) channel.error = error;
-    else if (channel.streaming && channel.mode !== "iterate") {
-      const items = channel.items.slice(channel.itemHead);
-      channel.value = items;
-    } else if (!channel.streaming) channel.value = value;
-    if (channel.resolve) {
-      if (error) channel.reject?.(error);
-      else channel.resolve(channel.value);
-      channel.resolve = undefined;
-      channel.reject = undefined;
-    }
-    this.#wake(channel);
+    channel.link?.peer?.untrack(channel);
+    channel.settle(value, error);
   }
 
   /** Stops a call from this side: settles it at once and tells the server if it understands. */
   #cancelChannel(channel: ClientChannel, reason: Error): void {
     if (channel.done) return;
     this.#forget(channel, reason);
-    const peer = channel.peer;
-    if (!peer) return;
-    if (peer.cancel === true) {
+    const link = channel.link;
+    if (!link) return;
+    if (link.cancel === true) {
       this.#sendEvent(channel, CANCEL, []);
-    } else if (peer.cancel === undefined) {
+    } else if (link.cancel === undefined) {
       // Only a peer that said it understands cancel gets one: unknown events can wedge Python.
-      void this.#probe(peer).then((supported) => {
+      void this.#probe(link).then((supported) => {
         if (supported) this.#sendEvent(channel, CANCEL, []);
       });
     }
   }
 
-  #probe(peer: Peer): Promise<boolean> {
-    peer.probing ??= new Promise<boolean>((resolve) => {
-      const channel = this.#channelFor(peer, FEATURES);
-      const result = new Result(channel, this.#ops);
+  #probe(link: Link): Promise<boolean> {
+    link.probing ??= new Promise<boolean>((resolve) => {
+      const channel = this.#channelFor(link, FEATURES);
+      const result = new DualResult(channel);
       result.then(
         (features) => {
-          peer.cancel = (features as { cancel?: unknown } | null)?.cancel === true;
-          resolve(peer.cancel);
+          link.cancel = (features as { cancel?: unknown } | null)?.cancel === true;
+          resolve(link.cancel);
         },
         (error: unknown) => {
-          if (error instanceof RemoteError) peer.cancel = false;
-          peer.probing = undefined;
+          if (error instanceof RemoteError) link.cancel = false;
+          link.probing = undefined;
           resolve(false);
         },
       );
     });
-    return peer.probing;
+    return link.probing;
   }
 
-  #channelFor(peer: Peer, method: string): ClientChannel {
+  #channelFor(link: Link, method: string): ClientChannel {
     const now = performance.now();
     const key = nextIdNumber();
-    const channel = this.#newChannel(key, method, peer, Math.min(this.#timeout, 5000), "collect", now);
+    const channel = this.#newChannel(key, method, link, Math.min(this.#timeout, 5000), "collect", now);
     this.#channels.set(key, channel);
+    link.peer?.track(channel);
     this.#ticker.ensure();
     this.#onEvent?.("out", method, { message_id: idBytes(idString(key)), v: PROTOCOL_VERSION }, []);
-    this.#post(peer, encodeFast(key, undefined, method, []));
-    this.#listen(peer);
+    this.#post(link, encodeFast(key, undefined, method, []));
+    this.#listen(link);
     return channel;
   }
 
   #onTick(now: number): void {
     const period = this.#heartbeat;
     for (const channel of this.#channels.values()) {
-      if (now >= channel.deadline) {
-        this.#forget(
-          channel,
-          new TimeoutError(
-            `timeout after ${channel.timeoutMs} ms, when calling remote method ${channel.method}`,
-            channel.timeoutMs,
-          ),
-        );
-        continue;
+      switch (channel.check(now, period)) {
+        case "timeout":
+          this.#forget(
+            channel,
+            new TimeoutError(
+              `timeout after ${channel.timeoutMs} ms, when calling remote method ${channel.method}`,
+              channel.timeoutMs,
+            ),
+          );
+          break;
+        case "lost": {
+          const silence = 2 * (period as number);
+          channel.link.peer?.suspect(silence);
+          this.#forget(
+            channel,
+            new LostRemoteError(
+              `lost remote after ${silence} ms without heartbeat, when calling remote method ${channel.method}`,
+            ),
+          );
+          break;
+        }
+        case "beat":
+          this.#sendEvent(channel, channelEventName("heartbeat"), [0]);
+          break;
       }
-      if (period === false) continue;
-      // A passive channel's liveness clock starts with the server's first beat (Python's rule):
-      // until then only the timeout applies.
-      if (channel.beating && now - channel.lastHeard > 2 * period) {
-        channel.peer.suspectUntil = now + 2 * period;
-        this.#forget(
-          channel,
-          new LostRemoteError(
-            `lost remote after ${2 * period} ms without heartbeat, when calling remote method ${channel.method}`,
-          ),
-        );
-        continue;
-      }
-      if (channel.beating && now - channel.lastSent >= period) this.#sendEvent(channel, HEARTBEAT, [0]);
     }
   }
 
@@ -1168,12 +1004,15 @@ export class RpcClient implements AsyncDisposable {
     this.#closed = true;
     this.#ticker.stop();
     for (const channel of [...this.#channels.values()]) this.#forget(channel, new ClosedError("the client was closed"));
-    for (const peer of this.#peers) peer.socket.close();
+    this.#peers.close();
+    this.#bound?.socket.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    const links = [...this.#links.values()];
+    if (this.#bound) links.push(this.#bound);
     this.close();
-    await Promise.all(this.#peers.map((peer) => peer.receiving));
+    await Promise.all(links.map((link) => link.receiving));
   }
 }
 
@@ -1182,36 +1021,6 @@ function asProtocolError(error: unknown, what: string): ProtocolError {
   if (error instanceof ProtocolError) return error;
   const text = error instanceof Error ? error.message : String(error);
   return new ProtocolError(`${what}: ${text}`, { cause: error });
-}
-
-/** A short account of a received value for an error message (never its whole content). */
-function describe(value: unknown): string {
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (value === null) return "nil";
-  if (value instanceof Uint8Array) return `${value.length} bytes`;
-  return typeof value === "object" ? "a map" : typeof value;
-}
-
-function isText(value: unknown): value is string | Uint8Array | null | undefined {
-  return value === undefined || value === null || typeof value === "string" || value instanceof Uint8Array;
-}
-
-function text(value: string | Uint8Array | null | undefined): string {
-  if (value === undefined || value === null) return "";
-  return typeof value === "string" ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString();
-}
-
-/**
- * The RemoteError an ERR event's args describe: `[name, message, traceback]` (protocol v1 sends
- * `[repr]` alone), each text or nil. Undefined when the args have another shape.
- */
-function remoteErrorOf(args: unknown): RemoteError | undefined {
-  if (!Array.isArray(args) || args.length === 0 || args.length > 3) return undefined;
-  const [name, message, stack] = args as unknown[];
-  if (!isText(name) || !isText(message) || !isText(stack)) return undefined;
-  return args.length === 1
-    ? new RemoteError("RemoteError", text(name), "")
-    : new RemoteError(text(name), text(message), text(stack));
 }
 
 /**

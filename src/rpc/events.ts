@@ -3,8 +3,9 @@
  * message is one frame, the same `[header, name, args]` event as RPC, with no reply.
  */
 import type * as zmq from "zeromq";
-import { ClosedError, InvalidArgumentError, ProtocolError } from "../core/errors.js";
+import { ClosedError, EndpointError, InvalidArgumentError, ProtocolError } from "../core/errors.js";
 import { checkFunction, checkNumber, checkObject, checkOneOf } from "../core/options.js";
+import { type Peer, PeerSet } from "../core/peers.js";
 import {
   type Authenticator,
   type ClientSecurity,
@@ -62,8 +63,7 @@ function eventSecurity(
 ): { socket: SecuritySocketOptions; authenticator: Authenticator | undefined } {
   if (security === undefined) return { socket: {}, authenticator: undefined };
   checkObject(name, security);
-  const curve = (security as { curve?: unknown }).curve;
-  if (typeof curve === "object" && curve !== null && "serverKey" in curve) {
+  if (isClientSecurity(security as EventSecurity)) {
     checkClientSecurity(name, security);
     return { socket: clientSocketOptions(security as ClientSecurity), authenticator: undefined };
   }
@@ -74,7 +74,10 @@ function eventSecurity(
 
 /** Emitter options: the socket's own, and its security. */
 type EmitterOptions<T extends zmq.Socket> = SocketOptions<T> & {
-  /** See {@link EventSecurity}: ServerSecurity for a socket that binds, ClientSecurity for one that connects. */
+  /**
+   * See {@link EventSecurity}: ServerSecurity for the socket that binds, ClientSecurity as the
+   * default of every `connect()` that names none.
+   */
   security?: EventSecurity;
 };
 
@@ -85,32 +88,96 @@ function withoutSecurity<T extends zmq.Socket>(options: EmitterOptions<T> | unde
   return rest as SocketOptions<T>;
 }
 
+/** Whether a checked event `security` is a client's (only a client names the server's key). */
+function isClientSecurity(security: EventSecurity | undefined): security is ClientSecurity {
+  const curve = (security as { curve?: unknown } | undefined)?.curve;
+  return typeof curve === "object" && curve !== null && "serverKey" in curve;
+}
+
+const noop = (): void => {};
+
+/**
+ * A sender of one-way events. Binding uses one socket (made with the constructor's options);
+ * each `connect()` adds a peer to a {@link PeerSet}, with its own socket and its own security, so
+ * one sender can reach receivers of different keys. A refused handshake closes that peer's
+ * socket at once (libzmq never retries it).
+ */
 abstract class Emitter<S extends ZSocket<zmq.Socket>> implements AsyncDisposable {
-  protected abstract readonly socket: S;
+  /** The socket of every bind, and of emits while nothing is connected (as one socket was before). */
+  protected readonly socket: S;
+  /** The connected receivers. */
+  protected readonly peers: PeerSet<S>;
+  /** Whether the bound socket has bound anything (it then takes its share of emits). */
+  protected bound = false;
   readonly #authenticator: Authenticator | undefined;
-  /** The socket options the security option turns into (the subclass spreads them into its socket). */
-  protected readonly securityOptions: SecuritySocketOptions;
 
   /** Checks the constructor's options (the socket's own values are checked by ZeroMQ). */
-  constructor(options: unknown) {
+  constructor(options: EmitterOptions<zmq.Socket> | undefined, make: (options: SocketOptions<zmq.Socket>) => S) {
     checkObject("options", options);
-    const security = eventSecurity("security", (options as { security?: unknown } | undefined)?.security);
-    this.securityOptions = security.socket;
-    this.#authenticator = security.authenticator;
+    const checked = eventSecurity("security", options?.security);
+    this.#authenticator = checked.authenticator;
+    const own = withoutSecurity(options);
+    this.socket = make({ ...own, ...checked.socket });
+    // A server's security (for binding) also secures connects that name none, as it did when
+    // one socket did both; a client's is the default of every connect.
+    const client = isClientSecurity(options?.security) ? options?.security : undefined;
+    const unnamed = client === undefined ? checked.socket : {};
+    this.peers = new PeerSet<S>({
+      socket: (security) => make({ ...own, ...(Object.keys(security).length === 0 ? unnamed : security) }),
+      defaults: client === undefined ? {} : { security: client },
+      closeRefused: true,
+    });
   }
 
   /** Binds an endpoint; resolves with the connectable address (after starting the authenticator, if any). */
   bind(endpoint: string): Promise<string> {
     checkEndpoint(endpoint);
-    const authenticator = this.#authenticator;
-    if (!authenticator) return this.socket.bind(endpoint);
-    return authenticator.start().then(() => this.socket.bind(endpoint));
+    return this.#bind(endpoint);
   }
-  /** Connects to an endpoint. */
-  connect(endpoint: string): void {
+
+  async #bind(endpoint: string): Promise<string> {
+    await this.#authenticator?.start();
+    const address = await this.socket.bind(endpoint);
+    this.bound = true;
+    return address;
+  }
+
+  /**
+   * Connects to a receiver, with its own socket and security (`options.security`, else the
+   * constructor's): one sender can reach receivers of different keys.
+   *
+   * @throws {EndpointError} for a malformed endpoint.
+   * @throws {InvalidArgumentError} for an endpoint already connected or a security option not allowed.
+   * @example
+   * pusher.connect("tcp://127.0.0.1:4243", { security: { curve: { serverKey } } });
+   */
+  connect(endpoint: string, options: { security?: ClientSecurity } = {}): void {
     checkEndpoint(endpoint);
-    this.socket.connect(endpoint);
+    checkObject("options", options);
+    checkClientSecurity("options.security", options.security);
+    this.peers.add(endpoint, options.security === undefined ? undefined : { security: options.security });
   }
+
+  /**
+   * Closes the connection to a receiver (its socket, after its linger). Returns whether it was
+   * connected.
+   *
+   * @example
+   * pusher.disconnect("tcp://127.0.0.1:4243");
+   */
+  disconnect(endpoint: string): boolean {
+    checkEndpoint(endpoint);
+    try {
+      return this.peers.remove(endpoint);
+    } catch (error) {
+      // A malformed endpoint was never connected.
+      if (error instanceof EndpointError) return false;
+      throw error;
+    }
+  }
+
+  /** Sends one encoded event where the pattern says: one receiver (PUSH) or all (PUB). */
+  protected abstract deliver(blob: Buffer): Promise<void>;
 
   /**
    * Sends the event `name(...args)`; resolves once ZeroMQ accepted it. Safe to call concurrently.
@@ -130,7 +197,7 @@ abstract class Emitter<S extends ZSocket<zmq.Socket>> implements AsyncDisposable
     const context = currentCall();
     if (context) Object.assign(header, context.headers);
     if (headers) Object.assign(header, headers);
-    return (this.socket as unknown as ZSocket<zmq.Push>).send(encodeEvent(header, name, args));
+    return this.deliver(encodeEvent(header, name, args));
   }
 
   /**
@@ -145,7 +212,9 @@ abstract class Emitter<S extends ZSocket<zmq.Socket>> implements AsyncDisposable
     }) as EventProxy<Api>;
   }
 
+  /** Closes every socket; emits still waiting reject with `ClosedError`. Safe twice. */
   close(): void {
+    this.peers.close();
     this.socket.close();
   }
   async [Symbol.asyncDispose](): Promise<void> {
@@ -153,23 +222,53 @@ abstract class Emitter<S extends ZSocket<zmq.Socket>> implements AsyncDisposable
   }
 }
 
-/** Sends one-way events to Pullers (PUSH: each event goes to one puller). */
+/**
+ * Sends one-way events to Pullers (PUSH: each event goes to one puller, round-robin over the
+ * connected ones, skipping refused ones; with nothing connected it waits on the bound socket).
+ */
 export class Pusher extends Emitter<Push> {
-  protected readonly socket: Push;
-  /** @throws {InvalidArgumentError} when `options` is not an object. */
+  #boundTurn = false;
+
+  /** @throws {InvalidArgumentError} for an option that is not allowed. */
   constructor(options?: EmitterOptions<zmq.Push>) {
-    super(options);
-    this.socket = new Push({ ...withoutSecurity(options), ...this.securityOptions });
+    super(options as EmitterOptions<zmq.Socket> | undefined, (o) => new Push(o as SocketOptions<zmq.Push>));
+  }
+
+  protected deliver(blob: Buffer): Promise<void> {
+    const peers = this.peers;
+    if (peers.size === 0) return this.socket.send(blob);
+    if (this.bound) {
+      this.#boundTurn = !this.#boundTurn;
+      if (this.#boundTurn) return this.socket.send(blob);
+    }
+    let peer: Peer<Push>;
+    try {
+      peer = peers.pick();
+    } catch (error) {
+      // Every connected receiver refused: a bound socket may still have takers.
+      return this.bound ? this.socket.send(blob) : Promise.reject(error);
+    }
+    // A send still queued when the peer is refused fails as the refusal, not as a closed socket.
+    return peer.socket.send(blob).catch((error: unknown) => {
+      throw peer.failure ?? error;
+    });
   }
 }
 
-/** Sends one-way events to every Subscriber (PUB). */
+/** Sends one-way events to every Subscriber (PUB), bound or connected. */
 export class Publisher extends Emitter<Pub> {
-  protected readonly socket: Pub;
-  /** @throws {InvalidArgumentError} when `options` is not an object. */
+  /** @throws {InvalidArgumentError} for an option that is not allowed. */
   constructor(options?: EmitterOptions<zmq.Publisher>) {
-    super(options);
-    this.socket = new Pub({ ...withoutSecurity(options), ...this.securityOptions });
+    super(options as EmitterOptions<zmq.Socket> | undefined, (o) => new Pub(o as SocketOptions<zmq.Publisher>));
+  }
+
+  protected deliver(blob: Buffer): Promise<void> {
+    const peers = this.peers.peers();
+    if (peers.length === 0) return this.socket.send(blob);
+    const sends: Promise<void>[] = this.bound ? [this.socket.send(blob)] : [];
+    // A refused peer's socket is closed: PUB drops what nobody can receive, and so does this.
+    for (const peer of peers) if (!peer.socket.closed) sends.push(peer.socket.send(blob));
+    return sends.length === 1 ? (sends[0] as Promise<void>) : Promise.all(sends).then(noop);
   }
 }
 

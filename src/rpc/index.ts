@@ -15,6 +15,14 @@ export {
   ZerokitError,
 } from "../core/errors.js";
 export {
+  type PeerChange,
+  type PeerOptions,
+  type PeerResolver,
+  type PeerState,
+  type PeerStatus,
+  staticResolver,
+} from "../core/peers.js";
+export {
   type CallOptions,
   type CallResult,
   type ClientHooks,
@@ -38,6 +46,7 @@ export {
   Subscriber,
 } from "./events.js";
 export { doc } from "./introspect.js";
+export { type RemoteErrorFactory, registerRemoteError } from "./remote-errors.js";
 export {
   type CallInfo,
   PushStream,

@@ -153,7 +153,56 @@ for (const transport of ["tcp", "ipc"] as const) {
       assert.ok(late instanceof AuthenticationError);
       assert.deepEqual(guarded.seen, []);
     });
+
+    test(
+      "closeRefused closes a refused peer's socket at once, with linger 0; without it the socket stays",
+      T,
+      async () => {
+        const keys = generateKeyPair();
+        await using auth = new Authenticator({ curve: { keys: [] }, onRefusal: () => {} });
+        await using guarded = await echoRouter(transport, { curve: keys, authenticator: auth }, "guarded");
+        const security = { curve: { serverKey: keys.publicKey } };
+        for (const closeRefused of [true, false]) {
+          const lingers: number[] = [];
+          await using set = new PeerSet<Dealer>({
+            socket: (options) => new LingerRecorder(lingers, { ...options }),
+            closeRefused,
+          });
+          const statuses = set.status();
+          const peer = set.add(guarded.endpoint, { security });
+          // Queued before the refusal: it must not stay waiting on the socket.
+          const queued = peer.socket.send("let me in");
+          await next(statuses, "handshake-failed");
+          assert.equal(peer.state, "refused");
+          assert.equal(peer.socket.closed, closeRefused);
+          if (closeRefused) {
+            assert.deepEqual(lingers, [0]);
+            await assert.rejects(peer.socket.send("again"), ClosedError);
+          } else assert.deepEqual(lingers, []);
+          await queued.catch(() => undefined);
+          // The peer stays in the set, refused, until removed.
+          assert.equal(set.get(guarded.endpoint), peer);
+          assert.throws(() => set.pick(), AuthenticationError);
+          assert.equal(set.remove(guarded.endpoint), true);
+          assert.ok(peer.socket.closed);
+        }
+        assert.deepEqual(guarded.seen, []);
+      },
+    );
   });
+}
+
+/** A real DEALER that records its linger as it closes (a refused peer's must be 0). */
+class LingerRecorder extends Dealer {
+  readonly #lingers: number[];
+  constructor(lingers: number[], options: ConstructorParameters<typeof Dealer>[0]) {
+    super(options);
+    this.#lingers = lingers;
+  }
+  override close(): void {
+    if (!this.closed) this.#lingers.push(this.raw.linger);
+    super.close();
+  }
 }
 
 describe("PeerSet picking and bookkeeping", () => {

@@ -21,7 +21,7 @@ import {
   type Refusal,
   writeCertificates,
 } from "../../src/index.js";
-import { Publisher, Puller, Pusher, RpcClient, RpcServer, Subscriber } from "../../src/rpc/index.js";
+import { type PeerStatus, Publisher, Puller, Pusher, RpcClient, RpcServer, Subscriber } from "../../src/rpc/index.js";
 import { endpointFor, transports } from "./util.js";
 
 const T = { timeout: 20_000 };
@@ -159,6 +159,32 @@ for (const transport of transports) {
       assert.equal(await friend.call("echo", [1]), 1);
       assert.equal(s.service.runs, 1);
     });
+
+    test(
+      "a refusal shows on the client's status stream; reconnecting makes a fresh socket, refused again",
+      T,
+      async () => {
+        const stranger = generateKeyPair();
+        await using s = await securedServer(transport, []);
+        await using client = new RpcClient({
+          timeout: CALL_TIMEOUT,
+          security: { curve: { serverKey: s.keys.publicKey, ...stranger } },
+        });
+        const statuses = client.status();
+        for (let round = 0; round < 2; round++) {
+          client.connect(s.address);
+          const call = client.call("echo", [round]);
+          let status: PeerStatus | undefined;
+          do status = (await statuses.next()).value as PeerStatus;
+          while (status.type !== "handshake-failed");
+          assert.ok(isEauth(status.error));
+          await assert.rejects(call, isEauth);
+          assert.equal(client.disconnect(s.address), true);
+        }
+        await statuses.return?.();
+        assert.equal(s.service.runs, 0);
+      },
+    );
 
     test("a wrong server key and a plaintext client are refused with EAUTH", T, async () => {
       const me = generateKeyPair();

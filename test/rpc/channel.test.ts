@@ -1,0 +1,160 @@
+/**
+ * The client's call channel on its own: clocks are plain numbers (a fake clock), and its host is
+ * a fake that records what the channel asks to send. No socket is involved.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { AbortError } from "../../src/core/errors.js";
+import { CallChannel, type ChannelHost } from "../../src/rpc/channel.js";
+
+function fakeHost(window = 10) {
+  const grants: number[] = [];
+  const cancels: Error[] = [];
+  const failures: Error[] = [];
+  const host: ChannelHost = {
+    window,
+    sendCredit: (_channel, credit) => void grants.push(credit),
+    cancel: (channel, reason) => {
+      cancels.push(reason);
+      channel.settle(undefined, reason);
+    },
+    fail: (channel, error) => {
+      failures.push(error);
+      channel.settle(undefined, error);
+    },
+  };
+  return { host, grants, cancels, failures };
+}
+
+function channel(host: ChannelHost, options: { timeoutMs?: number; now?: number; passive?: boolean } = {}) {
+  return new CallChannel(host, 1, "m", undefined, {
+    timeoutMs: options.timeoutMs ?? 1000,
+    now: options.now ?? 0,
+    passive: options.passive ?? false,
+  });
+}
+
+describe("call channel clocks", () => {
+  test("the deadline: nothing before it, timeout at it; a started stream has none", () => {
+    const { host } = fakeHost();
+    const c = channel(host, { timeoutMs: 1000, now: 500 });
+    assert.equal(c.check(1499, false), undefined);
+    assert.equal(c.check(1500, false), "timeout");
+    const s = channel(host, { timeoutMs: 1000 });
+    assert.ok(s.onItem("first"));
+    assert.equal(s.check(1_000_000, false), undefined);
+  });
+
+  test("active heartbeats: a beat is due each period after the last send; lost after more than 2 silent periods", () => {
+    const { host } = fakeHost();
+    const c = channel(host, { timeoutMs: 1e9 });
+    assert.equal(c.check(99, 100), undefined);
+    assert.equal(c.check(100, 100), "beat");
+    c.sent(100);
+    assert.equal(c.check(150, 100), undefined);
+    c.heard(150);
+    c.sent(200);
+    assert.equal(c.check(250, 100), undefined);
+    // 200 after the beat heard is not yet more than 2 periods: only a beat is due.
+    assert.equal(c.check(350, 100), "beat");
+    assert.equal(c.check(351, 100), "lost");
+  });
+
+  test("passive heartbeats: no clock until the server's first beat, then the same rules", () => {
+    const { host } = fakeHost();
+    const c = channel(host, { timeoutMs: 1e9, passive: true });
+    assert.equal(c.check(10_000, 100), undefined);
+    c.heard(10_000);
+    assert.equal(c.check(10_100, 100), "beat");
+    assert.equal(c.check(10_201, 100), "lost");
+  });
+
+  test("heartbeats off: only the deadline", () => {
+    const { host } = fakeHost();
+    const c = channel(host, { timeoutMs: 1000 });
+    assert.equal(c.check(999, false), undefined);
+    assert.equal(c.check(1000, false), "timeout");
+  });
+});
+
+describe("call channel credit and items", () => {
+  test("one implicit item before the stream; then grants refill the window as the consumer takes items", async () => {
+    const { host, grants } = fakeHost(10);
+    const c = channel(host);
+    const items = c.iterate();
+    assert.ok(c.onItem(0));
+    // 1 buffered, 0 credit: less than half the window ahead, so 9 more are granted.
+    assert.deepEqual(grants, [9]);
+    for (let i = 1; i <= 9; i++) assert.ok(c.onItem(i));
+    assert.equal(c.onItem("beyond"), false, "an item beyond the credit is refused");
+    assert.deepEqual(grants, [9]);
+    // Taking items makes room: when less than half the window is ahead, it is refilled.
+    for (let i = 0; i < 5; i++) assert.deepEqual(await items.next(), { value: i, done: false });
+    assert.deepEqual(grants, [9]);
+    assert.deepEqual(await items.next(), { value: 5, done: false });
+    assert.deepEqual(grants, [9, 6]);
+    c.settle(undefined, undefined);
+    for (let i = 6; i <= 9; i++) assert.deepEqual(await items.next(), { value: i, done: false });
+    assert.deepEqual(await items.next(), { value: undefined, done: true });
+  });
+
+  test("a collecting consumer grants by credit alone and gets the items as an array", async () => {
+    const { host, grants } = fakeHost(10);
+    const c = channel(host);
+    const all = c.collect();
+    assert.ok(c.onItem("a"));
+    assert.deepEqual(grants, [10]);
+    assert.ok(c.onItem("b"));
+    c.settle(undefined, undefined);
+    assert.deepEqual(await all, ["a", "b"]);
+    assert.equal(c.settle("again", undefined), false, "a channel settles once");
+  });
+
+  test("a plain reply: await gives it; iterating gives an array's elements, or the value itself", async () => {
+    const { host } = fakeHost();
+    const a = channel(host);
+    a.settle([1, 2], undefined);
+    const seen: unknown[] = [];
+    for await (const x of { [Symbol.asyncIterator]: () => a.iterate() }) seen.push(x);
+    assert.deepEqual(seen, [1, 2]);
+    const b = channel(host);
+    const waiting = b.collect();
+    b.settle(42, undefined);
+    assert.equal(await waiting, 42);
+    const c = channel(host);
+    c.settle("one", undefined);
+    const it = c.iterate();
+    assert.deepEqual(await it.next(), { value: "one", done: false });
+    assert.deepEqual(await it.next(), { value: undefined, done: true });
+  });
+
+  test("an error reaches a waiting collector and an iterator", async () => {
+    const { host } = fakeHost();
+    const c = channel(host);
+    const waiting = c.collect();
+    const boom = new Error("boom");
+    c.settle(undefined, boom);
+    await assert.rejects(waiting, (e) => e === boom);
+    const d = channel(host);
+    const it = d.iterate();
+    const next = it.next();
+    d.settle(undefined, boom);
+    await assert.rejects(next, (e) => e === boom);
+  });
+
+  test("leaving the loop early cancels the call through the host; fail goes through the host too", async () => {
+    const { host, cancels, failures } = fakeHost();
+    const c = channel(host);
+    const it = c.iterate();
+    c.onItem("x");
+    await it.next();
+    await it.return?.();
+    assert.equal(cancels.length, 1);
+    assert.ok(cancels[0] instanceof AbortError);
+    assert.ok(c.done);
+    const d = channel(host);
+    d.fail(new Error("peer removed"));
+    assert.equal(failures.length, 1);
+    assert.equal(d.error?.message, "peer removed");
+  });
+});
