@@ -1,10 +1,10 @@
 /**
  * `npm run bench -- cli`: what one shell command costs. One `zerokit rpc EP echo x` against a
- * running server (wall time from spawn to exit, median and p90, and max RSS), next to the floor,
+ * running server (wall time from spawn to exit, median and p90, CPU time and max RSS), next to the floor,
  * a bare `node -e 0`, and the ceiling, a minimal raw zeromq.js script making the same call
  * (a DEALER sending one zerorpc request, packed and unpacked with msgpackr, as any Node client of
- * zerorpc must). Then the wall time of a process that only imports each package entry, next to
- * one that imports `zeromq` alone. All processes of one round run back to back, round after
+ * zerorpc must). Then the wall and CPU time of a process that only imports each package entry,
+ * next to one that imports `zeromq` alone. All processes of one round run back to back, round after
  * round, so every case sees the same machine; the rows are medians over the rounds.
  *
  * Python's `zerorpc` CLI is not installed here: the figures the README compares with were
@@ -17,8 +17,6 @@ import { RpcServer } from "../src/rpc/index.js";
 import { Child, childMain, median, type Row, repoRoot, row } from "./lib.js";
 
 const ROUNDS = 15;
-/** Rounds measured for max RSS (through /usr/bin/time or an exit hook, see {@link maxRss}). */
-const RSS_ROUNDS = 5;
 const ENTRIES = ["zerokit", "zerokit/rpc", "zerokit/state", "zerokit/zre", "zerokit/draft"];
 
 /** The ceiling: one zerorpc call with nothing but zeromq.js and msgpackr. */
@@ -40,11 +38,27 @@ function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-/** Runs `node ...args` in the repository; resolves with its wall time in ms, from spawn to exit. */
-function timed(args: readonly string[], prefix: readonly string[] = []): Promise<{ ms: number; stderr: string }> {
+/** One run: wall time from spawn to exit, CPU time (user + system) and max RSS. */
+interface Run {
+  ms: number;
+  cpuMs: number;
+  rssMiB: number;
+}
+
+const TIME = "/usr/bin/time";
+const HAS_TIME = existsSync(TIME);
+/** Where /usr/bin/time is missing, the process reports its own CPU time and max RSS at exit. */
+const EXIT_HOOK = `data:text/javascript,process.on("exit",()=>{const u=process.resourceUsage();process.stderr.write("\\nusage="+(u.userCPUTime+u.systemCPUTime)/1000+" "+u.maxRSS+"\\n")})`;
+
+/**
+ * Runs `node ...args` in the repository. CPU time is the steadier figure when the machine is
+ * shared: wall time includes waiting for a core.
+ */
+function measure(args: readonly string[]): Promise<Run> {
+  const [command, argv] = HAS_TIME
+    ? [TIME, ["-f", "usage=%e %U %S %M", process.execPath, ...args]]
+    : [process.execPath, ["--import", EXIT_HOOK, ...args]];
   return new Promise((resolve, reject) => {
-    const command = prefix.length > 0 ? prefix[0]! : process.execPath;
-    const argv = prefix.length > 0 ? [...prefix.slice(1), process.execPath, ...args] : [...args];
     const start = performance.now();
     const child = spawn(command, argv, { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
@@ -54,30 +68,17 @@ function timed(args: readonly string[], prefix: readonly string[] = []): Promise
     child.on("error", reject);
     child.on("close", (code) => {
       const ms = performance.now() - start;
-      if (code !== 0) reject(new Error(`node ${args.join(" ")} exited with ${code}\n${stderr}`));
-      else resolve({ ms, stderr });
+      const usage = /usage=([\d. ]+)\s*$/.exec(stderr)?.[1]?.trim().split(" ").map(Number);
+      if (code !== 0 || !usage) {
+        reject(new Error(`node ${args.join(" ")} exited with ${code}\n${stderr}`));
+        return;
+      }
+      const [cpuMs, rssKiB] = HAS_TIME
+        ? [((usage[1] ?? 0) + (usage[2] ?? 0)) * 1000, usage[3] ?? 0]
+        : [usage[0] ?? 0, usage[1] ?? 0];
+      resolve({ ms, cpuMs, rssMiB: rssKiB / 1024 });
     });
   });
-}
-
-const TIME = "/usr/bin/time";
-/** Prints the process's own max RSS when it exits (where /usr/bin/time is missing). */
-const RSS_HOOK = `data:text/javascript,process.on("exit",()=>process.stderr.write("\\nmaxrss-kib="+process.resourceUsage().maxRSS+"\\n"))`;
-
-/** The max RSS of `node ...args`, in MiB. */
-async function maxRss(args: readonly string[]): Promise<number> {
-  if (existsSync(TIME)) {
-    const { stderr } = await timed(args, [TIME, "-f", "maxrss-kib=%M"]);
-    return kib(stderr) / 1024;
-  }
-  const { stderr } = await timed(["--import", RSS_HOOK, ...args]);
-  return kib(stderr) / 1024;
-}
-
-function kib(stderr: string): number {
-  const match = /maxrss-kib=(\d+)/.exec(stderr);
-  if (!match) throw new Error(`no max RSS in ${JSON.stringify(stderr)}`);
-  return Number(match[1]);
 }
 
 childMain(import.meta.url, {
@@ -100,31 +101,35 @@ export async function run(): Promise<Row[]> {
       zeromq: ["--input-type=module", "-e", `import "zeromq";`],
       ...Object.fromEntries(ENTRIES.map((entry) => [entry, ["--input-type=module", "-e", `import "${entry}";`]])),
     };
-    const times = new Map<string, number[]>(Object.keys(cases).map((name) => [name, []]));
-    for (const args of Object.values(cases)) await timed(args); // unmeasured: warm the file cache
+    const runs = new Map<string, Run[]>(Object.keys(cases).map((name) => [name, []]));
+    for (const args of Object.values(cases)) await measure(args); // unmeasured: warm the file cache
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, args] of Object.entries(cases)) times.get(name)!.push((await timed(args)).ms);
+      for (const [name, args] of Object.entries(cases)) runs.get(name)!.push(await measure(args));
     }
-    const rss = new Map<string, number[]>([
-      ["floor", []],
-      ["raw", []],
-      ["cli", []],
-    ]);
-    for (let round = 0; round < RSS_ROUNDS; round++) {
-      for (const [name, values] of rss) values.push(await maxRss(cases[name]!));
-    }
-    const p50 = (name: string) => median(times.get(name)!);
-    const p90 = (name: string) => percentile(times.get(name)!, 0.9);
-    const mib = (name: string) => median(rss.get(name)!);
+    const of = (name: string, key: keyof Run) => runs.get(name)!.map((r) => r[key]);
+    const p50 = (name: string, key: keyof Run = "ms") => median(of(name, key));
+    const p90 = (name: string) => percentile(of(name, "ms"), 0.9);
+    const call = "`zerokit rpc EP echo x`";
+    const floor = "`node -e 0` (the floor)";
     const rows = [
-      row("`zerokit rpc EP echo x`, wall p50 (raw: zeromq.js script; lower is better)", "ms", p50("cli"), p50("raw")),
-      row("`zerokit rpc EP echo x`, wall p90 (raw: zeromq.js script)", "ms", p90("cli"), p90("raw")),
-      row("`zerokit rpc EP echo x`, max RSS (raw: zeromq.js script)", "MiB", mib("cli"), mib("raw")),
-      row("`node -e 0` (the floor), wall p50 (raw: zeromq.js script)", "ms", p50("floor"), p50("raw")),
-      row("`node -e 0` (the floor), max RSS (raw: zeromq.js script)", "MiB", mib("floor"), mib("raw")),
+      row(`${call}, wall p50 (raw: zeromq.js script; lower is better)`, "ms", p50("cli"), p50("raw")),
+      row(`${call}, wall p90 (raw: zeromq.js script)`, "ms", p90("cli"), p90("raw")),
+      row(`${call}, CPU p50 (raw: zeromq.js script)`, "ms", p50("cli", "cpuMs"), p50("raw", "cpuMs")),
+      row(`${call}, max RSS (raw: zeromq.js script)`, "MiB", p50("cli", "rssMiB"), p50("raw", "rssMiB")),
+      row(`${floor}, wall p50 (raw: zeromq.js script)`, "ms", p50("floor"), p50("raw")),
+      row(`${floor}, CPU p50 (raw: zeromq.js script)`, "ms", p50("floor", "cpuMs"), p50("raw", "cpuMs")),
+      row(`${floor}, max RSS (raw: zeromq.js script)`, "MiB", p50("floor", "rssMiB"), p50("raw", "rssMiB")),
     ];
     for (const entry of ENTRIES) {
       rows.push(row(`import "${entry}", process wall p50 (raw: import "zeromq")`, "ms", p50(entry), p50("zeromq")));
+      rows.push(
+        row(
+          `import "${entry}", process CPU p50 (raw: import "zeromq")`,
+          "ms",
+          p50(entry, "cpuMs"),
+          p50("zeromq", "cpuMs"),
+        ),
+      );
     }
     await server.finish();
     return rows;
