@@ -194,7 +194,8 @@ export function run(program: Program = "zerokit"): void {
 
 function isEntryPoint(): boolean {
   const script = process.argv[1];
-  if (!script) return false;
+  // The usual start is through bin/: then the script is not this file, and no path is resolved.
+  if (!script || /[\\/]bin[\\/]zero(kit|rpc)(\.js)?$/.test(script)) return false;
   try {
     return realpathSync(resolve(script)) === realpathSync(fileURLToPath(import.meta.url));
   } catch {
