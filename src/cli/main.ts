@@ -11,13 +11,26 @@ import { constants } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
-import { type Io, normalizeArgv, type RpcArgs, rpcCommand, runRpc } from "./rpc.js";
-import { type KeygenRunner, keygenCommand } from "./security.js";
-import { type StateRunner, stateCommand } from "./state.js";
-import { zreCommands } from "./zre.js";
+import { normalizeArgv } from "./argv.js";
+import type { Io, RpcArgs } from "./rpc.js";
+import type { KeygenRunner } from "./security.js";
+import type { StateRunner } from "./state.js";
 
 /** Which program was started: decides the command tree and the name in messages. */
 export type Program = "zerokit" | "zerorpc";
+
+/** The commands of `zerokit`, in the order its help lists them. */
+const COMMANDS = ["rpc", "state", "keygen", "peers", "gossip-hub"] as const;
+type CommandName = (typeof COMMANDS)[number];
+
+/**
+ * The one command a command line runs, when its first word names one (a root option, `help` or
+ * a typo: undefined, and the whole tree is built, so help and suggestions stay complete). Only
+ * that command's module is loaded: a call needs neither the state nor the ZRE code.
+ */
+function chosenCommand(argv: readonly string[]): CommandName | undefined {
+  return COMMANDS.find((name) => name === argv[0]);
+}
 
 function packageVersion(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -61,15 +74,23 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
     parsed = args;
   };
   const prog = program === "zerorpc" ? "zerorpc" : "zerokit rpc";
+  const chosen = program === "zerorpc" ? "rpc" : chosenCommand(argv);
+  const wanted = (name: CommandName) => chosen === undefined || chosen === name;
+  const [rpcCli, stateCli, securityCli, zreCli] = await Promise.all([
+    wanted("rpc") ? import("./rpc.js") : undefined,
+    wanted("state") ? import("./state.js") : undefined,
+    wanted("keygen") ? import("./security.js") : undefined,
+    wanted("peers") || wanted("gossip-hub") ? import("./zre.js") : undefined,
+  ]);
   let root: Command;
-  let rpc: Command;
+  let rpc: Command | undefined;
   const output = {
     writeOut: (text: string) => write(process.stdout, text),
     writeErr: (text: string) => write(process.stderr, text),
     outputError: (text: string, writeErr: (s: string) => void) => writeErr(`${prog}: ${text.replace(/^error: /, "")}`),
   };
   if (program === "zerorpc") {
-    rpc = rpcCommand("zerorpc", onParsed);
+    rpc = rpcCli!.rpcCommand("zerorpc", onParsed);
     root = rpc;
   } else {
     root = new Command("zerokit")
@@ -79,43 +100,49 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
         "after",
         "\nRun `zerokit rpc --help` for the RPC client and server, `zerokit state --help` for shared state, `zerokit keygen --help` for CURVE keys.",
       );
-    rpc = rpcCommand("rpc", onParsed).summary("zerorpc-compatible client and server (the same as `zerorpc`)");
-    root.addCommand(rpc);
-    const state = stateCommand((runner) => {
-      stateRunner = runner;
-    });
-    state.configureOutput({
-      ...output,
-      outputError: (text, writeErr) => writeErr(`zerokit state: ${text.replace(/^error: /, "")}`),
-    });
-    state.exitOverride();
-    for (const sub of state.commands) {
-      sub.configureOutput({
-        ...output,
-        outputError: (text, writeErr) => writeErr(`zerokit state ${sub.name()}: ${text.replace(/^error: /, "")}`),
-      });
-      sub.exitOverride();
+    if (rpcCli) {
+      rpc = rpcCli.rpcCommand("rpc", onParsed).summary("zerorpc-compatible client and server (the same as `zerorpc`)");
+      root.addCommand(rpc);
     }
-    root.addCommand(state);
-    const keygen = keygenCommand((runner) => {
-      keygenRunner = runner;
-    });
-    keygen.configureOutput({
-      ...output,
-      outputError: (text, writeErr) => writeErr(`zerokit keygen: ${text.replace(/^error: /, "")}`),
-    });
-    keygen.exitOverride();
-    root.addCommand(keygen);
-    for (const command of zreCommands()) root.addCommand(command);
+    if (stateCli) {
+      const state = stateCli.stateCommand((runner) => {
+        stateRunner = runner;
+      });
+      state.configureOutput({
+        ...output,
+        outputError: (text, writeErr) => writeErr(`zerokit state: ${text.replace(/^error: /, "")}`),
+      });
+      state.exitOverride();
+      for (const sub of state.commands) {
+        sub.configureOutput({
+          ...output,
+          outputError: (text, writeErr) => writeErr(`zerokit state ${sub.name()}: ${text.replace(/^error: /, "")}`),
+        });
+        sub.exitOverride();
+      }
+      root.addCommand(state);
+    }
+    if (securityCli) {
+      const keygen = securityCli.keygenCommand((runner) => {
+        keygenRunner = runner;
+      });
+      keygen.configureOutput({
+        ...output,
+        outputError: (text, writeErr) => writeErr(`zerokit keygen: ${text.replace(/^error: /, "")}`),
+      });
+      keygen.exitOverride();
+      root.addCommand(keygen);
+    }
+    for (const command of zreCli?.zreCommands() ?? []) root.addCommand(command);
     root.configureOutput({
       ...output,
       outputError: (text, writeErr) => writeErr(`zerokit: ${text.replace(/^error: /, "")}`),
     });
     root.exitOverride();
   }
-  rpc.configureOutput(output);
-  rpc.exitOverride();
-  if (program === "zerorpc") rpc.version(packageVersion(), "-V, --version", "print the zerokit version");
+  rpc?.configureOutput(output);
+  rpc?.exitOverride();
+  if (program === "zerorpc") rpc?.version(packageVersion(), "-V, --version", "print the zerokit version");
 
   try {
     await root.parseAsync(normalizeArgv(argv), { from: "user" });
@@ -136,16 +163,17 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
       interrupted: waitForSignal,
     });
   }
-  if (!parsed) return 0;
+  if (!parsed || !rpcCli || !rpc) return 0;
+  const rpcHelp = rpc;
   const io: Io = {
     prog,
     stdout: (text, newline = true) => write(process.stdout, newline ? `${text}\n` : text),
     stderr: (text) => write(process.stderr, `${text}\n`),
     stdoutIsTty: process.stdout.isTTY === true,
-    usage: () => rpc.helpInformation(),
+    usage: () => rpcHelp.helpInformation(),
     interrupted: waitForSignal,
   };
-  return runRpc(parsed, io);
+  return rpcCli.runRpc(parsed, io);
 }
 
 /** Flushes stdout and stderr, then exits (sockets may linger; the answer is already out). */
@@ -166,7 +194,8 @@ export function run(program: Program = "zerokit"): void {
 
 function isEntryPoint(): boolean {
   const script = process.argv[1];
-  if (!script) return false;
+  // The usual start is through bin/: then the script is not this file, and no path is resolved.
+  if (!script || /[\\/]bin[\\/]zero(kit|rpc)(\.js)?$/.test(script)) return false;
   try {
     return realpathSync(resolve(script)) === realpathSync(fileURLToPath(import.meta.url));
   } catch {

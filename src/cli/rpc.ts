@@ -24,12 +24,13 @@ import {
 import { RpcClient } from "../rpc/client.js";
 import type { EventHeader } from "../rpc/protocol.js";
 import { meaningOf } from "../rpc/semantics.js";
-import { RpcServer } from "../rpc/server.js";
-import { fromWire, toWire } from "../state/security.js";
 import { dangerousMethods, dangerWarning, listeningAddress } from "./exposure.js";
 import { LoadError, loadService } from "./load.js";
 import { pformat, pyJson, pyRepr, pyStrOf } from "./pyformat.js";
 import { clientSecurityFrom, exposureWarning, FLAG_HELP, SecurityFlagError, serverSecurityFrom } from "./security.js";
+
+// A client call loads neither the server nor the authenticator: they are imported in runServer.
+export { normalizeArgv } from "./argv.js";
 
 /** A mistake on the command line: one line on stderr, exit status 2. */
 export class UsageError extends Error {
@@ -88,21 +89,6 @@ export interface Io {
   usage: () => string;
   /** Resolves on Ctrl-C (SIGINT); the server also stops on SIGTERM. */
   interrupted: (signals: NodeJS.Signals[]) => Promise<NodeJS.Signals>;
-}
-
-/** Maps the unusual short flags of zerorpc (`-pj`, `-?`) to long ones commander understands. */
-export function normalizeArgv(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  let rest = false;
-  for (const arg of argv) {
-    if (rest || arg === "--") {
-      rest = true;
-      out.push(arg);
-    } else if (arg === "-pj") out.push("--print-json");
-    else if (arg === "-?") out.push("--inspect");
-    else out.push(arg);
-  }
-  return out;
 }
 
 function seconds(zeroAllowed: boolean) {
@@ -650,6 +636,10 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
   const policy = await serverSecurityFrom({ curveSecret: args.curveSecret, allow: args.allow });
 
   const { target, name } = await loadService(command);
+  const [{ RpcServer }, { fromWire, toWire }] = await Promise.all([
+    import("../rpc/server.js"),
+    import("../state/security.js"),
+  ]);
   // The authenticator answers ZAP in this process, which owns the server socket.
   const { security, authenticator } = await fromWire(toWire(policy));
   const server = new RpcServer(target, {

@@ -6,15 +6,13 @@
 import { stat } from "node:fs/promises";
 import { Command } from "commander";
 import { CertificateError } from "../core/errors.js";
-import {
-  Authenticator,
-  type ClientSecurity,
-  isCurveKey,
-  readCertificate,
-  writeCertificates,
-} from "../core/security/index.js";
+import type { ClientSecurity } from "../core/security/index.js";
 import type { AuthenticatorPolicy, StartServerSecurity } from "../state/security.js";
 import { reachableFromOtherMachines } from "./exposure.js";
+
+// The key and certificate code is imported when a flag needs it: a plain call loads none of it.
+const certificates = () => import("../core/security/certificates.js");
+const keys = () => import("../core/security/keys.js");
 
 /** A bad security flag: the message names the flag and why. */
 export class SecurityFlagError extends Error {
@@ -43,6 +41,7 @@ export const FLAG_HELP = {
 } as const;
 
 async function secretCertificate(flag: string, file: string): Promise<{ publicKey: string; secretKey: string }> {
+  const { readCertificate } = await certificates();
   let cert: Awaited<ReturnType<typeof readCertificate>>;
   try {
     cert = await readCertificate(file);
@@ -69,6 +68,7 @@ export async function serverSecurityFrom(flags: ServerSecurityFlags): Promise<St
     return undefined;
   }
   const { secretKey } = await secretCertificate("--curve-secret", flags.curveSecret);
+  const [{ readCertificate }, { isCurveKey }] = await Promise.all([certificates(), keys()]);
   if (allow.length === 0)
     throw new SecurityFlagError(
       "--curve-secret needs --allow: a directory of client certificates, a client key, or `any` for any client",
@@ -119,6 +119,7 @@ export async function clientSecurityFrom(flags: ClientSecurityFlags): Promise<Cl
       throw new SecurityFlagError("--curve-secret needs --curve-server-key KEY|FILE (the server's public key)");
     return undefined;
   }
+  const [{ readCertificate }, { isCurveKey }] = await Promise.all([certificates(), keys()]);
   let serverKey: string;
   if (isCurveKey(flags.curveServerKey)) serverKey = flags.curveServerKey;
   else {
@@ -144,8 +145,9 @@ export function exposureWarning(endpoint: string, security: StartServerSecurity 
   if (!reachableFromOtherMachines(endpoint)) return undefined;
   if (security === undefined)
     return `warning: ${endpoint} is reachable from other machines without authentication: anyone who can connect is served (use --curve-secret and --allow)`;
-  const auth = security.authenticator;
-  if (auth !== undefined && !(auth instanceof Authenticator) && auth.curve === "any")
+  // A running Authenticator has no public `curve`: only a policy can say "any".
+  const auth = security.authenticator as { curve?: unknown } | undefined;
+  if (auth?.curve === "any")
     return `warning: ${endpoint} is reachable from other machines and --allow any lets every client that can connect in (encrypted, not authenticated)`;
   return undefined;
 }
@@ -169,6 +171,7 @@ export function keygenCommand(onRun: (runner: KeygenRunner) => void): Command {
           return 2;
         }
         try {
+          const { writeCertificates } = await certificates();
           const written = await writeCertificates(options.dir, name);
           io.stdout(written.publicKey);
           io.stderr(`wrote ${written.publicFile} (public) and ${written.secretFile} (secret)`);

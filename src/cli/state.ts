@@ -13,7 +13,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseEndpoint } from "../core/endpoint.js";
 import { type EndpointError, TimeoutError } from "../core/errors.js";
-import { ping, State, startServer } from "../state/index.js";
+import type { State } from "../state/client.js";
 import {
   type ClientSecurityFlags,
   clientSecurityFrom,
@@ -96,6 +96,7 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
       throw new UsageError((error as Error).message);
     }
     const security = await clientSecurityFrom(options);
+    const { State } = await import("../state/client.js");
     return new State(address, {
       namespace: options.namespace,
       timeout: options.timeout * 1000,
@@ -158,6 +159,7 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
               const exposed = exposureWarning(options.bind, security);
               if (exposed) io.stderr(exposed);
             }
+            const { startServer } = await import("../state/context.js");
             const server = await startServer(options.bind, {
               inProcess: true,
               ...(security ? { security } : {}),
@@ -181,6 +183,7 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
       },
     );
 
+  // Each action imports the state code it needs: defining the commands loads none of it.
   withClientOptions(state.command("get"))
     .description("print a key's value as JSON (exit 1 if it is missing)")
     .argument("<key>")
@@ -274,6 +277,7 @@ export function stateCommand(onRun: (runner: StateRunner) => void): Command {
             throw new UsageError((error as Error).message);
           }
           const security = await clientSecurityFrom(options);
+          const { ping } = await import("../state/client.js");
           if (await ping(address, { timeout: options.timeout * 1000, ...(security ? { security } : {}) })) {
             io.stdout(`pong from ${address}`);
             return 0;

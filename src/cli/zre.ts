@@ -7,8 +7,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseEndpoint } from "../core/endpoint.js";
 import type { EndpointError } from "../core/errors.js";
-import { GossipHub } from "../zre/gossip.js";
-import { type Discovery, Peer, type PeerEvent } from "../zre/index.js";
+import type { Discovery, Peer, PeerEvent } from "../zre/index.js";
 
 function endpoint(use: "bind" | "connect") {
   return (text: string): string => {
@@ -82,7 +81,7 @@ function eventText(event: PeerEvent, peer: Peer): string {
   return parts.join(" ");
 }
 
-/** The two commands, for the main program to add. */
+/** The two commands, for the main program to add (their actions import the ZRE code). */
 export function zreCommands(): Command[] {
   const peers = new Command("peers")
     .summary("a live view of the ZRE (Zyre) network: peers entering, leaving, evasive")
@@ -113,6 +112,7 @@ export function zreCommands(): Command[] {
         const discovery: Discovery = options.gossip
           ? { mode: "gossip", endpoint: options.gossip, ...(options.interface ? { interface: options.interface } : {}) }
           : { mode: "beacon", port: options.port, ...(options.interface ? { interface: options.interface } : {}) };
+        const { Peer } = await import("../zre/peer.js");
         const peer = new Peer(options.name, { discovery });
         await peer.start();
         const stopped = runFor(options.seconds);
@@ -139,6 +139,7 @@ export function zreCommands(): Command[] {
     .requiredOption("--bind <endpoint>", "where the hub listens, e.g. tcp://127.0.0.1:9999", endpoint("bind"))
     .option("--seconds <n>", "stop after this many seconds", positive)
     .action(async (options: { bind: string; seconds?: number }) => {
+      const { GossipHub } = await import("../zre/gossip.js");
       const gossip = new GossipHub({
         maxTuples: 100_000,
         maxClients: 100_000,

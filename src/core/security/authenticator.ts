@@ -13,6 +13,7 @@ import { checkBoolean, checkFunction, checkObject, checkString } from "../option
 import { Router } from "../sockets.js";
 import { readPublicKeys } from "./certificates.js";
 import { type CurveKey, checkCurveKey, keyToZ85, z85Encode } from "./keys.js";
+import { AUTHENTICATOR_BRAND } from "./options.js";
 
 /** Why a connection was refused, as the authenticator reports it. */
 export interface Refusal {
@@ -104,6 +105,10 @@ interface Decision {
  * const server = new RpcServer(target, { security: { curve: serverKeys, authenticator: auth } });
  */
 export class Authenticator implements AsyncDisposable {
+  /** What the `security` option checks for (see AUTHENTICATOR_BRAND). */
+  get [AUTHENTICATOR_BRAND](): true {
+    return true;
+  }
   /** The ZAP domain; servers using this authenticator set it as their `zapDomain`. */
   readonly domain: string;
   /** The context whose ZAP requests it answers. */

@@ -7,8 +7,14 @@
 import type * as zmq from "zeromq";
 import { AuthenticationError, InvalidArgumentError } from "../errors.js";
 import { checkObject } from "../options.js";
-import { Authenticator } from "./authenticator.js";
+import type { Authenticator } from "./authenticator.js";
 import { type CurveKey, checkCurveKey, generateKeyPair, keyToZ85, publicKeyOf } from "./keys.js";
+
+/**
+ * Marks an {@link Authenticator} (true on its prototype). Checked instead of `instanceof` so that
+ * a client, which never has one, does not load the authenticator's code.
+ */
+export const AUTHENTICATOR_BRAND = Symbol("zerokit.Authenticator");
 
 /** Security of a server (anything that binds): CURVE keys, and who may connect. */
 export interface ServerSecurity {
@@ -68,7 +74,10 @@ export function checkServerSecurity(name: string, value: unknown): void {
       throw new InvalidArgumentError(`${name}.curve.publicKey`, curve.publicKey, "the public key of curve.secretKey");
     }
   }
-  if (authenticator !== undefined && !(authenticator instanceof Authenticator)) {
+  if (
+    authenticator !== undefined &&
+    (authenticator as { [AUTHENTICATOR_BRAND]?: unknown })[AUTHENTICATOR_BRAND] !== true
+  ) {
     throw new InvalidArgumentError(`${name}.authenticator`, authenticator, "an Authenticator");
   }
 }

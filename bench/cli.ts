@@ -1,0 +1,140 @@
+/**
+ * `npm run bench -- cli`: what one shell command costs. One `zerokit rpc EP echo x` against a
+ * running server (wall time from spawn to exit, median and p90, CPU time and max RSS), next to the floor,
+ * a bare `node -e 0`, and the ceiling, a minimal raw zeromq.js script making the same call
+ * (a DEALER sending one zerorpc request, packed and unpacked with msgpackr, as any Node client of
+ * zerorpc must). Then the wall and CPU time of a process that only imports each package entry,
+ * next to one that imports `zeromq` alone. All processes of one round run back to back, round after
+ * round, so every case sees the same machine; the rows are medians over the rounds.
+ *
+ * Python's `zerorpc` CLI is not installed here: the figures the README compares with were
+ * measured by hand (see issue 14), and are not rows of this table.
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { RpcServer } from "../src/rpc/index.js";
+import { Child, childMain, median, type Row, repoRoot, row } from "./lib.js";
+
+const ROUNDS = 15;
+const ENTRIES = ["zerokit", "zerokit/rpc", "zerokit/state", "zerokit/zre", "zerokit/draft"];
+
+/** The ceiling: one zerorpc call with nothing but zeromq.js and msgpackr. */
+function rawCallScript(endpoint: string): string {
+  return `import { Dealer } from "zeromq";
+import { pack, unpack } from "msgpackr";
+const dealer = new Dealer({ linger: 0 });
+dealer.connect(${JSON.stringify(endpoint)});
+await dealer.send([Buffer.alloc(0), pack([{ message_id: "1", v: 3 }, "echo", ["x"]])]);
+const [, reply] = await dealer.receive();
+const [, name, args] = unpack(reply);
+if (name !== "OK") process.exit(1);
+process.stdout.write(args[0] + "\\n");
+dealer.close();`;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+/** One run: wall time from spawn to exit, CPU time (user + system) and max RSS. */
+interface Run {
+  ms: number;
+  cpuMs: number;
+  rssMiB: number;
+}
+
+const TIME = "/usr/bin/time";
+const HAS_TIME = existsSync(TIME);
+/** Where /usr/bin/time is missing, the process reports its own CPU time and max RSS at exit. */
+const EXIT_HOOK = `data:text/javascript,process.on("exit",()=>{const u=process.resourceUsage();process.stderr.write("\\nusage="+(u.userCPUTime+u.systemCPUTime)/1000+" "+u.maxRSS+"\\n")})`;
+
+/**
+ * Runs `node ...args` in the repository. CPU time is the steadier figure when the machine is
+ * shared: wall time includes waiting for a core.
+ */
+function measure(args: readonly string[]): Promise<Run> {
+  const [command, argv] = HAS_TIME
+    ? [TIME, ["-f", "usage=%e %U %S %M", process.execPath, ...args]]
+    : [process.execPath, ["--import", EXIT_HOOK, ...args]];
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(command, argv, { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (text: string) => {
+      stderr += text;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const ms = performance.now() - start;
+      const usage = /usage=([\d. ]+)\s*$/.exec(stderr)?.[1]?.trim().split(" ").map(Number);
+      if (code !== 0 || !usage) {
+        reject(new Error(`node ${args.join(" ")} exited with ${code}\n${stderr}`));
+        return;
+      }
+      const [cpuMs, rssKiB] = HAS_TIME
+        ? [((usage[1] ?? 0) + (usage[2] ?? 0)) * 1000, usage[3] ?? 0]
+        : [usage[0] ?? 0, usage[1] ?? 0];
+      resolve({ ms, cpuMs, rssMiB: rssKiB / 1024 });
+    });
+  });
+}
+
+childMain(import.meta.url, {
+  server: async (_args, io) => {
+    const server = new RpcServer({ echo: (x: unknown) => x }, { name: "bench" });
+    io.report({ endpoint: await server.bind("tcp://127.0.0.1:*") });
+    await io.released;
+    server.close();
+  },
+});
+
+export async function run(): Promise<Row[]> {
+  const server = Child.spawn(import.meta.url, "server");
+  try {
+    const { endpoint } = await server.next<{ endpoint: string }>();
+    const cases: Record<string, string[]> = {
+      floor: ["-e", "0"],
+      raw: ["--input-type=module", "-e", rawCallScript(endpoint)],
+      cli: [join(repoRoot, "bin", "zerokit.js"), "rpc", endpoint, "echo", "x"],
+      zeromq: ["--input-type=module", "-e", `import "zeromq";`],
+      ...Object.fromEntries(ENTRIES.map((entry) => [entry, ["--input-type=module", "-e", `import "${entry}";`]])),
+    };
+    const runs = new Map<string, Run[]>(Object.keys(cases).map((name) => [name, []]));
+    for (const args of Object.values(cases)) await measure(args); // unmeasured: warm the file cache
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, args] of Object.entries(cases)) runs.get(name)!.push(await measure(args));
+    }
+    const of = (name: string, key: keyof Run) => runs.get(name)!.map((r) => r[key]);
+    const p50 = (name: string, key: keyof Run = "ms") => median(of(name, key));
+    const p90 = (name: string) => percentile(of(name, "ms"), 0.9);
+    const call = "`zerokit rpc EP echo x`";
+    const floor = "`node -e 0` (the floor)";
+    const rows = [
+      row(`${call}, wall p50 (raw: zeromq.js script; lower is better)`, "ms", p50("cli"), p50("raw")),
+      row(`${call}, wall p90 (raw: zeromq.js script)`, "ms", p90("cli"), p90("raw")),
+      row(`${call}, CPU p50 (raw: zeromq.js script)`, "ms", p50("cli", "cpuMs"), p50("raw", "cpuMs")),
+      row(`${call}, max RSS (raw: zeromq.js script)`, "MiB", p50("cli", "rssMiB"), p50("raw", "rssMiB")),
+      row(`${floor}, wall p50 (raw: zeromq.js script)`, "ms", p50("floor"), p50("raw")),
+      row(`${floor}, CPU p50 (raw: zeromq.js script)`, "ms", p50("floor", "cpuMs"), p50("raw", "cpuMs")),
+      row(`${floor}, max RSS (raw: zeromq.js script)`, "MiB", p50("floor", "rssMiB"), p50("raw", "rssMiB")),
+    ];
+    for (const entry of ENTRIES) {
+      rows.push(row(`import "${entry}", process wall p50 (raw: import "zeromq")`, "ms", p50(entry), p50("zeromq")));
+      rows.push(
+        row(
+          `import "${entry}", process CPU p50 (raw: import "zeromq")`,
+          "ms",
+          p50(entry, "cpuMs"),
+          p50("zeromq", "cpuMs"),
+        ),
+      );
+    }
+    await server.finish();
+    return rows;
+  } catch (error) {
+    server.kill();
+    throw error;
+  }
+}
