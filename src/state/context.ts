@@ -15,7 +15,8 @@ import {
 import { checkBoolean, checkDuration, checkNumber, checkObject, checkSignal, checkString } from "../core/options.js";
 import { Authenticator, type ClientSecurity, publicKeyOf } from "../core/security/index.js";
 import { checkStateOptions, State, type StateOptions } from "./client.js";
-import { DataDirError, type RecoveryReport } from "./persistence.js";
+import { DataDirError, WorkerExitError } from "./errors.js";
+import type { RecoveryReport } from "./persistence.js";
 import { checkStartServerSecurity, fromWire, type StartServerSecurity, toWire } from "./security.js";
 import { checkStateServerOptions, StateServer, type StateServerOptions } from "./server.js";
 
@@ -43,18 +44,6 @@ export interface StartServerOptions extends Omit<StateServerOptions, "security">
   inProcess?: boolean;
   /** How long to wait for the server process to come up, ms. Default 10,000. */
   startTimeout?: number;
-}
-
-/** A worker process that exited without reporting a result. */
-export class WorkerExitError extends ZerokitError {
-  override name = "WorkerExitError";
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  constructor(exitCode: number | null, signal: string | null) {
-    super(`the worker exited (${signal ? `signal ${signal}` : `code ${exitCode}`}) without a result`, "EWORKER");
-    this.exitCode = exitCode;
-    this.signal = signal;
-  }
 }
 
 function checkStartServerOptions(address: unknown, options: unknown): void {
