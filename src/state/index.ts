@@ -18,7 +18,7 @@ export {
   Context,
   type ContextOptions,
   type MapOptions,
-  type MapResult,
+  type PoolOptions,
   type RetryOptions,
   type ServerHandle,
   type SpawnOptions,
@@ -34,6 +34,7 @@ export {
   WorkerExitError,
 } from "./errors.js";
 export type { FsyncPolicy, RecoveryReport } from "./persistence.js";
+export { type MapResult, type PoolMapOptions, WorkerPool } from "./pool.js";
 export type { AuthenticatorPolicy, StartServerSecurity } from "./security.js";
 export { type MutationState, StateServer, type StateServerOptions } from "./server.js";
 export type { StoreStats } from "./store.js";
