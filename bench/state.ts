@@ -10,6 +10,9 @@
  * raw), a 16-process row shows many clients, and two map rows time a cold map (processes started
  * by the call) and a map on a warm pool.
  */
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
@@ -153,21 +156,21 @@ async function pairRate(runner: PairRunner, count: number, window: number): Prom
 }
 
 /**
- * One client process of the many-process rows: once connected and warm it runs sequential pairs
- * until the monotonic time `endAt` (µs, comparable across processes) and reports when it began
- * and the time each pair completed, so the parent counts only the window every client ran in.
+ * One client process of the many-process rows: once connected and warm it reports ready and runs
+ * sequential pairs, noting when each completed (monotonic µs, comparable across processes),
+ * until the parent creates the file `stopFile`; then it reports the times.
  */
-async function pairsClient([impl, endAtText, address]: string[], io: { report(v: unknown): void }): Promise<void> {
+async function pairsClient([impl, stopFile, address]: string[], io: { report(v: unknown): void }): Promise<void> {
   const runner = impl === "zerokit" ? statePairs(address!) : rawPairs(address!);
   for (let i = 0; i < 100; i++) await runner.pair(i); // connect and warm up
-  const endAt = Number(endAtText);
-  const begin = now();
+  io.report({ ready: true });
   const times: number[] = [];
-  for (let t = begin; t < endAt; t = now()) {
+  // A stat every 20 pairs costs far less than the pairs it spaces.
+  while (times.length % 20 !== 0 || !existsSync(stopFile!)) {
     await runner.pair(times.length);
     times.push(Math.round(now()));
   }
-  io.report({ begin, end: now(), times });
+  io.report({ times });
   runner.close();
 }
 
@@ -299,27 +302,32 @@ async function withServer<T>(
 }
 
 /**
- * Pairs/s of `clients` processes over the window in which all of them ran (at least
- * `durationMs`; see {@link pairsClient}): the pairs completed in it, over its length.
+ * Pairs/s of `clients` processes running at once: from when the last one is warm, for
+ * `durationMs`, the pairs completed in that window over its length (see {@link pairsClient}).
  */
 async function pairs(impl: "zerokit" | "raw", clients: number, durationMs: number): Promise<number> {
   return withServer(impl === "zerokit" ? "server" : "raw", [0], async (address) => {
-    // Time for every client to start and warm up on a loaded 2-core machine, then the window.
-    const endAt = now() + (2000 + 500 * clients + durationMs) * 1000;
+    const stopFile = join(tmpdir(), `zk-state-bench-${process.pid}-${++stopFiles}`);
     const children = Array.from({ length: clients }, () =>
-      Child.spawn(import.meta.url, "pairs", [impl, endAt, address]),
+      Child.spawn(import.meta.url, "pairs", [impl, stopFile, address]),
     );
-    const reports = await Promise.all(children.map((c) => c.next<{ begin: number; end: number; times: number[] }>()));
-    await Promise.all(children.map((c) => c.finish()));
-    const from = Math.max(...reports.map((r) => r.begin));
-    const to = Math.min(...reports.map((r) => r.end));
-    if (to - from < durationMs * 500)
-      console.error(`state bench: ${impl} × ${clients} overlapped only ${((to - from) / 1000).toFixed(0)} ms`);
-    let count = 0;
-    for (const { times } of reports) for (const t of times) if (t >= from && t <= to) count++;
-    return (count / (to - from)) * 1e6;
+    try {
+      await Promise.all(children.map((c) => c.next()));
+      const from = now();
+      await delay(durationMs);
+      const to = now();
+      writeFileSync(stopFile, "");
+      const reports = await Promise.all(children.map((c) => c.next<{ times: number[] }>()));
+      await Promise.all(children.map((c) => c.finish()));
+      let count = 0;
+      for (const { times } of reports) for (const t of times) if (t >= from && t <= to) count++;
+      return (count / (to - from)) * 1e6;
+    } finally {
+      rmSync(stopFile, { force: true });
+    }
   });
 }
+let stopFiles = 0;
 
 async function watchLatency(impl: "zerokit" | "raw", count: number): Promise<{ p50: number; p99: number }> {
   return withServer(impl === "zerokit" ? "server" : "raw", [0], async (address) => {
