@@ -5,11 +5,18 @@
  * the rpc suite; 4 client processes, run one implementation at a time), watcher latency p50/p99
  * from a write in one process to the change in another (writes paced 1 ms apart; raw: the same
  * write relayed by a ROUTER to a subscribed DEALER), set latency with 10 keys vs 100,000 keys in
- * the state, and ctx.map items/s over 4 workers.
+ * the state, and ctx.map items/s over 4 workers. A CURVE row repeats the sequential pairs with
+ * encryption on both sides (the same server key, client key and ZAP allowlist for zerokit and
+ * raw), a 16-process row shows many clients, and two map rows time a cold map (processes started
+ * by the call) and a map on a warm pool.
  */
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
+import { Authenticator, type ClientSecurity, generateKeyPair, publicKeyOf } from "../src/core/security/index.js";
 import { Context, State, startServer } from "../src/state/index.js";
 import { Child, childMain, median, type Row, row } from "./lib.js";
 
@@ -42,10 +49,26 @@ async function rawServer(_args: string[], io: { report(v: unknown): void; releas
   await serve.catch(() => undefined);
 }
 
-/** Both servers in one process, so interleaved bursts compare them on the same machine state. */
-async function bothServers(_args: string[], io: { report(v: unknown): void; released: Promise<void> }): Promise<void> {
-  const server = await startServer("tcp://127.0.0.1:*", { inProcess: true });
-  const router = new zmq.Router({ linger: 0 });
+/**
+ * Both servers in one process, so interleaved bursts compare them on the same machine state.
+ * With `serverSecret clientPublic`, both are CURVE servers behind one ZAP authenticator that
+ * allows only that client key.
+ */
+async function bothServers(
+  [serverSecret, clientPublic]: string[],
+  io: { report(v: unknown): void; released: Promise<void> },
+): Promise<void> {
+  const auth = serverSecret && clientPublic ? new Authenticator({ curve: { keys: [clientPublic] } }) : undefined;
+  await auth?.start();
+  const server = await startServer("tcp://127.0.0.1:*", {
+    inProcess: true,
+    ...(auth && serverSecret ? { security: { curve: { secretKey: serverSecret }, authenticator: auth } } : {}),
+  });
+  const curve =
+    auth && serverSecret
+      ? { curveServer: true, curveSecretKey: serverSecret, zapDomain: auth.domain, zapEnforceDomain: true }
+      : {};
+  const router = new zmq.Router({ linger: 0, ...curve });
   await router.bind("tcp://127.0.0.1:*");
   io.report({ zerokit: server.address, raw: router.lastEndpoint });
   const serve = rawServe(router);
@@ -53,6 +76,7 @@ async function bothServers(_args: string[], io: { report(v: unknown): void; rele
   router.close();
   await serve.catch(() => undefined);
   await server.stop();
+  auth?.close();
 }
 
 async function stateServer([keys]: string[], io: { report(v: unknown): void; released: Promise<void> }): Promise<void> {
@@ -76,8 +100,8 @@ interface PairRunner {
 }
 
 /** A set+get pair on the state. */
-function statePairs(address: string): PairRunner {
-  const state = new State(address);
+function statePairs(address: string, security?: ClientSecurity): PairRunner {
+  const state = new State(address, security ? { security } : {});
   return {
     pair: async (i) => {
       await state.set(`k${i % 100}`, i);
@@ -87,9 +111,13 @@ function statePairs(address: string): PairRunner {
   };
 }
 
-/** Two raw round trips (the ceiling of a pair). */
-function rawPairs(address: string): PairRunner {
-  const dealer = new zmq.Dealer({ linger: 0 });
+/** Two raw round trips (the ceiling of a pair), with the same CURVE keys as the State when given. */
+function rawPairs(address: string, security?: ClientSecurity): PairRunner {
+  const keys = security?.curve;
+  const curve = keys
+    ? { curveServerKey: keys.serverKey, curvePublicKey: keys.publicKey, curveSecretKey: keys.secretKey }
+    : {};
+  const dealer = new zmq.Dealer({ linger: 0, ...(curve as object) });
   dealer.connect(address);
   const blob = Buffer.alloc(60);
   // Raw replies come back in order on one DEALER; matching them needs no ids at window 1, and
@@ -127,14 +155,22 @@ async function pairRate(runner: PairRunner, count: number, window: number): Prom
   return (count / (performance.now() - start)) * 1000;
 }
 
-/** One implementation's pairs/s from this process (used by the 4-process row). */
-async function pairsClient(
-  [impl, mode, countText, address]: string[],
-  io: { report(v: unknown): void },
-): Promise<void> {
+/**
+ * One client process of the many-process rows: once connected and warm it reports ready and runs
+ * sequential pairs, noting when each completed (monotonic µs, comparable across processes),
+ * until the parent creates the file `stopFile`; then it reports the times.
+ */
+async function pairsClient([impl, stopFile, address]: string[], io: { report(v: unknown): void }): Promise<void> {
   const runner = impl === "zerokit" ? statePairs(address!) : rawPairs(address!);
-  await runner.pair(0);
-  io.report({ rate: await pairRate(runner, Number(countText), mode === "inflight" ? 100 : 1) });
+  for (let i = 0; i < 100; i++) await runner.pair(i); // connect and warm up
+  io.report({ ready: true });
+  const times: number[] = [];
+  // A stat every 20 pairs costs far less than the pairs it spaces.
+  while (times.length % 20 !== 0 || !existsSync(stopFile!)) {
+    await runner.pair(times.length);
+    times.push(Math.round(now()));
+  }
+  io.report({ times });
   runner.close();
 }
 
@@ -143,10 +179,12 @@ async function pairsClient(
  * round) and reports the median rate of each, like the rpc suite.
  */
 async function alternatingClient(
-  [window, burst, rounds, zkAddress, rawAddress]: string[],
+  [window, burst, rounds, zkAddress, rawAddress, serverKey, publicKey, secretKey]: string[],
   io: { report(v: unknown): void },
 ): Promise<void> {
-  const runners = { zerokit: statePairs(zkAddress!), raw: rawPairs(rawAddress!) };
+  const security: ClientSecurity | undefined =
+    serverKey && publicKey && secretKey ? { curve: { serverKey, publicKey, secretKey } } : undefined;
+  const runners = { zerokit: statePairs(zkAddress!, security), raw: rawPairs(rawAddress!, security) };
   const size = Number(burst);
   for (const runner of Object.values(runners)) await pairRate(runner, Math.min(size, 500), Number(window)); // warm up
   const rates: Record<"zerokit" | "raw", number[]> = { zerokit: [], raw: [] };
@@ -263,16 +301,33 @@ async function withServer<T>(
   }
 }
 
-async function pairs(impl: "zerokit" | "raw", mode: string, clients: number, count: number): Promise<number> {
+/**
+ * Pairs/s of `clients` processes running at once: from when the last one is warm, for
+ * `durationMs`, the pairs completed in that window over its length (see {@link pairsClient}).
+ */
+async function pairs(impl: "zerokit" | "raw", clients: number, durationMs: number): Promise<number> {
   return withServer(impl === "zerokit" ? "server" : "raw", [0], async (address) => {
+    const stopFile = join(tmpdir(), `zk-state-bench-${process.pid}-${++stopFiles}`);
     const children = Array.from({ length: clients }, () =>
-      Child.spawn(import.meta.url, "pairs", [impl, mode, count, address]),
+      Child.spawn(import.meta.url, "pairs", [impl, stopFile, address]),
     );
-    const rates = await Promise.all(children.map((c) => c.next<{ rate: number }>().then((r) => r.rate)));
-    await Promise.all(children.map((c) => c.finish()));
-    return rates.reduce((a, b) => a + b, 0);
+    try {
+      await Promise.all(children.map((c) => c.next()));
+      const from = now();
+      await delay(durationMs);
+      const to = now();
+      writeFileSync(stopFile, "");
+      const reports = await Promise.all(children.map((c) => c.next<{ times: number[] }>()));
+      await Promise.all(children.map((c) => c.finish()));
+      let count = 0;
+      for (const { times } of reports) for (const t of times) if (t >= from && t <= to) count++;
+      return (count / (to - from)) * 1e6;
+    } finally {
+      rmSync(stopFile, { force: true });
+    }
   });
 }
+let stopFiles = 0;
 
 async function watchLatency(impl: "zerokit" | "raw", count: number): Promise<{ p50: number; p99: number }> {
   return withServer(impl === "zerokit" ? "server" : "raw", [0], async (address) => {
@@ -286,15 +341,36 @@ async function watchLatency(impl: "zerokit" | "raw", count: number): Promise<{ p
   });
 }
 
-/** zerokit and raw pairs/s from one client alternating bursts, median of {@link RUNS} process pairs. */
-async function alternatingPairs(window: number, burst: number): Promise<{ zerokit: number; raw: number }> {
+/**
+ * zerokit and raw pairs/s from one client alternating bursts, median of {@link RUNS} process
+ * pairs; with `curve`, fresh CURVE keys for each pair of processes.
+ */
+async function alternatingPairs(
+  window: number,
+  burst: number,
+  curve = false,
+): Promise<{ zerokit: number; raw: number }> {
   const zk: number[] = [];
   const raw: number[] = [];
   for (let run = 0; run < RUNS; run++) {
-    const server = Child.spawn(import.meta.url, "both");
+    const serverKeys = generateKeyPair();
+    const clientKeys = generateKeyPair();
+    const server = Child.spawn(
+      import.meta.url,
+      "both",
+      curve ? [serverKeys.secretKey as string, clientKeys.publicKey as string] : [],
+    );
     try {
       const addresses = await server.next<{ zerokit: string; raw: string }>();
-      const client = Child.spawn(import.meta.url, "alternating", [window, burst, 8, addresses.zerokit, addresses.raw]);
+      const keys = curve ? [publicKeyOf(serverKeys.secretKey), clientKeys.publicKey, clientKeys.secretKey] : [];
+      const client = Child.spawn(import.meta.url, "alternating", [
+        window,
+        burst,
+        8,
+        addresses.zerokit,
+        addresses.raw,
+        ...(keys as string[]),
+      ]);
       const rates = await client.next<{ zerokit: number; raw: number }>();
       await client.finish();
       zk.push(rates.zerokit);
@@ -306,21 +382,46 @@ async function alternatingPairs(window: number, burst: number): Promise<{ zeroki
   return { zerokit: median(zk), raw: median(raw) };
 }
 
-async function rawRoundTripUs(count: number): Promise<number> {
-  const rate = await pairs("raw", "sequential", 1, count);
+async function rawRoundTripUs(durationMs: number): Promise<number> {
+  const rate = await pairs("raw", 1, durationMs);
   return 1e6 / (rate * 2);
 }
 
+const workModule = fileURLToPath(new URL("./state-work.js", import.meta.url));
+
+/** A cold map: `ctx.map` starts its 4 worker processes, maps, and stops them; timed end to end. */
 async function mapRate(items: number): Promise<number> {
   const ctx = await Context.start("tcp://127.0.0.1:1"); // map needs no server
   try {
-    const module = fileURLToPath(new URL("./state-work.js", import.meta.url));
     const list = Array.from({ length: items }, (_, i) => i);
     const start = performance.now();
-    const out = await ctx.map<number>(module, "square", list, { workers: 4 });
+    const out = await ctx.map<number>(workModule, "square", list, { workers: 4 });
     if (out.length !== items) throw new Error("map lost items");
     return (items / (performance.now() - start)) * 1000;
   } finally {
+    ctx.stopAll();
+    ctx.state.close();
+  }
+}
+
+/** Maps on a warm pool of 4 (started, and warmed by one map, before the timing): the median of 5 maps. */
+async function warmMapRate(items: number): Promise<number> {
+  const ctx = await Context.start("tcp://127.0.0.1:1");
+  const pool = ctx.pool({ workers: 4 });
+  try {
+    const list = Array.from({ length: items }, (_, i) => i);
+    await pool.ready();
+    await pool.map(workModule, "square", list);
+    const rates: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const start = performance.now();
+      const out = await pool.map<number>(workModule, "square", list);
+      if (out.length !== items) throw new Error("map lost items");
+      rates.push((items / (performance.now() - start)) * 1000);
+    }
+    return median(rates);
+  } finally {
+    pool.close();
     ctx.stopAll();
     ctx.state.close();
   }
@@ -333,18 +434,36 @@ async function med(f: () => Promise<number>): Promise<number> {
   return median(values);
 }
 
+/** The medians of {@link RUNS} runs of each, alternating zerokit and raw runs. */
+async function interleaved(
+  zerokit: () => Promise<number>,
+  raw: () => Promise<number>,
+): Promise<{ zerokit: number; raw: number }> {
+  const zk: number[] = [];
+  const rw: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    zk.push(await zerokit());
+    rw.push(await raw());
+  }
+  return { zerokit: median(zk), raw: median(rw) };
+}
+
 export async function run(): Promise<Row[]> {
   const rows: Row[] = [];
   const sequential = await alternatingPairs(1, 1000);
   rows.push(row("set+get pairs, 1 client sequential", "pairs/s", sequential.zerokit, sequential.raw));
-  rows.push(
-    row(
-      "set+get pairs, 4 client processes",
-      "pairs/s",
-      await med(() => pairs("zerokit", "sequential", 4, 3000)),
-      await med(() => pairs("raw", "sequential", 4, 3000)),
-    ),
+  const four = await interleaved(
+    () => pairs("zerokit", 4, 2000),
+    () => pairs("raw", 4, 2000),
   );
+  rows.push(row("set+get pairs, 4 client processes", "pairs/s", four.zerokit, four.raw));
+  const sixteen = await interleaved(
+    () => pairs("zerokit", 16, 2000),
+    () => pairs("raw", 16, 2000),
+  );
+  rows.push(row("set+get pairs, 16 client processes", "pairs/s", sixteen.zerokit, sixteen.raw));
+  const curve = await alternatingPairs(1, 1000, true);
+  rows.push(row("CURVE: set+get pairs, 1 client sequential (raw: same keys)", "pairs/s", curve.zerokit, curve.raw));
   const inflight = await alternatingPairs(100, 5000);
   rows.push(row("set+get pairs, 100 in flight", "pairs/s", inflight.zerokit, inflight.raw));
   const watch = await watchLatency("zerokit", 2000);
@@ -353,12 +472,16 @@ export async function run(): Promise<Row[]> {
     row("watcher latency p50, write→change (raw: relayed write; lower is better)", "µs", watch.p50, rawWatch.p50),
   );
   rows.push(row("watcher latency p99, write→change (raw: relayed write)", "µs", watch.p99, rawWatch.p99));
-  const rt = await rawRoundTripUs(3000);
+  const rt = await rawRoundTripUs(1500);
   const small = await med(() => withServer("server", [10], (address) => oneSetLatency(address)));
   const large = await med(() => withServer("server", [100_000], (address) => oneSetLatency(address)));
   rows.push(row("set latency, 10 keys (raw: one round trip; lower is better)", "µs", small, rt));
   rows.push(row("set latency, 100,000 keys (raw: one round trip)", "µs", large, rt));
-  rows.push(row("ctx.map small items, 4 workers (raw: n/a)", "items/s", await med(() => mapRate(200_000)), 0));
+  rows.push(row("ctx.map 10k small items, 4 workers, cold (raw: n/a)", "items/s", await med(() => mapRate(10_000)), 0));
+  rows.push(
+    row("ctx.map 200k small items, 4 workers, cold (raw: n/a)", "items/s", await med(() => mapRate(200_000)), 0),
+  );
+  rows.push(row("pool.map 200k small items, 4 warm workers (raw: n/a)", "items/s", await warmMapRate(200_000), 0));
   return rows;
 }
 

@@ -54,7 +54,6 @@ export {
   CertificateError,
   ClosedError,
   EndpointError,
-  HistoryTruncatedError,
   InvalidArgumentError,
   LostRemoteError,
   MessageTooLargeError,
@@ -62,7 +61,6 @@ export {
   QueueFullError,
   RemoteError,
   TimeoutError,
-  TransactionConflictError,
   ZerokitError,
   type ZerokitErrorOptions,
 } from "./core/errors.js";
@@ -120,3 +118,5 @@ export {
   XPub,
   XSub,
 } from "./core/sockets.js";
+// The state errors, also exported here as they always were (zerokit/state has the rest)
+export { HistoryTruncatedError, TransactionConflictError } from "./state/errors.js";

@@ -128,28 +128,6 @@ export function abortErrorFrom(signal: AbortSignal): ZerokitError {
   return new AbortError("the operation was aborted", { cause: reason });
 }
 
-/** A state watcher asked for changes older than the server's history still holds. */
-export class HistoryTruncatedError extends ZerokitError {
-  override name = "HistoryTruncatedError";
-  constructor(
-    message = "the change history was truncated: some changes can no longer be replayed",
-    options?: ZerokitErrorOptions,
-  ) {
-    super(message, "EHISTORY", options);
-  }
-}
-
-/** A state transaction kept conflicting with concurrent writers past its retry limit. */
-export class TransactionConflictError extends ZerokitError {
-  override name = "TransactionConflictError";
-  constructor(
-    message = "the transaction conflicted with concurrent writes too many times",
-    options?: ZerokitErrorOptions,
-  ) {
-    super(message, "ECONFLICT", options);
-  }
-}
-
 /** An option or argument of a public constructor or call has a value that is not allowed. */
 export class InvalidArgumentError extends ZerokitError {
   override name = "InvalidArgumentError";

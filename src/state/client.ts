@@ -2,16 +2,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
 import { packObject, unpackObject } from "../core/codec.js";
-import {
-  AbortError,
-  abortErrorFrom,
-  HistoryTruncatedError,
-  InvalidArgumentError,
-  LostRemoteError,
-  RemoteError,
-  TimeoutError,
-  TransactionConflictError,
-} from "../core/errors.js";
+import { AbortError, abortErrorFrom, InvalidArgumentError, LostRemoteError, TimeoutError } from "../core/errors.js";
 import {
   checkBoolean,
   checkDuration,
@@ -22,8 +13,19 @@ import {
   checkString,
 } from "../core/options.js";
 import { type ClientSecurity, checkClientSecurity } from "../core/security/index.js";
-import { RpcClient } from "../rpc/client.js";
-import type { WireChange } from "./server.js";
+import type { PackedHeaders } from "../rpc/protocol.js";
+import { stateErrorOf, TransactionConflictError } from "./errors.js";
+import { packHeaders, StateLink } from "./link.js";
+import {
+  type ArgsOf,
+  type Method,
+  type Operation,
+  ORIGIN_HEADER,
+  type Replies,
+  type Requests,
+  type WireChange,
+  WRITE_METHODS,
+} from "./wire.js";
 
 /** One change seen by a watcher. */
 export interface Change<V = unknown> {
@@ -83,10 +85,6 @@ export interface Transaction<T extends object> {
   set<K extends keyof T & string>(key: K, value: T[K]): void;
   delete(key: keyof T & string): void;
 }
-
-/** Server methods that write, so carry the writer's origin. */
-const WRITES = new Set(["set", "del", "clear", "update", "replace", "op", "commit", "mutate"]);
-const NO_OPTIONS = {};
 
 const decode = (bytes: unknown): unknown => (bytes ? unpackObject(bytes as Buffer) : undefined);
 
@@ -168,35 +166,28 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   readonly address: string;
   /** Identifies this State's writes in changes (`Change.origin`). */
   readonly origin: string;
-  readonly #client: RpcClient;
+  readonly #link: StateLink;
   readonly #timeout: number;
   readonly #owner: boolean;
-  readonly #headers: Record<string, unknown>;
-  readonly #callOptions: { headers: Record<string, unknown> };
+  /** The origin header, packed once: every write carries it. */
+  readonly #origin: PackedHeaders;
 
-  constructor(address: string, options: StateOptions = {}, shared?: { client: RpcClient; origin: string }) {
+  constructor(address: string, options: StateOptions = {}, shared?: { link: StateLink; origin: string }) {
     checkString("address", address, { nonEmpty: true });
     checkStateOptions(options);
     this.address = address;
     this.namespace = options.namespace ?? "default";
     this.#timeout = options.timeout ?? 5000;
     this.origin = shared?.origin ?? randomBytes(8).toString("hex");
-    this.#headers = { zk_origin: this.origin };
-    this.#callOptions = { headers: this.#headers };
-    if (shared) {
-      this.#client = shared.client;
-      this.#owner = false;
-    } else {
-      // The server is always zerokit's, so concurrent operations can share messages.
-      this.#client = new RpcClient({
+    this.#origin = packHeaders({ [ORIGIN_HEADER]: this.origin });
+    this.#owner = shared === undefined;
+    this.#link =
+      shared?.link ??
+      new StateLink(address, {
         timeout: this.#timeout,
         heartbeat: options.heartbeat ?? 5000,
-        framing: "zerokit",
-        ...(options.security ? { security: options.security } : {}),
+        security: options.security,
       });
-      this.#client.connect(address);
-      this.#owner = true;
-    }
   }
 
   /**
@@ -205,39 +196,28 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
    */
   withNamespace<U extends object = Record<string, unknown>>(namespace: string): State<U> {
     if (typeof namespace !== "string") throw new InvalidArgumentError("namespace", namespace, "a string");
-    return new State<U>(
-      this.address,
-      { namespace, timeout: this.#timeout },
-      { client: this.#client, origin: this.origin },
-    );
+    return new State<U>(this.address, { namespace, timeout: this.#timeout }, { link: this.#link, origin: this.origin });
   }
 
-  #call<R>(method: string, args: unknown[], signal?: AbortSignal): Promise<R> {
-    // Only a write needs the origin header (it is recorded in the change); reads go without it.
-    const headers = WRITES.has(method) ? this.#headers : undefined;
-    const options = signal ? { headers, signal } : headers ? this.#callOptions : NO_OPTIONS;
-    return this.#client.call(method, [this.namespace, ...args], options).then(undefined, this.#fail) as Promise<R>;
-  }
-
-  readonly #fail = (error: unknown): never => {
-    throw this.#translate(error);
-  };
-
-  #translate(error: unknown): unknown {
-    if (error instanceof TimeoutError) {
-      return new TimeoutError(`no state server answered at ${this.address} within ${this.#timeout} ms`, this.#timeout, {
-        cause: error,
-      });
-    }
-    if (error instanceof RemoteError && error.remoteName === "HistoryTruncatedError") {
-      return new HistoryTruncatedError(error.remoteMessage, { cause: error });
-    }
-    return error;
+  /**
+   * One operation of the wire contract on this namespace. Only a write carries the origin header
+   * (it is recorded in the change); `map` turns the reply into the result without a promise of
+   * its own.
+   */
+  #call<M extends Method, R = Replies[M]>(method: M, args: ArgsOf<M>, map?: (reply: Replies[M]) => R): Promise<R> {
+    const headers = WRITE_METHODS.has(method) ? this.#origin : undefined;
+    return this.#link.call(
+      method,
+      [this.namespace, ...args],
+      headers,
+      undefined,
+      map as ((value: unknown) => unknown) | undefined,
+    ) as Promise<R>;
   }
 
   /** The value of `key`, or undefined. */
   get<K extends keyof T & string>(key: K): Promise<T[K] | undefined> {
-    return this.#call<Buffer | null>("get", [key]).then(decode) as Promise<T[K] | undefined>;
+    return this.#call("get", [key], decode) as Promise<T[K] | undefined>;
   }
   /** Sets `key`; resolves with the change's sequence number once the server applied it. */
   set<K extends keyof T & string>(key: K, value: T[K]): Promise<number> {
@@ -251,11 +231,12 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     return this.#call("has", [key]);
   }
   keys(): Promise<(keyof T & string)[]> {
-    return this.#call("keys", []);
+    return this.#call("keys", []) as Promise<(keyof T & string)[]>;
   }
-  async entries(): Promise<[keyof T & string, T[keyof T]][]> {
-    const pairs = await this.#call<[string, Buffer][]>("entries", []);
-    return pairs.map(([k, v]) => [k as keyof T & string, decode(v) as T[keyof T]]);
+  entries(): Promise<[keyof T & string, T[keyof T]][]> {
+    return this.#call("entries", [], (pairs) =>
+      pairs.map(([k, v]): [keyof T & string, T[keyof T]] => [k as keyof T & string, decode(v) as T[keyof T]]),
+    );
   }
   size(): Promise<number> {
     return this.#call("size", []);
@@ -278,14 +259,14 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   }
 
   async #snapshotWithSeq(): Promise<{ seq: number; value: Partial<T> }> {
-    const [seq, pairs] = await this.#call<[number, [string, Buffer][]]>("snapshot", []);
+    const [seq, pairs] = await this.#call("snapshot", []);
     const value: Record<string, unknown> = {};
     for (const [k, v] of pairs) setOwn(value, k, decode(v));
     return { seq, value: value as Partial<T> };
   }
 
-  async #op<R>(key: string, name: string, args: unknown[]): Promise<R> {
-    return decode(await this.#call("op", [key, name, packObject(args)])) as R;
+  #op<R>(key: string, name: Operation, args: unknown[]): Promise<R> {
+    return this.#call("op", [key, name, packObject(args)], decode) as Promise<R>;
   }
 
   /** Atomically adds `by` (default 1) to a number (or BigInt); a missing key counts as 0. */
@@ -322,8 +303,8 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   }
 
   /** Runs a named server-side mutation (loaded by the server from its mutations module). */
-  async mutate<R = unknown>(name: string, ...args: unknown[]): Promise<R> {
-    return decode(await this.#call("mutate", [name, packObject(args)])) as R;
+  mutate<R = unknown>(name: string, ...args: unknown[]): Promise<R> {
+    return this.#call("mutate", [name, packObject(args)], decode) as Promise<R>;
   }
 
   /**
@@ -358,7 +339,10 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
       };
       const result = await body(tx);
       if (writes.size === 0) return result;
-      const committed = await this.#call<boolean>("commit", [[...reads].map(([k, [, v]]) => [k, v]), [...writes]]);
+      const committed = await this.#call("commit", [
+        [...reads].map(([k, [, v]]): [string, number] => [k, v]),
+        [...writes],
+      ]);
       if (committed) return result;
       // Back off a little, randomly, so contending writers stop colliding in lockstep.
       if (attempt > 2) await delay(Math.random() * Math.min(20, attempt));
@@ -386,13 +370,11 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     const signal = options.signal;
     let failures = 0;
     while (!signal?.aborted) {
-      const stream = this.#client.call(
+      const stream = this.#link.stream(
         "watch",
         [this.namespace, keys && keys.length > 0 ? [...keys] : null, since, sinceTime],
-        {
-          headers: this.#headers,
-          ...(signal ? { signal } : {}),
-        },
+        this.#origin,
+        signal,
       );
       let first = true;
       try {
@@ -414,7 +396,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
         if (signal?.aborted || error instanceof AbortError) return;
         // Reconnect and resume from the last change seen: the server's history fills the gap.
         if ((error instanceof LostRemoteError || error instanceof TimeoutError) && failures++ < 3) continue;
-        throw this.#translate(error);
+        throw stateErrorOf(error);
       }
     }
   }
@@ -524,10 +506,10 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
 
   /** Closes the connection (a State made by {@link withNamespace} shares its parent's). */
   close(): void {
-    if (this.#owner) this.#client.close();
+    if (this.#owner) this.#link.close();
   }
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#owner) await this.#client[Symbol.asyncDispose]();
+    if (this.#owner) await this.#link[Symbol.asyncDispose]();
   }
 }
 
@@ -545,19 +527,14 @@ export async function ping(
   checkDuration("timeout", options.timeout);
   checkClientSecurity("security", options.security);
   const timeout = options.timeout ?? 1000;
-  const client = new RpcClient({
-    timeout,
-    heartbeat: false,
-    framing: "zerokit",
-    ...(options.security ? { security: options.security } : {}),
-  });
+  let link: StateLink | undefined;
   try {
-    client.connect(address);
-    const reply = (await client.call("ping", [""])) as unknown[];
+    link = new StateLink(address, { timeout, heartbeat: false, security: options.security });
+    const reply = (await link.call("ping", [""] satisfies Requests["ping"])) as Replies["ping"];
     return Array.isArray(reply) && reply[0] === "pong";
   } catch {
     return false;
   } finally {
-    await client[Symbol.asyncDispose]();
+    await link?.[Symbol.asyncDispose]();
   }
 }

@@ -1,21 +1,22 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { once } from "node:events";
 import { cpus } from "node:os";
-import { resolve as resolvePath } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { pathToFileURL } from "node:url";
-import {
-  AbortError,
-  abortErrorFrom,
-  InvalidArgumentError,
-  RemoteError,
-  TimeoutError,
-  ZerokitError,
-} from "../core/errors.js";
-import { checkBoolean, checkDuration, checkNumber, checkObject, checkSignal, checkString } from "../core/options.js";
+import { InvalidArgumentError, RemoteError, TimeoutError, ZerokitError } from "../core/errors.js";
+import { checkBoolean, checkDuration, checkNumber, checkObject, checkString } from "../core/options.js";
 import { Authenticator, type ClientSecurity, publicKeyOf } from "../core/security/index.js";
 import { checkStateOptions, State, type StateOptions } from "./client.js";
-import { DataDirError, type RecoveryReport } from "./persistence.js";
+import { DataDirError, WorkerExitError } from "./errors.js";
+import type { RecoveryReport } from "./persistence.js";
+import {
+  checkMapArguments,
+  checkModule,
+  type MapResult,
+  moduleUrlOf,
+  type PoolMapOptions,
+  type PoolSetup,
+  WorkerPool,
+} from "./pool.js";
 import { checkStartServerSecurity, fromWire, type StartServerSecurity, toWire } from "./security.js";
 import { checkStateServerOptions, StateServer, type StateServerOptions } from "./server.js";
 
@@ -43,18 +44,6 @@ export interface StartServerOptions extends Omit<StateServerOptions, "security">
   inProcess?: boolean;
   /** How long to wait for the server process to come up, ms. Default 10,000. */
   startTimeout?: number;
-}
-
-/** A worker process that exited without reporting a result. */
-export class WorkerExitError extends ZerokitError {
-  override name = "WorkerExitError";
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  constructor(exitCode: number | null, signal: string | null) {
-    super(`the worker exited (${signal ? `signal ${signal}` : `code ${exitCode}`}) without a result`, "EWORKER");
-    this.exitCode = exitCode;
-    this.signal = signal;
-  }
 }
 
 function checkStartServerOptions(address: unknown, options: unknown): void {
@@ -89,24 +78,14 @@ function checkSpawnOptions(module: unknown, options: unknown): void {
   checkString("namespace", o.namespace);
 }
 
-/** Validates the arguments and options of {@link Context.map} in one place. */
-function checkMapOptions(module: unknown, exportName: unknown, items: unknown, options: unknown): void {
-  checkModule(module);
-  if (typeof exportName !== "string" || exportName === "")
-    throw new InvalidArgumentError("exportName", exportName, "a non-empty string");
-  if (items === null || typeof (items as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== "function")
-    throw new InvalidArgumentError("items", items, "an iterable");
+/** Validates the options of {@link Context.pool} in one place. */
+function checkPoolOptions(options: unknown): void {
   checkObject("options", options);
-  const o = (options ?? {}) as Record<string, unknown>;
-  checkNumber("workers", o.workers, { min: 1, max: 1024, integer: true });
-  checkNumber("chunkSize", o.chunkSize, { min: 1, integer: true });
-  checkSignal("signal", o.signal);
+  checkNumber("workers", (options as PoolOptions | undefined)?.workers, { min: 1, max: 1024, integer: true });
 }
 
-function checkModule(module: unknown): void {
-  if (!(module instanceof URL) && (typeof module !== "string" || module === ""))
-    throw new InvalidArgumentError("module", module, "a path or URL of a module");
-}
+/** Worker processes of a map or pool without a count: the CPUs, at least 2, at most 8. */
+const defaultWorkers = () => Math.min(8, Math.max(2, cpus().length));
 
 const serverMain = new URL("./server-main.js", import.meta.url);
 const workerMain = new URL("./worker-main.js", import.meta.url);
@@ -124,11 +103,6 @@ function track(child: ChildProcess): ChildProcess {
     });
   }
   return child;
-}
-
-function moduleUrlOf(module: string | URL): string {
-  if (module instanceof URL) return module.href;
-  return /^[a-z]+:/i.test(module) ? module : pathToFileURL(resolvePath(module)).href;
 }
 
 /**
@@ -239,16 +213,16 @@ export interface WorkerHandle<R = unknown> {
 }
 
 /** Options of {@link Context.map}. */
-export interface MapOptions {
+export interface MapOptions extends PoolMapOptions {
   /** Worker processes. Default: the number of CPUs, at least 2, at most 8. */
   workers?: number;
-  /** Items per message to a worker. Default: enough for ~8 chunks per worker. */
-  chunkSize?: number;
-  signal?: AbortSignal;
 }
 
-/** What {@link Context.map} returns: await for every result in order, or iterate them in order as they come. */
-export interface MapResult<R> extends Promise<R[]>, AsyncIterable<R> {}
+/** Options of {@link Context.pool}. */
+export interface PoolOptions {
+  /** Worker processes. Default: the number of CPUs, at least 2, at most 8. */
+  workers?: number;
+}
 
 /** Options of a {@link Context}. */
 export interface ContextOptions extends StateOptions {
@@ -274,6 +248,7 @@ export class Context implements AsyncDisposable {
   readonly server: ServerHandle | undefined;
   readonly #workers: { handle: WorkerHandle; result: Promise<unknown> }[] = [];
   readonly #processes = new Set<ChildProcess>();
+  readonly #pools = new Set<WorkerPool>();
   /** How workers connect: the same client security as the context's State. */
   readonly #security: ClientSecurity | undefined;
 
@@ -409,15 +384,19 @@ export class Context implements AsyncDisposable {
     return Promise.all(this.#workers.map((w) => w.result));
   }
 
-  /** Kills every worker this context started. */
+  /** Kills every worker this context started (its pools' too). */
   stopAll(): void {
+    for (const pool of this.#pools) pool.close();
+    this.#pools.clear();
     for (const worker of this.#workers) worker.handle.stop();
     for (const child of this.#processes) child.kill("SIGKILL");
   }
 
   /**
-   * Applies `exportName` of a module to every item in a pool of worker processes, as
-   * `fn(item, state)`; results come back in item order (ZProc's process map).
+   * Applies `exportName` of a module to every item in worker processes of its own, as
+   * `fn(item, state)`; results come back in item order (ZProc's process map). The workers start
+   * in parallel, each takes work as soon as it is up, and they stop when the map ends; for maps
+   * that should not pay that start, use a warm {@link pool}.
    *
    * @example
    * const squares = await ctx.map(new URL("./math.js", import.meta.url), "square", [1, 2, 3]);
@@ -428,114 +407,36 @@ export class Context implements AsyncDisposable {
     items: Iterable<unknown>,
     options: MapOptions = {},
   ): MapResult<R> {
-    checkMapOptions(module, exportName, items, options);
+    checkMapArguments(module, exportName, items, options);
     const list = [...items];
-    const workers = Math.max(
-      1,
-      Math.min(options.workers ?? Math.min(8, Math.max(2, cpus().length)), Math.max(1, list.length)),
-    );
+    const { workers = defaultWorkers(), ...mapOptions } = options;
     const chunkSize = options.chunkSize ?? Math.max(1, Math.ceil(list.length / (workers * 8)));
-    const chunks = Math.ceil(list.length / chunkSize);
-    const results: (unknown[] | undefined)[] = new Array(chunks);
-    let failure: Error | undefined;
-    let wake: (() => void) | undefined;
-    const notify = () => {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-    const setup = {
-      address: this.address,
-      namespace: this.state.namespace,
-      moduleUrl: moduleUrlOf(module),
-      exportName,
-      security: this.#security,
-    };
-    const pool: ChildProcess[] = [];
-    let nextChunk = 0;
-    let done = 0;
-    const fail = (error: Error) => {
-      if (failure) return;
-      failure = error;
-      for (const child of pool) child.kill("SIGKILL");
-      notify();
-    };
-    const send = (child: ChildProcess) => {
-      if (nextChunk >= chunks || failure) return;
-      const id = nextChunk++;
-      child.send({ type: "chunk", id, items: list.slice(id * chunkSize, (id + 1) * chunkSize) });
-    };
-    const signal = options.signal;
-    const onAbort = () => fail(signal ? abortErrorFrom(signal) : new AbortError());
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (signal?.aborted) onAbort();
-    for (let i = 0; i < workers && chunks > 0 && !failure; i++) {
-      const child = this.#fork();
-      pool.push(child);
-      child.on(
-        "message",
-        (message: {
-          type: string;
-          id?: number;
-          results?: unknown[];
-          error?: { name: string; message: string; stack: string };
-        }) => {
-          if (message.type === "boot") {
-            // The pool may have finished (or failed) while this worker was still booting.
-            if (done < chunks && !failure) child.send({ type: "pool", setup });
-          } else if (message.type === "ready") {
-            send(child); // two chunks in flight per worker keep it busy while results travel
-            send(child);
-          } else if (message.type === "chunk" && message.id !== undefined) {
-            results[message.id] = message.results;
-            done++;
-            if (done === chunks) {
-              for (const c of pool) c.kill();
-              signal?.removeEventListener("abort", onAbort);
-            } else send(child);
-            notify();
-          } else if ((message.type === "chunkError" || message.type === "error") && message.error) {
-            fail(new RemoteError(message.error.name, message.error.message, message.error.stack));
-          }
-        },
-      );
-      child.once("exit", (code, sig) => {
-        if (done < chunks) fail(new WorkerExitError(code, sig));
-      });
-    }
-    async function* ordered(): AsyncGenerator<R> {
-      for (let i = 0; i < chunks; i++) {
-        while (results[i] === undefined) {
-          if (failure) throw failure;
-          await new Promise<void>((r) => {
-            wake = r;
-          });
-        }
-        if (failure) throw failure;
-        for (const value of results[i] as R[]) yield value;
-        results[i] = [];
-      }
-    }
-    const iterator = ordered();
-    let collected: Promise<R[]> | undefined;
-    const collect = () => {
-      collected ??= (async () => {
-        const out: R[] = [];
-        for await (const value of iterator) out.push(value);
-        return out;
-      })();
-      return collected;
-    };
-    const result = {
-      [Symbol.toStringTag]: "Promise",
-      // biome-ignore lint/suspicious/noThenProperty: a map result is deliberately awaitable.
-      then: <A, B>(f?: ((v: R[]) => A | PromiseLike<A>) | null, r?: ((e: unknown) => B | PromiseLike<B>) | null) =>
-        collect().then(f, r),
-      catch: <B>(r?: ((e: unknown) => B | PromiseLike<B>) | null) => collect().catch(r),
-      finally: (f?: (() => void) | null) => collect().finally(f),
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return result as unknown as MapResult<R>;
+    const size = Math.max(1, Math.min(workers, Math.ceil(list.length / chunkSize)));
+    const pool = new WorkerPool(size, () => this.#fork(), this.#poolSetup(), false);
+    const result = pool.mapList<R>(moduleUrlOf(module), exportName, list, { ...mapOptions, chunkSize });
+    pool.whenIdle(() => pool.close());
+    return result;
+  }
+
+  /**
+   * A pool of worker processes that stays up between maps (ZProc's swarm): `pool.map(...)` runs
+   * at once on workers that have already loaded the State and the module. The workers start now,
+   * in parallel; `await pool.ready()` waits for them. Close it (or the context) to stop them.
+   *
+   * @throws {InvalidArgumentError} for an option not allowed.
+   * @example
+   * await using pool = ctx.pool({ workers: 4 });
+   * for (const batch of batches) results.push(await pool.map(work, "score", batch));
+   */
+  pool(options: PoolOptions = {}): WorkerPool {
+    checkPoolOptions(options);
+    const pool = new WorkerPool(options.workers ?? defaultWorkers(), () => this.#fork(), this.#poolSetup(), true);
+    this.#pools.add(pool);
+    return pool;
+  }
+
+  #poolSetup(): PoolSetup {
+    return { address: this.address, namespace: this.state.namespace, security: this.#security };
   }
 
   /** Stops the workers, closes the State and stops the server this context started. */

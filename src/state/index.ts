@@ -4,12 +4,7 @@
  * miss a change, worker processes that share the state, and optional persistence.
  */
 
-export {
-  HistoryTruncatedError,
-  InvalidArgumentError,
-  TimeoutError,
-  TransactionConflictError,
-} from "../core/errors.js";
+export { InvalidArgumentError, TimeoutError } from "../core/errors.js";
 export {
   type Change,
   ping,
@@ -23,16 +18,23 @@ export {
   Context,
   type ContextOptions,
   type MapOptions,
-  type MapResult,
+  type PoolOptions,
   type RetryOptions,
   type ServerHandle,
   type SpawnOptions,
   type StartServerOptions,
   startServer,
-  WorkerExitError,
   type WorkerHandle,
 } from "./context.js";
-export { DataDirError, type FsyncPolicy, type RecoveryReport } from "./persistence.js";
+export {
+  DataDirError,
+  HistoryTruncatedError,
+  StateLimitError,
+  TransactionConflictError,
+  WorkerExitError,
+} from "./errors.js";
+export type { FsyncPolicy, RecoveryReport } from "./persistence.js";
+export { type MapResult, type PoolMapOptions, WorkerPool } from "./pool.js";
 export type { AuthenticatorPolicy, StartServerSecurity } from "./security.js";
-export { type MutationState, StateLimitError, StateServer, type StateServerOptions } from "./server.js";
+export { type MutationState, StateServer, type StateServerOptions } from "./server.js";
 export type { StoreStats } from "./store.js";

@@ -22,7 +22,7 @@ import {
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { packWire, unpackWire } from "../core/codec.js";
-import { ZerokitError } from "../core/errors.js";
+import { DataDirError } from "./errors.js";
 import type { DumpedNamespaces, Store, StoredChange } from "./store.js";
 
 /** When the log is flushed to disk. `"always"`: before each write is acknowledged. */
@@ -45,23 +45,6 @@ const LOG = "changes.log";
 /** First item of a snapshot file; the format after it is `[MAGIC, 2, seq, [ns, [key, value, version][]][]]`. */
 const MAGIC = "zerokit-state";
 const FORMAT = 2;
-
-/**
- * A data directory that cannot be loaded: names the file and says exactly what is wrong with it,
- * so an operator can repair or move it. The server does not start on a data dir it cannot read.
- */
-export class DataDirError extends ZerokitError {
-  override name = "DataDirError";
-  /** The file (or directory) at fault. */
-  readonly file: string;
-  /** What is wrong with it. */
-  readonly reason: string;
-  constructor(file: string, reason: string, options?: { cause?: unknown }) {
-    super(`cannot load the state data dir: ${file}: ${reason}`, "EDATADIR", options);
-    this.file = file;
-    this.reason = reason;
-  }
-}
 
 const isInteger = (value: unknown): value is number => typeof value === "number" && Number.isSafeInteger(value);
 const describe = (value: unknown): string =>

@@ -4,14 +4,16 @@ import { pathToFileURL } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { packObject, unpackObject } from "../core/codec.js";
 import { defaultAddress } from "../core/endpoint.js";
-import { InvalidArgumentError, TimeoutError, ZerokitError } from "../core/errors.js";
+import { InvalidArgumentError, TimeoutError } from "../core/errors.js";
 import { checkDuration, checkNumber, checkObject, checkOneOf, checkString } from "../core/options.js";
 import { checkServerSecurity, type ServerSecurity } from "../core/security/index.js";
 import { currentCall } from "../rpc/context.js";
 import { PushStream, RpcServer, type StreamSink } from "../rpc/server.js";
 import { encodedValueProblem } from "./encoded.js";
+import { MutationError, StateLimitError } from "./errors.js";
 import { type FsyncPolicy, Persistence, type RecoveryReport } from "./persistence.js";
 import { Store, type StoredChange, type StoreStats } from "./store.js";
+import { type Method, OPERATIONS, ORIGIN_HEADER, wireChange } from "./wire.js";
 
 /** Options of a state server. */
 export interface StateServerOptions {
@@ -55,9 +57,6 @@ export interface MutationState {
 // biome-ignore lint/suspicious/noExplicitAny: mutations take any arguments.
 type Mutation = (state: MutationState, ...args: any[]) => unknown;
 
-/** The change tuple watchers receive: `[seq, time, key, before, after, origin]`. */
-export type WireChange = [number, number, string, Buffer | null, Buffer | null, string | null];
-
 /** A live watch: the next change it has to send, and the stream it sends on. */
 interface Watcher {
   ns: string;
@@ -69,16 +68,8 @@ interface Watcher {
   released: boolean;
 }
 
-class MutationFailed extends ZerokitError {
-  override name = "MutationError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, "EMUTATION", options);
-  }
-}
-
 const decode = (bytes: Buffer | null | undefined): unknown => (bytes ? unpackObject(bytes) : undefined);
 
-const OPERATIONS = ["increment", "append", "remove", "merge", "compareAndSet", "setIfAbsent", "pop"] as const;
 const DEFAULT_HISTORY_BYTES = 64 * 1024 * 1024;
 const DEFAULT_WATCHERS_PER_PEER = 1000;
 
@@ -159,14 +150,6 @@ function argList(field: string, value: unknown): unknown[] {
   }
   if (!Array.isArray(args)) throw new InvalidArgumentError(field, args, "the encoding of a list of arguments");
   return args;
-}
-
-/** A peer asked for more than it may hold at once (watchers, ...). */
-export class StateLimitError extends ZerokitError {
-  override name = "StateLimitError";
-  constructor(message: string) {
-    super(message, "ELIMIT");
-  }
 }
 
 /**
@@ -278,7 +261,7 @@ export class StateServer implements AsyncDisposable {
 
   /** The writing client's origin id; read it before any await (the constructor says why). */
   #origin(): string | null {
-    const origin = currentCall()?.headers.zk_origin;
+    const origin = currentCall()?.headers[ORIGIN_HEADER];
     return typeof origin === "string" ? origin : null;
   }
 
@@ -293,7 +276,11 @@ export class StateServer implements AsyncDisposable {
     return change;
   }
 
-  #api(): object {
+  /**
+   * The methods of the wire contract (src/state/wire.ts): its types say what each receives, and
+   * every argument is checked here because it comes from any peer.
+   */
+  #api(): Record<Method, (...args: unknown[]) => unknown> {
     const store = this.#store;
     const write = (ns: string, key: string, value: Buffer | null) => this.#write(ns, key, value);
     const entries = (ns: string): [string, Buffer][] => [...store.read(ns)].map(([k, e]) => [k, e.value]);
@@ -503,7 +490,7 @@ export class StateServer implements AsyncDisposable {
         ]);
       } catch (error) {
         if (error instanceof TimeoutError) throw error;
-        throw new MutationFailed(
+        throw new MutationError(
           `mutation ${name} failed, state unchanged: ${(error as Error)?.message ?? String(error)}`,
           { cause: error },
         );
@@ -514,7 +501,7 @@ export class StateServer implements AsyncDisposable {
       for (const [key, value] of writes) this.#write(ns, key, value === DELETED ? null : packObject(value), origin);
       return packObject(result);
     }
-    throw new MutationFailed(`mutation ${name} kept conflicting with concurrent writes`);
+    throw new MutationError(`mutation ${name} kept conflicting with concurrent writes`);
   }
 
   #watch(ns: string, keys: string[] | null, since: number | null, sinceTime: number | null): PushStream {
@@ -577,7 +564,7 @@ export class StateServer implements AsyncDisposable {
       }
       watcher.next++;
       if (change.ns !== watcher.ns || (watcher.filter && !watcher.filter.has(change.key))) continue;
-      sink.push([change.seq, change.time, change.key, change.before, change.after, change.origin]);
+      sink.push(wireChange(change));
     }
     if (sink.credit > 0) {
       let set = this.#ready.get(watcher.ns);

@@ -6,7 +6,7 @@
  * Namespaces and keys are user data: they live in Maps only, never as object properties, so
  * `__proto__`, `constructor` or `""` are names like any other.
  */
-import { HistoryTruncatedError } from "../core/errors.js";
+import { HistoryTruncatedError } from "./errors.js";
 
 /** One change, as stored and sent to watchers. */
 export interface StoredChange {

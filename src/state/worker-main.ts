@@ -1,74 +1,109 @@
 /**
- * Entry of a worker process started by `Context.spawn` or `Context.map`. It imports the user's
- * module, runs the chosen export with a State on the context's server, and reports results and
- * errors over IPC (advanced serialization: Map, Set, BigInt, typed arrays, Date survive). It exits
- * when the parent goes away, so workers are never orphaned.
+ * Entry of a worker process started by `Context.spawn`, `Context.map` or a `WorkerPool`. It runs
+ * the chosen export with a State on the context's server, and reports results and errors over
+ * IPC (advanced serialization: Map, Set, BigInt, typed arrays, Date survive). It exits when the
+ * parent goes away, so workers are never orphaned.
+ *
+ * It listens before it loads anything and says "boot" at once: the State client (and zeromq with
+ * it) loads in parallel with the user's module, and chunks sent meanwhile wait for both.
  */
 import type { ClientSecurity } from "../core/security/index.js";
-import { State } from "./client.js";
+import type { State } from "./client.js";
 
 interface Setup {
   address: string;
   namespace: string;
-  moduleUrl: string;
-  exportName: string;
   /** The context's client security (advanced serialization carries its keys as bytes or text). */
   security: ClientSecurity | undefined;
 }
+interface Task {
+  moduleUrl: string;
+  exportName: string;
+}
 type Command =
-  | { type: "run"; setup: Setup; args: unknown[] }
+  | { type: "run"; setup: Setup & Task; args: unknown[] }
   | { type: "pool"; setup: Setup }
-  | { type: "chunk"; id: number; items: unknown[] };
+  | { type: "chunk"; map: number; id: number; task: Task; items: unknown[] };
 
 // biome-ignore lint/suspicious/noExplicitAny: user functions take anything.
 type UserFn = (...args: any[]) => unknown;
 
 process.on("disconnect", () => process.exit(1));
 
-let state: State | undefined;
-let pooled: UserFn | undefined;
+const client = import("./client.js");
+let state: Promise<State> | undefined;
+/** Loaded functions by module and export, so a warm pool loads each once. */
+const functions = new Map<string, Promise<UserFn>>();
 
 function errorOf(error: unknown): { name: string; message: string; stack: string } {
   if (error instanceof Error) return { name: error.name, message: error.message, stack: error.stack ?? "" };
   return { name: "Error", message: String(error), stack: "" };
 }
 
-async function load(setup: Setup): Promise<UserFn> {
-  const module = (await import(setup.moduleUrl)) as Record<string, unknown>;
-  const fn = module[setup.exportName];
-  if (typeof fn !== "function")
-    throw new TypeError(`${setup.moduleUrl} has no function export ${JSON.stringify(setup.exportName)}`);
-  state = new State(setup.address, {
-    namespace: setup.namespace,
-    ...(setup.security ? { security: setup.security } : {}),
-  });
-  return fn as UserFn;
+function connect(setup: Setup): void {
+  state = client.then(
+    ({ State }) =>
+      new State(setup.address, {
+        namespace: setup.namespace,
+        ...(setup.security ? { security: setup.security } : {}),
+      }),
+  );
+  state.catch(() => undefined); // reported by the first task that needs it
+}
+
+function load(task: Task): Promise<UserFn> {
+  const key = `${task.exportName}\n${task.moduleUrl}`;
+  let fn = functions.get(key);
+  if (!fn) {
+    fn = import(task.moduleUrl).then((module: Record<string, unknown>) => {
+      const value = module[task.exportName];
+      if (typeof value !== "function")
+        throw new TypeError(`${task.moduleUrl} has no function export ${JSON.stringify(task.exportName)}`);
+      return value as UserFn;
+    });
+    fn.catch(() => undefined); // reported by every chunk that needs it
+    functions.set(key, fn);
+  }
+  return fn;
+}
+
+/** Applies `fn` to each item; awaits only results that are promises, so a plain function costs no microtask per item. */
+async function apply(fn: UserFn, items: unknown[], shared: State): Promise<unknown[]> {
+  const results = new Array<unknown>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    let value = fn(items[i], shared);
+    if (value !== null && typeof (value as { then?: unknown })?.then === "function") value = await value;
+    results[i] = value;
+  }
+  return results;
 }
 
 process.on("message", async (command: Command) => {
   try {
     if (command.type === "run") {
-      const fn = await load(command.setup);
-      const value = await fn(state, ...command.args);
+      connect(command.setup);
+      const [fn, shared] = await Promise.all([load(command.setup), state as Promise<State>]);
+      const value = await fn(shared, ...command.args);
       process.send?.({ type: "result", value }, () => {
-        state?.close();
+        shared.close();
         process.exit(0);
       });
     } else if (command.type === "pool") {
-      pooled = await load(command.setup);
-      process.send?.({ type: "ready" });
-    } else if (command.type === "chunk" && pooled) {
-      const fn = pooled;
+      connect(command.setup);
+    } else if (command.type === "chunk") {
       try {
-        const results: unknown[] = [];
-        for (const item of command.items) results.push(await fn(item, state));
-        process.send?.({ type: "chunk", id: command.id, results });
+        const [fn, shared] = await Promise.all([load(command.task), state as Promise<State>]);
+        const results = await apply(fn, command.items, shared);
+        process.send?.({ type: "chunk", map: command.map, id: command.id, results });
       } catch (error) {
-        process.send?.({ type: "chunkError", id: command.id, error: errorOf(error) });
+        process.send?.({ type: "chunkError", map: command.map, id: command.id, error: errorOf(error) });
       }
     }
   } catch (error) {
     process.send?.({ type: "error", error: errorOf(error) }, () => process.exit(1));
   }
 });
-process.send?.({ type: "boot" });
+// A parent that is already gone (it gave up, or its map ended) makes this send fail: just go.
+process.send?.({ type: "boot" }, (error: Error | null) => {
+  if (error) process.exit(1);
+});

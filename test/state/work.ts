@@ -36,3 +36,19 @@ export function explode(x: number): number {
   if (x === 7) throw new Error("seven");
   return x;
 }
+
+/** The worker's pid, for telling whether a pool reused its processes. */
+export function pid(_x: number): number {
+  return process.pid;
+}
+
+export async function slowSquare(x: number): Promise<number> {
+  await new Promise((resolve) => setImmediate(resolve));
+  return x * x;
+}
+
+/** Ends its worker process on item 3. */
+export function dieOnThree(x: number): number {
+  if (x === 3) process.exit(5);
+  return x;
+}

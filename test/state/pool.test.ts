@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { ClosedError, InvalidArgumentError, RemoteError } from "../../src/index.js";
+import { Context, startServer, WorkerExitError } from "../../src/state/index.js";
+import { endpointFor } from "../rpc/util.js";
+
+const T = { timeout: 60_000 };
+const work = new URL("./work.js", import.meta.url);
+
+for (const transport of ["tcp", "ipc"] as const) {
+  describe(`worker pools over ${transport}`, () => {
+    const address = () => (transport === "tcp" ? "tcp://127.0.0.1:*" : endpointFor("ipc"));
+
+    test("a pool stays warm: later maps run on the same processes, results in item order", T, async () => {
+      await using server = await startServer(address(), { inProcess: true });
+      await using ctx = await Context.start(server.address);
+      await using pool = ctx.pool({ workers: 2 });
+      assert.equal(pool.size, 2);
+      await pool.ready();
+      const first = new Set(await pool.map<number>(work, "pid", [1, 2, 3, 4, 5, 6, 7, 8], { chunkSize: 1 }));
+      const items = Array.from({ length: 500 }, (_, i) => i);
+      assert.deepEqual(
+        await pool.map<number>(work, "square", items, { chunkSize: 9 }),
+        items.map((x) => x * x),
+      );
+      assert.deepEqual(
+        await pool.map<number>(work, "slowSquare", items),
+        items.map((x) => x * x),
+      );
+      const second = new Set(await pool.map<number>(work, "pid", [1, 2, 3, 4, 5, 6, 7, 8], { chunkSize: 1 }));
+      // Cold maps would start fresh processes each time: no pid in common, up to four in all.
+      assert.ok([...first].every((pid) => second.has(pid)));
+      assert.ok(new Set([...first, ...second]).size <= 2);
+      const streamed: number[] = [];
+      for await (const value of pool.map<number>(work, "square", [5, 6, 7], { chunkSize: 1 })) streamed.push(value);
+      assert.deepEqual(streamed, [25, 36, 49]);
+    });
+
+    test("maps at once share a pool; a failing map fails alone and a dead worker is replaced", T, async () => {
+      await using server = await startServer(address(), { inProcess: true });
+      await using ctx = await Context.start(server.address);
+      await using pool = ctx.pool({ workers: 2 });
+      const items = Array.from({ length: 300 }, (_, i) => i);
+      const [squares, slow, exploded] = await Promise.allSettled([
+        pool.map<number>(work, "square", items, { chunkSize: 10 }),
+        pool.map<number>(work, "slowSquare", items, { chunkSize: 7 }),
+        pool.map(work, "explode", items, { chunkSize: 5 }),
+      ]);
+      assert.deepEqual(squares, { status: "fulfilled", value: items.map((x) => x * x) });
+      assert.deepEqual(slow, { status: "fulfilled", value: items.map((x) => x * x) });
+      assert.equal(exploded.status, "rejected");
+      assert.ok(exploded.reason instanceof RemoteError && exploded.reason.remoteMessage === "seven");
+      await assert.rejects(
+        pool.map(work, "dieOnThree", [1, 2, 3, 4], { chunkSize: 1 }),
+        (e: unknown) => e instanceof WorkerExitError && e.exitCode === 5,
+      );
+      assert.deepEqual(
+        await pool.map<number>(work, "square", items),
+        items.map((x) => x * x),
+      );
+      assert.ok(new Set(await pool.map(work, "pid", [1, 2, 3, 4, 5, 6], { chunkSize: 1 })).size <= 2);
+    });
+
+    test("closing a pool fails its maps with ClosedError; options are checked", T, async () => {
+      await using server = await startServer(address(), { inProcess: true });
+      await using ctx = await Context.start(server.address);
+      const pool = ctx.pool({ workers: 1 });
+      const running = pool.map(
+        work,
+        "slowSquare",
+        Array.from({ length: 100_000 }, (_, i) => i),
+        { chunkSize: 10 },
+      );
+      pool.close();
+      await assert.rejects(running, (e: unknown) => e instanceof ClosedError);
+      await assert.rejects(pool.map(work, "square", [1]), (e: unknown) => e instanceof ClosedError);
+      const invalid = (option: string) => (e: unknown) => e instanceof InvalidArgumentError && e.option === option;
+      assert.throws(() => ctx.pool({ workers: 0 }), invalid("workers"));
+      assert.throws(() => pool.map(work, "square", [1], { workers: 2 } as never), invalid("workers"));
+      assert.throws(() => pool.map(work, "square", [1], { chunkSize: 0 }), invalid("chunkSize"));
+      assert.throws(() => pool.map(work, "", [1]), invalid("exportName"));
+    });
+  });
+}
