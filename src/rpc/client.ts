@@ -37,10 +37,14 @@ import {
   CANCEL,
   decodeEvent,
   ERR,
+  type EventFrames,
   type EventHeader,
   encodeEvent,
+  encodeEventFrames,
   encodeFast,
+  encodeFastFrames,
   FEATURES,
+  framesBytes,
   HEARTBEAT,
   idBytes,
   idString,
@@ -57,6 +61,7 @@ import {
   readHeaderOnly,
   STREAM,
   STREAM_DONE,
+  splitParts,
   type WireId,
 } from "./protocol.js";
 import type { EventObserver } from "./server.js";
@@ -757,9 +762,13 @@ export class RpcClient implements AsyncDisposable {
         this.#hooks.beforeCall(request);
       }
     }
-    let blob: Buffer;
+    let blob: Buffer | EventFrames;
     try {
-      blob = header ? encodeEvent(header, method, args) : encodeFast(key, undefined, method, args, packed);
+      if (this.#batching)
+        blob = header
+          ? encodeEventFrames(header, method, args)
+          : encodeFastFrames(key, undefined, method, args, packed);
+      else blob = header ? encodeEvent(header, method, args) : encodeFast(key, undefined, method, args, packed);
     } catch (error) {
       this.#settle(
         channel,
@@ -768,8 +777,9 @@ export class RpcClient implements AsyncDisposable {
       );
       return result;
     }
-    if (blob.length > this.#maxMessageSize) {
-      this.#settle(channel, undefined, new MessageTooLargeError(blob.length, this.#maxMessageSize));
+    const size = Buffer.isBuffer(blob) ? blob.length : framesBytes(blob);
+    if (size > this.#maxMessageSize) {
+      this.#settle(channel, undefined, new MessageTooLargeError(size, this.#maxMessageSize));
       return result;
     }
     const signal = options?.signal;
@@ -831,7 +841,12 @@ export class RpcClient implements AsyncDisposable {
    * goes at once (a lone call waits for nothing) and the ones after it wait for the end of the
    * turn to leave together in one batch message.
    */
-  #post(peer: Peer, blob: Buffer, onError?: (error: Error) => void): void {
+  #post(peer: Peer, blob: Buffer | EventFrames, onError?: (error: Error) => void): void {
+    if (!Buffer.isBuffer(blob)) {
+      this.#flushBatch(peer); // an event with large parts is a message of its own, in order
+      peer.socket.post(blob, onError);
+      return;
+    }
     if (!this.#batching) {
       peer.socket.post([EMPTY, blob], onError);
       return;
@@ -875,6 +890,11 @@ export class RpcClient implements AsyncDisposable {
       this.#onEventFrame(frames[start] as Buffer, frames);
       return;
     }
+    const split = splitParts(frames, 0);
+    if (split) {
+      this.#onEventFrame(split.blob, frames, split.parts);
+      return;
+    }
     if (start === 0 && frames.length > 1 && isBatchMarker(first)) {
       for (let i = 1; i < frames.length; i++) this.#onEventFrame(frames[i] as Buffer, frames);
       return;
@@ -891,10 +911,10 @@ export class RpcClient implements AsyncDisposable {
    * boundary: a bad one (or a hook that throws on it) fails at most its own call, and the other
    * events of a batch are still delivered.
    */
-  #onEventFrame(blob: Buffer, frames: Message): void {
+  #onEventFrame(blob: Buffer, frames: Message, parts?: Buffer[]): void {
     let channel: ClientChannel | undefined;
     try {
-      if (blob.length > this.#maxMessageSize) {
+      if (blob.length > this.#maxMessageSize || (parts && framesBytes(frames) > this.#maxMessageSize)) {
         // Not decoded: the size alone is the verdict, and decoding it is the cost to avoid.
         channel = this.#channelOf(peekResponseTo(blob));
         const tooLarge = new MessageTooLargeError(blob.length, this.#maxMessageSize);
@@ -904,7 +924,7 @@ export class RpcClient implements AsyncDisposable {
       }
       let event: RpcEvent;
       try {
-        event = decodeEvent(blob);
+        event = decodeEvent(blob, undefined, parts);
       } catch (error) {
         // A well-formed header may still name the call, which must fail rather than wait.
         channel = this.#channelOf(peekResponseTo(blob));
