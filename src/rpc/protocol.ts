@@ -543,9 +543,9 @@ let pooledBytes = 0;
 const released = new FinalizationRegistry<ArrayBuffer>((memory) => {
   if (pooledBytes + memory.byteLength > POOL_BYTES) return;
   pooledBytes += memory.byteLength;
-  let free = pooled.get(memory.byteLength);
-  if (!free) pooled.set(memory.byteLength, (free = []));
-  free.push(memory);
+  const free = pooled.get(memory.byteLength);
+  if (free) free.push(memory);
+  else pooled.set(memory.byteLength, [memory]);
 });
 
 /** A frame for bytes that leave this process and never reach user code: memory may be reused. */
