@@ -548,14 +548,22 @@ const released = new FinalizationRegistry<ArrayBuffer>((memory) => {
   else pooled.set(memory.byteLength, [memory]);
 });
 
+/** How many large frames came from reused memory and how many from fresh (for tests and profiles). */
+export const largeFrames = { reused: 0, fresh: 0 };
+
 /** A frame for bytes that leave this process and never reach user code: memory may be reused. */
 function allocateLargeFrame(size: number): Buffer {
   if (size > POOLED_MAX) return Buffer.allocUnsafe(size);
   let sizeClass = POOLED_MIN;
   while (sizeClass < size) sizeClass *= 2;
   let memory = pooled.get(sizeClass)?.pop();
-  if (memory) pooledBytes -= sizeClass;
-  else memory = new ArrayBuffer(sizeClass);
+  if (memory) {
+    pooledBytes -= sizeClass;
+    largeFrames.reused++;
+  } else {
+    memory = new ArrayBuffer(sizeClass);
+    largeFrames.fresh++;
+  }
   const frame = Buffer.from(memory, 0, size);
   released.register(frame, memory);
   return frame;
