@@ -537,7 +537,7 @@ let slabOffset = 0;
 const POOLED_MIN = 32 * 1024;
 const POOLED_MAX = 16 * 1024 * 1024;
 const POOL_BYTES = 64 * 1024 * 1024;
-/** Free memory by size class (a power of two from POOLED_MIN to POOLED_MAX). */
+/** Free memory by size class (see sizeClassOf). */
 const pooled = new Map<number, ArrayBuffer[]>();
 let pooledBytes = 0;
 const released = new FinalizationRegistry<ArrayBuffer>((memory) => {
@@ -548,20 +548,30 @@ const released = new FinalizationRegistry<ArrayBuffer>((memory) => {
   else pooled.set(memory.byteLength, [memory]);
 });
 
+/**
+ * The size of memory a frame of `size` bytes takes: four classes per power of two, so that a
+ * frame of 64 KiB plus its header does not take 128 KiB.
+ */
+function sizeClassOf(size: number): number {
+  let octave = POOLED_MIN;
+  while (octave * 2 < size) octave *= 2;
+  const step = octave / 4;
+  return Math.ceil(size / step) * step;
+}
+
 /** How many large frames came from reused memory and how many from fresh (for tests and profiles). */
 export const largeFrames = { reused: 0, fresh: 0 };
 
 /** A frame for bytes that leave this process and never reach user code: memory may be reused. */
 function allocateLargeFrame(size: number): Buffer {
   if (size > POOLED_MAX) return Buffer.allocUnsafe(size);
-  let sizeClass = POOLED_MIN;
-  while (sizeClass < size) sizeClass *= 2;
+  const sizeClass = sizeClassOf(size);
   let memory = pooled.get(sizeClass)?.pop();
   if (memory) {
     pooledBytes -= sizeClass;
     largeFrames.reused++;
   } else {
-    memory = new ArrayBuffer(sizeClass);
+    memory = Buffer.allocUnsafeSlow(sizeClass).buffer as ArrayBuffer; // its own memory, not zero-filled
     largeFrames.fresh++;
   }
   const frame = Buffer.from(memory, 0, size);

@@ -315,3 +315,25 @@ for (const transport of transports) {
     });
   });
 }
+
+describe("a parts message past the server's size limit", () => {
+  test("counts its parts: it is refused with an ERR that names the size, never decoded", T, async () => {
+    const server = new RpcServer(new Store(), { heartbeat: false, maxMessageSize: 100_000 });
+    const address = await server.bind(endpointFor("tcp"));
+    const dealer = new zmq.Dealer({ linger: 0 });
+    dealer.connect(address);
+    try {
+      const frames = encodeFastFrames(ID, undefined, "echo", [pattern(60_000), pattern(60_000)]) as Buffer[];
+      assert.ok((frames[1] as Buffer).length < 100_000);
+      await dealer.send(frames);
+      const [reply] = await dealer.receive();
+      const [, name, args] = unpackWire(reply as Buffer) as [unknown, string, string[]];
+      assert.equal(name, "ERR");
+      assert.match(String(args[1]), /120\d{3}/);
+      assert.equal(server.stats.oversized, 1);
+    } finally {
+      dealer.close();
+      await server[Symbol.asyncDispose]();
+    }
+  });
+});
