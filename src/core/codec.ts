@@ -511,11 +511,12 @@ export function sizeAround(packed: PackedAround): number {
 export function writeAround(packed: PackedAround, out: Buffer, offset: number): number {
   const { body, parts, at, sizes } = packed;
   let from = 0;
-  for (let i = 0; i < parts.length; i++) {
-    offset += body.copy(out, offset, from, at[i]);
-    from = (at[i] as number) + 4;
-    const part = parts[i] as LargePart;
-    const n = sizes[i] as number;
+  for (const ref of at) {
+    offset += body.copy(out, offset, from, ref);
+    from = ref + 4;
+    const index = body[ref + 3] as number; // the packer's order of the parts may not be ours
+    const part = parts[index] as LargePart;
+    const n = sizes[index] as number;
     const text = typeof part === "string";
     if (n < 0x100) {
       out[offset++] = text ? 0xd9 : 0xc4;

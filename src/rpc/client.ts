@@ -447,6 +447,8 @@ export class RpcClient implements AsyncDisposable {
   readonly #maxMessageSize: number;
   readonly #window: number;
   readonly #batching: boolean;
+  /** Whether a server may be over inproc, which hands it our memory: large parts are then copied. */
+  #inproc = false;
   readonly #hooks: ClientHooks | undefined;
   readonly #socketOptions: SocketOptions<zmq.Dealer> | undefined;
   readonly #security: ClientSecurity | undefined;
@@ -515,6 +517,7 @@ export class RpcClient implements AsyncDisposable {
     checkObject("options", options);
     checkClientSecurity("options.security", options.security);
     this.#assertOpen();
+    if (endpoint.startsWith("inproc:")) this.#inproc = true;
     const security = options.security ?? this.#security;
     const socket = new Dealer({ ...this.#socketOptions, ...clientSocketOptions(security) });
     this.#addPeer(socket, endpoint, false);
@@ -566,6 +569,7 @@ export class RpcClient implements AsyncDisposable {
     checkObject("options", options);
     checkServerSecurity("options.security", options.security);
     this.#assertOpen();
+    if (endpoint.startsWith("inproc:")) this.#inproc = true;
     const security = options.security;
     if (this.#bindPeer && security !== undefined && security !== this.#bindSecurity) {
       throw new InvalidArgumentError("options.security", security, "the security of the client's first bind");
@@ -766,8 +770,8 @@ export class RpcClient implements AsyncDisposable {
     try {
       if (this.#batching)
         blob = header
-          ? encodeEventFrames(header, method, args)
-          : encodeFastFrames(key, undefined, method, args, packed);
+          ? encodeEventFrames(header, method, args, this.#inproc)
+          : encodeFastFrames(key, undefined, method, args, packed, this.#inproc);
       else blob = header ? encodeEvent(header, method, args) : encodeFast(key, undefined, method, args, packed);
     } catch (error) {
       this.#settle(

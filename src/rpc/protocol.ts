@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import {
   hasLargeParts,
+  type LargePart,
   type PackedAround,
   packWire,
   packWireAround,
@@ -621,16 +622,39 @@ export function encodeFastFrames(
   name: string,
   args: unknown,
   context?: PackedHeaders,
+  copy = false,
 ): Buffer | EventFrames {
   const around = packWireAround(args);
   if (!around) return encodeFront(id, responseTo, name, packWireTransient(args), context, undefined);
   const frames: EventFrames = [PARTS_MARKER, encodeFront(id, responseTo, name, around.body, context, undefined)];
-  for (const part of around.parts) frames.push(typeof part === "string" ? part : asBuffer(part));
+  pushParts(frames, around.parts, copy);
   return frames;
 }
 
+/**
+ * The parts as frames. With `copy` (a peer that may be over inproc, where libzmq hands the
+ * receiver the sender's memory itself), bytes are copied into frames of their own: otherwise the
+ * peer's view would be the caller's Buffer, and change when the caller changes it.
+ */
+function pushParts(frames: EventFrames, parts: readonly LargePart[], copy: boolean): void {
+  for (const part of parts) {
+    if (typeof part === "string") frames.push(part);
+    else if (!copy) frames.push(asBuffer(part));
+    else {
+      const frame = allocateFrame(part.byteLength);
+      frame.set(part);
+      frames.push(frame);
+    }
+  }
+}
+
 /** {@link encodeEvent} for a peer that uses zerokit framing (see {@link encodeFastFrames}). */
-export function encodeEventFrames(header: EventHeader, name: string, args: unknown): Buffer | EventFrames {
+export function encodeEventFrames(
+  header: EventHeader,
+  name: string,
+  args: unknown,
+  copy = false,
+): Buffer | EventFrames {
   if (!hasLargeParts(args)) return packWire([header, name, args]);
   const front = packWire([header, name, null]);
   const around = packWireAround(args) as PackedAround;
@@ -638,7 +662,7 @@ export function encodeEventFrames(header: EventHeader, name: string, args: unkno
   front.copy(blob, 0, 0, front.length - 1);
   around.body.copy(blob, front.length - 1);
   const frames: EventFrames = [PARTS_MARKER, blob];
-  for (const part of around.parts) frames.push(typeof part === "string" ? part : asBuffer(part));
+  pushParts(frames, around.parts, copy);
   return frames;
 }
 

@@ -497,6 +497,8 @@ export class RpcServer implements AsyncDisposable {
   #batchReplies: (Buffer | EventFrames)[] | undefined;
   /** Envelopes of messages that came in zerokit framing: replies on them may carry large parts. */
   readonly #framed = new WeakSet<Buffer[]>();
+  /** Whether a client may be over inproc, which hands it our memory: large parts are then copied. */
+  #inproc = false;
   #loop: Promise<void> | undefined;
   #closed = false;
 
@@ -571,6 +573,7 @@ export class RpcServer implements AsyncDisposable {
     await this.#security?.authenticator?.start();
     if (this.#closed) throw new ClosedError("the server is closed");
     const address = await this.#socket.bind(endpoint);
+    if (address.startsWith("inproc:")) this.#inproc = true;
     this.#start();
     return address;
   }
@@ -602,6 +605,7 @@ export class RpcServer implements AsyncDisposable {
       this.#connectSecurity = security;
     }
     this.#socket.connect(endpoint);
+    if (endpoint.startsWith("inproc:")) this.#inproc = true;
     this.#start();
   }
 
@@ -1216,7 +1220,7 @@ export class RpcServer implements AsyncDisposable {
       };
       if (extra) Object.assign(header, extra);
       try {
-        blob = framed ? encodeEventFrames(header, name, args) : encodeEvent(header, name, args);
+        blob = framed ? encodeEventFrames(header, name, args, this.#inproc) : encodeEvent(header, name, args);
       } catch (error) {
         blob = encodeEvent(
           header,
@@ -1232,7 +1236,9 @@ export class RpcServer implements AsyncDisposable {
     } else {
       const id = nextIdNumber();
       try {
-        blob = framed ? encodeFastFrames(id, responseTo, name, args) : encodeFast(id, responseTo, name, args);
+        blob = framed
+          ? encodeFastFrames(id, responseTo, name, args, undefined, this.#inproc)
+          : encodeFast(id, responseTo, name, args);
       } catch (error) {
         blob = encodeFast(
           id,

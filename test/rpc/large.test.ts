@@ -337,3 +337,36 @@ describe("a parts message past the server's size limit", () => {
     }
   });
 });
+
+describe("zerokit framing over inproc, where libzmq hands the receiver the sender's memory", () => {
+  test("neither side sees the other change its Buffers after the call", T, async () => {
+    const own = pattern(N * 2, 1);
+    const target = {
+      kept: [] as unknown[],
+      keep(x: unknown) {
+        this.kept.push(x);
+        return true;
+      },
+      own: () => own,
+    };
+    const server = new RpcServer(target, { heartbeat: false });
+    const address = await server.bind(`inproc://zk-large-${process.pid}`);
+    const client = new RpcClient({ framing: "zerokit", heartbeat: false, timeout: 10_000 });
+    client.connect(address);
+    try {
+      const mine = pattern(N * 2, 2);
+      await client.call("keep", [mine]);
+      mine.fill(0);
+      assert.ok(
+        (target.kept[0] as Buffer).equals(pattern(N * 2, 2)),
+        "the server's kept arg changed with the client's Buffer",
+      );
+      const result = (await client.call("own", [])) as Buffer;
+      own.fill(0);
+      assert.ok(result.equals(pattern(N * 2, 1)), "the client's result changed with the server's Buffer");
+    } finally {
+      await client[Symbol.asyncDispose]();
+      await server[Symbol.asyncDispose]();
+    }
+  });
+});
