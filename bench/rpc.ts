@@ -291,7 +291,12 @@ async function largeRows(): Promise<Row[]> {
         const label = `echo(${kind === "buffer" ? "Buffer" : "string"}) ${size === MIB ? "1 MiB" : "64 KiB"}, ${mode === "sequential" ? "sequential" : "100 in flight"}${framing === "zerokit" ? ", zerokit framing" : ""}`;
         if (!wanted(label)) continue;
         // Fewer rounds than the small rows: a round of large messages takes longer.
-        rows.push(await compare(label, "calls/s", `${mode}:${kind}:${size}`, burst, { framing, rounds: 6 }));
+        const measured = await compare(label, "calls/s", `${mode}:${kind}:${size}`, burst, { framing, rounds: 6 });
+        // Each row as it ends: a long suite that fails late still shows what it measured.
+        console.error(
+          `${label}: ${measured.zerokit.toFixed(0)} / ${measured.raw.toFixed(0)} = ${measured.ratio.toFixed(2)}`,
+        );
+        rows.push(measured);
       }
     }
   }
