@@ -29,9 +29,20 @@ type Impl = "zerokit" | "raw";
 const EMPTY = Buffer.alloc(0);
 const REQUEST_ID = Buffer.alloc(32, 0x61);
 
-/** A request blob the size of zerokit's echo("hello"), for the raw ceiling. */
-function sampleRequest(): Buffer {
-  return encodeFast(nextIdNumber(), undefined, "echo", ["hello"]);
+/**
+ * What a mode echoes: `"hello"` for the plain modes; a mode `sequential:buffer:65536` (or
+ * `inflight:string:1048576`) echoes a Buffer (or an ASCII string) of that many bytes.
+ */
+function payloadOf(mode: string): unknown {
+  const [, kind, size] = mode.split(":");
+  if (kind === "buffer") return Buffer.alloc(Number(size), 0x61);
+  if (kind === "string") return "a".repeat(Number(size));
+  return "hello";
+}
+
+/** A request blob the size of zerokit's echo(payload) (plain zerorpc event), for the raw ceiling. */
+function sampleRequest(payload: unknown): Buffer {
+  return encodeFast(nextIdNumber(), undefined, "echo", [payload]);
 }
 function sampleItem(i: number): Buffer {
   return encodeFast(nextIdNumber(), REQUEST_ID, "STREAM", i);
@@ -108,16 +119,18 @@ async function serverRole(args: string[], io: { report(v: unknown): void; releas
 
 type Runner = (count: number) => Promise<void>;
 
-function zerokitRunner(client: RpcClient, mode: string): Runner {
+function zerokitRunner(client: RpcClient, fullMode: string): Runner {
+  const mode = fullMode.split(":")[0];
+  const args = [payloadOf(fullMode)];
   return async (count) => {
     if (mode === "sequential") {
-      for (let i = 0; i < count; i++) await client.call("echo", ["hello"]);
+      for (let i = 0; i < count; i++) await client.call("echo", args);
     } else if (mode === "inflight") {
       let started = 0;
       const worker = async () => {
         while (started < count) {
           started++;
-          await client.call("echo", ["hello"]);
+          await client.call("echo", args);
         }
       };
       await Promise.all(Array.from({ length: WINDOW }, worker));
@@ -129,8 +142,9 @@ function zerokitRunner(client: RpcClient, mode: string): Runner {
   };
 }
 
-function rawRunner(dealer: zmq.Dealer, mode: string): Runner {
-  const blob = sampleRequest();
+function rawRunner(dealer: zmq.Dealer, fullMode: string): Runner {
+  const mode = fullMode.split(":")[0];
+  const blob = sampleRequest(payloadOf(fullMode));
   return async (count) => {
     if (mode === "sequential") {
       for (let i = 0; i < count; i++) {
@@ -256,17 +270,69 @@ export async function compare(
   return row(name, unit, median(zk), median(raw));
 }
 
+const KIB64 = 64 * 1024;
+const MIB = 1024 * 1024;
+
+/**
+ * Large messages: echo of a Buffer or an ASCII string of 64 KiB and 1 MiB, sequential and 100 in
+ * flight, in both framings; raw sends a blob of the same size as zerokit's plain event (and
+ * echoes it back as it is: no encoding, no decoding).
+ */
+async function largeRows(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const framing of ["zerorpc", "zerokit"]) {
+    for (const kind of ["buffer", "string"]) {
+      for (const [mode, size, burst] of [
+        ["sequential", KIB64, 300],
+        ["sequential", MIB, 40],
+        ["inflight", KIB64, 600],
+        ["inflight", MIB, 60],
+      ] as const) {
+        const label = `echo(${kind === "buffer" ? "Buffer" : "string"}) ${size === MIB ? "1 MiB" : "64 KiB"}, ${mode === "sequential" ? "sequential" : "100 in flight"}${framing === "zerokit" ? ", zerokit framing" : ""}`;
+        if (!wanted(label)) continue;
+        // Fewer rounds than the small rows: a round of large messages takes longer.
+        const measured = await compare(label, "calls/s", `${mode}:${kind}:${size}`, burst, { framing, rounds: 6 });
+        // Each row as it ends: a long suite that fails late still shows what it measured.
+        console.error(
+          `${label}: ${measured.zerokit.toFixed(0)} / ${measured.raw.toFixed(0)} = ${measured.ratio.toFixed(2)}`,
+        );
+        rows.push(measured);
+      }
+    }
+  }
+  return rows;
+}
+
+/** `ZK_BENCH_ROWS=regexp` runs only the rows whose name matches (for a quick look at a few). */
+function wanted(label: string): boolean {
+  const only = process.env.ZK_BENCH_ROWS;
+  return only === undefined || only === "" || new RegExp(only).test(label);
+}
+
 export async function run(): Promise<Row[]> {
-  return [
-    await compare('sequential echo("hello")', "calls/s", "sequential", 1000),
-    await compare("echo, 100 calls in flight", "calls/s", "inflight", 10_000),
-    await compare("stream items (window 100)", "items/s", "stream", 20_000),
+  const small: [string, () => Promise<Row>][] = [
+    ['sequential echo("hello")', () => compare('sequential echo("hello")', "calls/s", "sequential", 1000)],
+    ["echo, 100 calls in flight", () => compare("echo, 100 calls in flight", "calls/s", "inflight", 10_000)],
+    ["stream items (window 100)", () => compare("stream items (window 100)", "items/s", "stream", 20_000)],
     // zerokit to zerokit: calls of one event-loop turn share a message (raw: one message per call).
-    await compare("echo, 100 in flight, zerokit framing", "calls/s", "inflight", 10_000, { framing: "zerokit" }),
+    [
+      "echo, 100 in flight, zerokit framing",
+      () => compare("echo, 100 in flight, zerokit framing", "calls/s", "inflight", 10_000, { framing: "zerokit" }),
+    ],
     // Raw: the same CURVE keys and ZAP authenticator on a plain DEALER⇄ROUTER.
-    await compare('CURVE: sequential echo("hello")', "calls/s", "sequential", 1000, { curve: true }),
-    await compare("CURVE: echo, 100 calls in flight", "calls/s", "inflight", 10_000, { curve: true }),
+    [
+      'CURVE: sequential echo("hello")',
+      () => compare('CURVE: sequential echo("hello")', "calls/s", "sequential", 1000, { curve: true }),
+    ],
+    [
+      "CURVE: echo, 100 calls in flight",
+      () => compare("CURVE: echo, 100 calls in flight", "calls/s", "inflight", 10_000, { curve: true }),
+    ],
   ];
+  const rows: Row[] = [];
+  for (const [label, measure] of small) if (wanted(label)) rows.push(await measure());
+  rows.push(...(await largeRows()));
+  return rows;
 }
 
 /** Fresh server and client key pairs for one process pair. */

@@ -10,6 +10,7 @@
  * `number` when |n| ≤ 2^53 (every such value is exact) and as `BigInt` beyond; the
  * `int64AsBigInt` option of {@link createMsgpackCodec} decodes every 64-bit integer as `BigInt`.
  */
+import { isAscii, isUtf8 } from "node:buffer";
 import { addExtension, Packr, RESET_BUFFER_MODE } from "msgpackr";
 import { InvalidArgumentError, ProtocolError } from "./errors.js";
 import { checkBoolean, checkObject } from "./options.js";
@@ -340,6 +341,291 @@ export function packWire(value: unknown): Buffer {
  */
 export function packWireTransient(value: unknown): Buffer {
   return wirePackr.pack(widenIntegers(value), RESET_BUFFER_MODE);
+}
+
+// --- Large values -------------------------------------------------------------------------------
+// A Buffer, typed array or string this large is never copied through msgpackr's scratch space:
+// it is cut out of the value, the rest is packed with a 4-byte reference in its place (fixext 2,
+// type 0x7a: kind, index), and the caller writes the bytes around it: straight into the one frame
+// of a plain zerorpc event, or (zerokit framing) as a frame of its own, without any copy. A fresh
+// 1 MiB allocation and copy costs milliseconds here (page faults), a copy into warm memory 70 µs.
+
+/** Bytes (or UTF-16 units of a string) from which a value travels as a large part. */
+export const LARGE_PART_BYTES = 8192;
+/** Most large parts one value may have cut out (the reference holds the index in one byte). */
+export const MAX_PARTS = 255;
+const EXT_PART = 0x7a;
+const PART_BYTES = 0;
+const PART_TEXT = 1;
+/** How deep {@link packWireAround} looks for large parts (deeper ones are packed inline). */
+const PART_SCAN_DEPTH = 8;
+
+/** A large part as it is cut out: typed arrays become a `Uint8Array` view over their bytes. */
+export type LargePart = Uint8Array | string;
+
+/** A value packed around its large parts (see {@link packWireAround}). */
+export interface PackedAround {
+  /**
+   * The value as MessagePack with a reference (`d5 7a kind index`) in place of each large part.
+   * Transient: it lives in the packer's scratch space until the next pack of any kind.
+   */
+  readonly body: Buffer;
+  /** The parts, in the order of their references. */
+  readonly parts: LargePart[];
+  /** Where each part's reference starts in `body`. */
+  readonly at: number[];
+  /** The UTF-8 byte length of each part. */
+  readonly sizes: number[];
+}
+
+class PartRef {
+  constructor(
+    readonly index: number,
+    readonly text: boolean,
+  ) {}
+}
+addExtension({
+  Class: PartRef,
+  type: WRITE_ONLY_EXT,
+  unpack: unknownExtension,
+  pack(ref: PartRef, allocate: Allocate) {
+    const { target, position } = allocate(4);
+    target[position] = 0xd5;
+    target[position + 1] = EXT_PART;
+    target[position + 2] = ref.text ? PART_TEXT : PART_BYTES;
+    target[position + 3] = ref.index;
+  },
+} as never);
+
+/** The frames that the references of the value being decoded point at (see {@link unpackWireParts}). */
+let activeParts: readonly Buffer[] | undefined;
+addExtension({
+  type: EXT_PART,
+  unpack(data: Uint8Array) {
+    if (activeParts === undefined) throw new Error(`Unknown extension type ${EXT_PART}`);
+    return partValue(activeParts, data[0] ?? -1, data[1] ?? -1);
+  },
+} as never);
+
+/**
+ * The value of a reference to a large part: the frame itself for bytes (a view, no copy), its text
+ * for a string. Both are what a plain event would decode to.
+ */
+export function partValue(parts: readonly Buffer[], kind: number, index: number): Buffer | string {
+  const frame = parts[index];
+  if (frame === undefined) throw new ProtocolError(`a reference to part ${index} of ${parts.length}`);
+  if (kind === PART_BYTES) return frame;
+  if (kind !== PART_TEXT) throw new ProtocolError(`a reference to a part of unknown kind ${kind}`);
+  // Invalid UTF-8 reads as a plain str would (U+FFFD for each bad sequence).
+  return textOf(frame, 0, frame.length) ?? frame.toString("utf8");
+}
+
+/**
+ * UTF-8 bytes as text, or undefined when they are not valid UTF-8 (msgpackr then decides what they
+ * are). Checked ASCII is read as latin1, several times faster than the UTF-8 decoder on long text
+ * (and than msgpackr's native extraction of it).
+ */
+export function textOf(frame: Buffer, start: number, stop: number): string | undefined {
+  const bytes = frame.subarray(start, stop);
+  if (isAscii(bytes)) return frame.toString("latin1", start, stop);
+  return isUtf8(bytes) ? frame.toString("utf8", start, stop) : undefined;
+}
+
+function isLargePart(value: unknown): boolean {
+  if (typeof value === "string") return value.length >= LARGE_PART_BYTES;
+  return value instanceof TypedArrayBase && (value as ArrayBufferView).byteLength >= LARGE_PART_BYTES;
+}
+
+/** Whether a value holds a large part in arrays and plain objects within the scan depth; allocates nothing. */
+function holdsLargePart(value: unknown, depth: number): boolean {
+  if (typeof value !== "object" || value === null) return typeof value === "string" && isLargePart(value);
+  if (isLargePart(value)) return true;
+  if (depth === 0) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if ((typeof item === "object" || typeof item === "string") && holdsLargePart(item, depth - 1)) return true;
+    }
+    return false;
+  }
+  if (!isPlainObject(value)) return false;
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if ((typeof item === "object" || typeof item === "string") && holdsLargePart(item, depth - 1)) return true;
+  }
+  return false;
+}
+
+/** Copies the containers that hold large parts, with a {@link PartRef} in each part's place. */
+function cutParts(value: unknown, depth: number, parts: LargePart[]): unknown {
+  if (parts.length >= MAX_PARTS || !holdsLargePart(value, depth)) return value;
+  if (typeof value === "string") {
+    parts.push(value);
+    return new PartRef(parts.length - 1, true);
+  }
+  if (isLargePart(value)) {
+    const view = value as ArrayBufferView;
+    parts.push(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+    return new PartRef(parts.length - 1, false);
+  }
+  if (Array.isArray(value)) {
+    const copy: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) copy[i] = cutParts(value[i], depth - 1, parts);
+    return copy;
+  }
+  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const key in copy) setOwn(copy, key, cutParts(copy[key], depth - 1, parts));
+  return copy;
+}
+
+/** Whether {@link packWireAround} would cut large parts out of a value. Allocates nothing. */
+export function hasLargeParts(value: unknown): boolean {
+  return holdsLargePart(value, PART_SCAN_DEPTH);
+}
+
+/**
+ * Packs a value as {@link packWire} does, except that its large Buffers, typed arrays and strings
+ * (see {@link LARGE_PART_BYTES}) are left out, for the caller to write around the body without
+ * copying them through the packer. Undefined when the value holds none.
+ */
+export function packWireAround(value: unknown): PackedAround | undefined {
+  if (!hasLargeParts(value)) return undefined;
+  const parts: LargePart[] = [];
+  const cut = cutParts(value, PART_SCAN_DEPTH, parts);
+  const body = wirePackr.pack(widenIntegers(cut), RESET_BUFFER_MODE);
+  const sizes = parts.map((part) => (typeof part === "string" ? Buffer.byteLength(part, "utf8") : part.byteLength));
+  return { body, parts, at: findPartRefs(body, parts.length), sizes };
+}
+
+/** The size of a plain MessagePack value written by {@link writeAround}. */
+export function sizeAround(packed: PackedAround): number {
+  let size = packed.body.length - 4 * packed.parts.length;
+  for (const n of packed.sizes) size += n + (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
+  return size;
+}
+
+/**
+ * Writes the plain MessagePack of a {@link PackedAround} into `out` at `offset` (the bytes
+ * {@link packWire} gives for the value) and returns where it ends. Each part is copied once.
+ */
+export function writeAround(packed: PackedAround, out: Buffer, offset: number): number {
+  const { body, parts, at, sizes } = packed;
+  let from = 0;
+  for (const ref of at) {
+    offset += body.copy(out, offset, from, ref);
+    from = ref + 4;
+    const index = body[ref + 3] as number; // the packer's order of the parts may not be ours
+    const part = parts[index] as LargePart;
+    const n = sizes[index] as number;
+    const text = typeof part === "string";
+    if (n < 0x100) {
+      out[offset++] = text ? 0xd9 : 0xc4;
+      out[offset++] = n;
+    } else if (n < 0x10000) {
+      out[offset++] = text ? 0xda : 0xc5;
+      out.writeUInt16BE(n, offset);
+      offset += 2;
+    } else {
+      out[offset++] = text ? 0xdb : 0xc6;
+      out.writeUInt32BE(n, offset);
+      offset += 4;
+    }
+    if (text) offset += out.write(part, offset, n, "utf8");
+    else {
+      out.set(part, offset);
+      offset += n;
+    }
+  }
+  return offset + body.copy(out, offset, from);
+}
+
+/**
+ * Where the part references are in a body this module packed. A walk over the value's type bytes
+ * (a reference's bytes may also occur inside a bin or str, so a byte search would not do).
+ */
+function findPartRefs(body: Buffer, count: number): number[] {
+  const at: number[] = [];
+  let pos = 0;
+  let todo = 1;
+  while (todo > 0 && at.length < count) {
+    todo--;
+    const code = body[pos++] as number;
+    if (code <= 0x7f || code >= 0xe0) continue;
+    if (code <= 0x8f) todo += (code & 0x0f) * 2;
+    else if (code <= 0x9f) todo += code & 0x0f;
+    else if (code <= 0xbf) pos += code & 0x1f;
+    else if (code === 0xd5 && body[pos] === EXT_PART) {
+      at.push(pos - 1);
+      pos += 3;
+    } else {
+      const width = LENGTH_BYTES[code] as number;
+      const length =
+        width === 1
+          ? (body[pos] as number)
+          : width === 2
+            ? body.readUInt16BE(pos)
+            : width === 4
+              ? body.readUInt32BE(pos)
+              : 0;
+      pos += width;
+      if (code === 0xdc || code === 0xdd) todo += length;
+      else if (code === 0xde || code === 0xdf) todo += length * 2;
+      else pos += length + (AFTER_LENGTH[code] as number);
+    }
+  }
+  return at;
+}
+
+/** Bytes of the length field after a type code (0 when it has none). */
+const LENGTH_BYTES = new Uint8Array(256);
+/** Bytes after the length field that the length does not count (the value of fixed-size codes, an ext's type byte). */
+const AFTER_LENGTH = new Uint8Array(256);
+for (const [code, width, after] of [
+  [0xc4, 1, 0],
+  [0xc5, 2, 0],
+  [0xc6, 4, 0],
+  [0xc7, 1, 1],
+  [0xc8, 2, 1],
+  [0xc9, 4, 1],
+  [0xca, 0, 4],
+  [0xcb, 0, 8],
+  [0xcc, 0, 1],
+  [0xcd, 0, 2],
+  [0xce, 0, 4],
+  [0xcf, 0, 8],
+  [0xd0, 0, 1],
+  [0xd1, 0, 2],
+  [0xd2, 0, 4],
+  [0xd3, 0, 8],
+  [0xd4, 0, 2],
+  [0xd5, 0, 3],
+  [0xd6, 0, 5],
+  [0xd7, 0, 9],
+  [0xd8, 0, 17],
+  [0xd9, 1, 0],
+  [0xda, 2, 0],
+  [0xdb, 4, 0],
+  [0xdc, 2, 0],
+  [0xdd, 4, 0],
+  [0xde, 2, 0],
+  [0xdf, 4, 0],
+] as const) {
+  LENGTH_BYTES[code] = width;
+  AFTER_LENGTH[code] = after;
+}
+
+/**
+ * {@link unpackWire} for a zerokit event whose large parts travel as frames of their own: each
+ * reference decodes to its frame (bytes, as a view) or to the frame's text.
+ * @throws {ProtocolError} when the bytes are not one valid value or a reference is out of range.
+ */
+export function unpackWireParts(frame: Uint8Array, parts: readonly Buffer[]): unknown {
+  activeParts = parts;
+  try {
+    return unpackWire(frame);
+  } finally {
+    activeParts = undefined;
+  }
 }
 
 /**

@@ -35,10 +35,14 @@ import { currentCall, Ticker } from "./context.js";
 import {
   CANCEL,
   decodeEvent,
+  type EventFrames,
   type EventHeader,
   encodeEvent,
+  encodeEventFrames,
   encodeFast,
+  encodeFastFrames,
   FEATURES,
+  framesBytes,
   idBytes,
   idString,
   MAX_PACKED_HEADERS,
@@ -49,6 +53,7 @@ import {
   packHeaderEntries,
   type RpcEvent,
   readHeaderOnly,
+  splitParts,
   type WireId,
 } from "./protocol.js";
 import { remoteErrorOf, typedRemoteError } from "./remote-errors.js";
@@ -328,6 +333,8 @@ export class RpcClient implements AsyncDisposable {
   readonly #maxMessageSize: number;
   readonly #window: number;
   readonly #batching: boolean;
+  /** Whether a server may be over inproc, which hands it our memory: large parts are then copied. */
+  #inproc = false;
   readonly #hooks: ClientHooks | undefined;
   readonly #socketOptions: SocketOptions<zmq.Dealer> | undefined;
   readonly #security: ClientSecurity | undefined;
@@ -411,6 +418,7 @@ export class RpcClient implements AsyncDisposable {
     checkObject("options", options);
     checkClientSecurity("options.security", options.security);
     this.#assertOpen();
+    if (endpoint.startsWith("inproc:")) this.#inproc = true;
     const security = options.security ?? this.#security;
     this.#peers.add(endpoint, security === undefined ? {} : { security });
   }
@@ -479,6 +487,7 @@ export class RpcClient implements AsyncDisposable {
     checkObject("options", options);
     checkServerSecurity("options.security", options.security);
     this.#assertOpen();
+    if (endpoint.startsWith("inproc:")) this.#inproc = true;
     const security = options.security;
     if (this.#bound && security !== undefined && security !== this.#bindSecurity) {
       throw new InvalidArgumentError("options.security", security, "the security of the client's first bind");
@@ -638,9 +647,13 @@ export class RpcClient implements AsyncDisposable {
         this.#hooks.beforeCall(request);
       }
     }
-    let blob: Buffer;
+    let blob: Buffer | EventFrames;
     try {
-      blob = header ? encodeEvent(header, method, args) : encodeFast(key, undefined, method, args, packed);
+      if (this.#batching)
+        blob = header
+          ? encodeEventFrames(header, method, args, this.#inproc)
+          : encodeFastFrames(key, undefined, method, args, packed, this.#inproc);
+      else blob = header ? encodeEvent(header, method, args) : encodeFast(key, undefined, method, args, packed);
     } catch (error) {
       channel.settle(
         undefined,
@@ -648,8 +661,9 @@ export class RpcClient implements AsyncDisposable {
       );
       return result;
     }
-    if (blob.length > this.#maxMessageSize) {
-      channel.settle(undefined, new MessageTooLargeError(blob.length, this.#maxMessageSize));
+    const size = Buffer.isBuffer(blob) ? blob.length : framesBytes(blob);
+    if (size > this.#maxMessageSize) {
+      channel.settle(undefined, new MessageTooLargeError(size, this.#maxMessageSize));
       return result;
     }
     const signal = options?.signal;
@@ -713,7 +727,12 @@ export class RpcClient implements AsyncDisposable {
    * goes at once (a lone call waits for nothing) and the ones after it wait for the end of the
    * turn to leave together in one batch message.
    */
-  #post(link: Link, blob: Buffer, onError?: (error: Error) => void): void {
+  #post(link: Link, blob: Buffer | EventFrames, onError?: (error: Error) => void): void {
+    if (!Buffer.isBuffer(blob)) {
+      this.#flushBatch(link); // an event with large parts is a message of its own, in order
+      link.socket.post(blob, onError);
+      return;
+    }
     if (!this.#batching) {
       link.socket.post([EMPTY, blob], onError);
       return;
@@ -751,6 +770,11 @@ export class RpcClient implements AsyncDisposable {
    * zerokit batch of them. Any other frame layout is a protocol error.
    */
   #onMessage(frames: Message): void {
+    const split = splitParts(frames, 0);
+    if (split) {
+      this.#onEventFrame(split.blob, frames, split.parts);
+      return;
+    }
     const { first, batch } = replyFrames(frames);
     if (first < 0) {
       this.#violation(
@@ -772,10 +796,10 @@ export class RpcClient implements AsyncDisposable {
    * boundary: a bad one (or a hook that throws on it) fails at most its own call, and the other
    * events of a batch are still delivered.
    */
-  #onEventFrame(blob: Buffer, frames: Message): void {
+  #onEventFrame(blob: Buffer, frames: Message, parts?: Buffer[]): void {
     let channel: ClientChannel | undefined;
     try {
-      if (blob.length > this.#maxMessageSize) {
+      if (blob.length > this.#maxMessageSize || (parts && framesBytes(frames) > this.#maxMessageSize)) {
         // Not decoded: the size alone is the verdict, and decoding it is the cost to avoid.
         channel = this.#channelOf(peekResponseTo(blob));
         const tooLarge = new MessageTooLargeError(blob.length, this.#maxMessageSize);
@@ -785,7 +809,7 @@ export class RpcClient implements AsyncDisposable {
       }
       let event: RpcEvent;
       try {
-        event = decodeEvent(blob);
+        event = decodeEvent(blob, undefined, parts);
       } catch (error) {
         // A well-formed header may still name the call, which must fail rather than wait.
         channel = this.#channelOf(peekResponseTo(blob));

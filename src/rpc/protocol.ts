@@ -4,7 +4,20 @@
  * in the type they arrived in.
  */
 import { randomBytes } from "node:crypto";
-import { packWire, packWireTransient, unpackWire } from "../core/codec.js";
+import {
+  hasLargeParts,
+  type LargePart,
+  type PackedAround,
+  packWire,
+  packWireAround,
+  packWireTransient,
+  partValue,
+  sizeAround,
+  textOf,
+  unpackWire,
+  unpackWireParts,
+  writeAround,
+} from "../core/codec.js";
 import { ProtocolError } from "../core/errors.js";
 
 /** A message id as it travels: Python sends bytes (bin), zerorpc-node a string. */
@@ -46,6 +59,19 @@ const PROTOCOL_KEYS = new Set(["message_id", "v", "response_to"]);
  */
 export const BATCH_MARKER = Buffer.from("c17a6b2d6261746368", "hex"); // 0xc1 "zk-batch"
 
+/**
+ * zerokit framing: a message whose first frame after the routing id is this marker carries one
+ * event followed by its large parts, one frame each (Buffers, typed arrays and long strings in its
+ * args, see {@link encodeFastFrames}): they travel without a copy on either side. A plain zerorpc
+ * peer never gets one; a zerokit peer sends one only to a peer that uses zerokit framing.
+ */
+export const PARTS_MARKER = Buffer.from("c17a6b2d7061727473", "hex"); // 0xc1 "zk-parts"
+
+/** Whether a frame is {@link PARTS_MARKER}. */
+export function isPartsMarker(frame: Buffer | undefined): boolean {
+  return frame !== undefined && frame.length === PARTS_MARKER.length && frame[0] === 0xc1 && frame.equals(PARTS_MARKER);
+}
+
 /** Whether a frame is {@link BATCH_MARKER}. */
 export function isBatchMarker(frame: Buffer | undefined): boolean {
   return frame !== undefined && frame.length === BATCH_MARKER.length && frame[0] === 0xc1 && frame.equals(BATCH_MARKER);
@@ -71,7 +97,16 @@ export function idKey(id: WireId): string {
 
 /** Encodes an event. Header key order follows Python's: message_id, v, response_to, context. */
 export function encodeEvent(header: EventHeader, name: string, args: unknown): Buffer {
-  return packWire([header, name, args]);
+  if (!hasLargeParts(args)) return packWire([header, name, args]);
+  // The header and name first (small, and kept: packWire's result is not transient), then the
+  // args written around their large parts.
+  const front = packWire([header, name, null]);
+  const around = packWireAround(args) as PackedAround;
+  const size = front.length - 1 + sizeAround(around);
+  const out = Buffer.allocUnsafe(size);
+  front.copy(out, 0, 0, front.length - 1);
+  writeAround(around, out, front.length - 1);
+  return out;
 }
 
 /** Bounds on the decoding work one event may cause (see {@link checkStructure}). */
@@ -85,8 +120,14 @@ export interface DecodeLimits {
  * checked against them before msgpackr builds anything from it.
  * @throws {ProtocolError} for malformed MessagePack, a wrong event shape or a blob over `limits`.
  */
-export function decodeEvent(blob: Uint8Array, limits?: DecodeLimits): RpcEvent {
-  const value = (Buffer.isBuffer(blob) ? readEventFast(blob) : undefined) ?? unpackLimited(blob, limits);
+export function decodeEvent(blob: Uint8Array, limits?: DecodeLimits, parts?: readonly Buffer[]): RpcEvent {
+  let value: unknown;
+  readParts = parts;
+  try {
+    value = (Buffer.isBuffer(blob) ? readEventFast(blob) : undefined) ?? unpackLimited(blob, limits, parts);
+  } finally {
+    readParts = undefined;
+  }
   if (!Array.isArray(value) || value.length !== 3) {
     throw new ProtocolError("an event must be a MessagePack array of [header, name, args]");
   }
@@ -106,12 +147,33 @@ export function decodeEvent(blob: Uint8Array, limits?: DecodeLimits): RpcEvent {
   return { header: h, name: eventName, args };
 }
 
-function unpackLimited(blob: Uint8Array, limits: DecodeLimits | undefined): unknown {
+function unpackLimited(
+  blob: Uint8Array,
+  limits: DecodeLimits | undefined,
+  parts: readonly Buffer[] | undefined,
+): unknown {
   if (limits) {
     const problem = checkStructure(blob, limits.maxDepth, limits.maxItems);
     if (problem !== undefined) throw new ProtocolError(`refused MessagePack: ${problem}`);
   }
-  return unpackWire(blob);
+  return parts ? unpackWireParts(blob, parts) : unpackWire(blob);
+}
+
+/**
+ * The frames of a message after its routing id, split into the event and its large parts: a
+ * {@link PARTS_MARKER} message `[marker, event, part...]` gives the event and the parts, anything
+ * else undefined (then the caller reads it as before).
+ */
+export function splitParts(frames: readonly Buffer[], start: number): { blob: Buffer; parts: Buffer[] } | undefined {
+  if (frames.length - start < 2 || !isPartsMarker(frames[start])) return undefined;
+  return { blob: frames[start + 1] as Buffer, parts: frames.slice(start + 2) };
+}
+
+/** Bytes of a message's frames (a string frame counts its UTF-16 length: a bound, not a size). */
+export function framesBytes(frames: readonly (Buffer | string)[]): number {
+  let size = 0;
+  for (const frame of frames) size += frame.length;
+  return size;
 }
 
 // --- Hot-path decoder ---------------------------------------------------------------------------
@@ -124,6 +186,8 @@ function unpackLimited(blob: Uint8Array, limits: DecodeLimits | undefined): unkn
 
 const NOT_READ = Symbol("not read");
 let cursor = 0;
+/** The large parts of the event being read (zerokit framing), for references to them. */
+let readParts: readonly Buffer[] | undefined;
 
 /**
  * The header of `[header, name, args]` when it is a fixmap of scalars at the front, as every
@@ -191,7 +255,11 @@ function sameKey(blob: Buffer, start: number, packedKey: Buffer): boolean {
   return true;
 }
 
+/** Text longer than this is checked and decoded natively (see {@link textOf}), whatever it holds. */
+const NATIVE_TEXT = 256;
+
 function asciiText(blob: Buffer, start: number, stop: number): string | undefined {
+  if (stop - start > NATIVE_TEXT) return textOf(blob, start, stop);
   if (stop - start > 24) {
     for (let i = start; i < stop; i++) if ((blob[i] as number) > 0x7f) return undefined;
     return blob.toString("latin1", start, stop);
@@ -223,6 +291,8 @@ for (const [code, width] of [
   [0xc4, 1],
   [0xc5, 2],
   [0xc6, 4],
+  [0xdb, 4],
+  [0xd5, 3],
 ] as const)
   WIDTH[code] = width;
 
@@ -283,8 +353,13 @@ function readScalar(blob: Buffer, end: number): unknown {
         text = code === 0xda;
         break;
       case 0xc6:
+      case 0xdb:
         length = blob.readUInt32BE(at);
+        text = code === 0xdb;
         break;
+      case 0xd5:
+        if (readParts === undefined || blob[at] !== 0x7a) return NOT_READ;
+        return partValue(readParts, blob[at + 1] as number, blob[at + 2] as number);
       default:
         return NOT_READ;
     }
@@ -455,8 +530,58 @@ const SLAB_MAX_FRAME = 4096;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabOffset = 0;
 
+// Large frames come from memory used before: a fresh 1 MiB allocation costs milliseconds here
+// (page faults), a warm one nothing. A frame's memory is reused only once the frame object is
+// unreachable: zeromq.js holds it until libzmq has sent the bytes, and no code then can read or
+// write it. V8 reports that after a garbage collection, so in between frames come from fresh
+// memory, as they did before; the pool is bounded.
+const POOLED_MIN = 32 * 1024;
+const POOLED_MAX = 16 * 1024 * 1024;
+const POOL_BYTES = 64 * 1024 * 1024;
+/** Free memory by size class (see sizeClassOf). */
+const pooled = new Map<number, ArrayBuffer[]>();
+let pooledBytes = 0;
+const released = new FinalizationRegistry<ArrayBuffer>((memory) => {
+  if (pooledBytes + memory.byteLength > POOL_BYTES) return;
+  pooledBytes += memory.byteLength;
+  const free = pooled.get(memory.byteLength);
+  if (free) free.push(memory);
+  else pooled.set(memory.byteLength, [memory]);
+});
+
+/**
+ * The size of memory a frame of `size` bytes takes: four classes per power of two, so that a
+ * frame of 64 KiB plus its header does not take 128 KiB.
+ */
+function sizeClassOf(size: number): number {
+  let octave = POOLED_MIN;
+  while (octave * 2 < size) octave *= 2;
+  const step = octave / 4;
+  return Math.ceil(size / step) * step;
+}
+
+/** How many large frames came from reused memory and how many from fresh (for tests and profiles). */
+export const largeFrames = { reused: 0, fresh: 0 };
+
+/** A frame for bytes that leave this process and never reach user code: memory may be reused. */
+function allocateLargeFrame(size: number): Buffer {
+  if (size > POOLED_MAX) return Buffer.allocUnsafe(size);
+  const sizeClass = sizeClassOf(size);
+  let memory = pooled.get(sizeClass)?.pop();
+  if (memory) {
+    pooledBytes -= sizeClass;
+    largeFrames.reused++;
+  } else {
+    memory = Buffer.allocUnsafeSlow(sizeClass).buffer as ArrayBuffer; // its own memory, not zero-filled
+    largeFrames.fresh++;
+  }
+  const frame = Buffer.from(memory, 0, size);
+  released.register(frame, memory);
+  return frame;
+}
+
 function allocateFrame(size: number): Buffer {
-  if (size > SLAB_MAX_FRAME) return Buffer.allocUnsafe(size);
+  if (size > SLAB_MAX_FRAME) return size >= POOLED_MIN ? allocateLargeFrame(size) : Buffer.allocUnsafe(size);
   if (slabOffset + size > SLAB_SIZE) {
     slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
     slabOffset = 0;
@@ -478,7 +603,89 @@ export function encodeFast(
   args: unknown,
   context?: PackedHeaders,
 ): Buffer {
-  const body = packWireTransient(args); // copied into `out` below, before anything else packs
+  const around = packWireAround(args);
+  return around
+    ? encodeFront(id, responseTo, name, around.body, context, around)
+    : encodeFront(id, responseTo, name, packWireTransient(args), context, undefined);
+}
+
+/**
+ * {@link encodeFast} for a peer that uses zerokit framing: an event whose args hold large parts
+ * (see {@link PARTS_MARKER}) comes back as the frames `[marker, event, part...]` to send after the
+ * routing id, its Buffers and typed arrays as they are (no copy: they must not change until
+ * sent, as with any zeromq.js send) and its strings for zeromq.js to write as UTF-8. Any other
+ * event is one frame, the bytes of {@link encodeFast}.
+ */
+export function encodeFastFrames(
+  id: number,
+  responseTo: WireId | undefined,
+  name: string,
+  args: unknown,
+  context?: PackedHeaders,
+  copy = false,
+): Buffer | EventFrames {
+  const around = packWireAround(args);
+  if (!around) return encodeFront(id, responseTo, name, packWireTransient(args), context, undefined);
+  const frames: EventFrames = [PARTS_MARKER, encodeFront(id, responseTo, name, around.body, context, undefined)];
+  pushParts(frames, around.parts, copy);
+  return frames;
+}
+
+/**
+ * The parts as frames. With `copy` (a peer that may be over inproc, where libzmq hands the
+ * receiver the sender's memory itself), bytes are copied into frames of their own: otherwise the
+ * peer's view would be the caller's Buffer, and change when the caller changes it.
+ */
+function pushParts(frames: EventFrames, parts: readonly LargePart[], copy: boolean): void {
+  for (const part of parts) {
+    if (typeof part === "string") frames.push(part);
+    else if (!copy) frames.push(asBuffer(part));
+    else {
+      const frame = allocateFrame(part.byteLength);
+      frame.set(part);
+      frames.push(frame);
+    }
+  }
+}
+
+/** {@link encodeEvent} for a peer that uses zerokit framing (see {@link encodeFastFrames}). */
+export function encodeEventFrames(
+  header: EventHeader,
+  name: string,
+  args: unknown,
+  copy = false,
+): Buffer | EventFrames {
+  if (!hasLargeParts(args)) return packWire([header, name, args]);
+  const front = packWire([header, name, null]);
+  const around = packWireAround(args) as PackedAround;
+  const blob = Buffer.allocUnsafe(front.length - 1 + around.body.length);
+  front.copy(blob, 0, 0, front.length - 1);
+  around.body.copy(blob, front.length - 1);
+  const frames: EventFrames = [PARTS_MARKER, blob];
+  pushParts(frames, around.parts, copy);
+  return frames;
+}
+
+/** The frames of an event with its large parts: `[PARTS_MARKER, event, part...]`. */
+export type EventFrames = (Buffer | string)[];
+
+function asBuffer(part: Uint8Array): Buffer {
+  return Buffer.isBuffer(part) ? part : Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+}
+
+/**
+ * Writes the event's front (header and name) and then its args: `body` as it is, or, with
+ * `around`, the args written around their large parts (`body` is then `around.body`).
+ */
+function encodeFront(
+  id: number,
+  responseTo: WireId | undefined,
+  name: string,
+  body: Buffer,
+  context: PackedHeaders | undefined,
+  around: PackedAround | undefined,
+): Buffer {
+  // `body` is transient (the packer's scratch space): it is copied into `out` before anything else packs.
   const nameLength = Buffer.byteLength(name, "utf8");
   const responseIsText = typeof responseTo === "string";
   const responseLength =
@@ -495,7 +702,7 @@ export function encodeFast(
     (context === undefined ? 0 : context.bytes.length) +
     headerLength(nameLength, STR) +
     nameLength +
-    body.length;
+    (around ? sizeAround(around) : body.length);
   const out = allocateFrame(size);
   let offset = 0;
   out[offset++] = 0x93;
@@ -515,7 +722,8 @@ export function encodeFast(
   if (context !== undefined) offset += context.bytes.copy(out, offset);
   offset = writeHeader(out, offset, nameLength, STR);
   offset += out.write(name, offset, nameLength, "utf8");
-  body.copy(out, offset);
+  if (around) writeAround(around, out, offset);
+  else body.copy(out, offset);
   return out;
 }
 

@@ -31,10 +31,14 @@ import {
   type DecodeLimits,
   decodeEvent,
   ERR,
+  type EventFrames,
   type EventHeader,
   encodeEvent,
+  encodeEventFrames,
   encodeFast,
+  encodeFastFrames,
   FEATURES,
+  framesBytes,
   HEARTBEAT,
   idBytes,
   idKey,
@@ -49,6 +53,7 @@ import {
   readHeaderOnly,
   STREAM,
   STREAM_DONE,
+  splitParts,
   type WireId,
 } from "./protocol.js";
 
@@ -192,7 +197,7 @@ interface Peer {
   readonly key: number | string;
   readonly channels: Map<string, ServerChannel>;
   queued: number;
-  backlog: Buffer[][];
+  backlog: OutMessage[];
   backlogBytes: number;
   flushing: boolean;
 }
@@ -419,7 +424,10 @@ function isBackPressure(error: unknown): boolean {
   return error instanceof TimeoutError || error instanceof QueueFullError;
 }
 
-function messageBytes(message: Buffer[]): number {
+/** A message the server sends: frames, strings among them only as large parts (see PARTS_MARKER). */
+type OutMessage = (Buffer | string)[];
+
+function messageBytes(message: OutMessage): number {
   let size = 0;
   for (const frame of message) size += frame.length;
   return size;
@@ -486,7 +494,11 @@ export class RpcServer implements AsyncDisposable {
   #queued: (() => void)[] = [];
   // While a batch runs: its sender, and the replies to it that go back as one batch message.
   #batchPeer: Buffer | undefined;
-  #batchReplies: Buffer[] | undefined;
+  #batchReplies: (Buffer | EventFrames)[] | undefined;
+  /** Envelopes of messages that came in zerokit framing: replies on them may carry large parts. */
+  readonly #framed = new WeakSet<Buffer[]>();
+  /** Whether a client may be over inproc, which hands it our memory: large parts are then copied. */
+  #inproc = false;
   #loop: Promise<void> | undefined;
   #closed = false;
 
@@ -561,6 +573,7 @@ export class RpcServer implements AsyncDisposable {
     await this.#security?.authenticator?.start();
     if (this.#closed) throw new ClosedError("the server is closed");
     const address = await this.#socket.bind(endpoint);
+    if (address.startsWith("inproc:")) this.#inproc = true;
     this.#start();
     return address;
   }
@@ -592,6 +605,7 @@ export class RpcServer implements AsyncDisposable {
       this.#connectSecurity = security;
     }
     this.#socket.connect(endpoint);
+    if (endpoint.startsWith("inproc:")) this.#inproc = true;
     this.#start();
   }
 
@@ -625,6 +639,13 @@ export class RpcServer implements AsyncDisposable {
         this.#onBatch(frames);
         return;
       }
+      const split = splitParts(frames, 1);
+      if (split) {
+        const envelope = [frames[0] as Buffer];
+        this.#framed.add(envelope);
+        this.#onEventFrame(envelope, split.blob, split.parts);
+        return;
+      }
       this.#onEventFrame(frames.slice(0, last), frames[last] as Buffer);
     } catch (error) {
       this.#protocolError(asProtocolError(error, "handling a message"), frames);
@@ -638,7 +659,8 @@ export class RpcServer implements AsyncDisposable {
   #onBatch(frames: Message): void {
     const identity = frames[0] as Buffer;
     const envelope = [identity];
-    const replies: Buffer[] = [];
+    this.#framed.add(envelope);
+    const replies: (Buffer | EventFrames)[] = [];
     this.#batchPeer = identity;
     this.#batchReplies = replies;
     try {
@@ -647,18 +669,33 @@ export class RpcServer implements AsyncDisposable {
       this.#batchPeer = undefined;
       this.#batchReplies = undefined;
     }
+    // In order: runs of plain replies go as batches, a reply with large parts as its own message.
+    let run: Buffer[] = [];
+    for (const reply of replies) {
+      if (Buffer.isBuffer(reply)) {
+        run.push(reply);
+        continue;
+      }
+      this.#deliverRun(identity, run);
+      run = [];
+      this.#deliver([identity, ...reply]);
+    }
+    this.#deliverRun(identity, run);
+  }
+
+  #deliverRun(identity: Buffer, replies: Buffer[]): void {
     if (replies.length === 1) this.#deliver([identity, replies[0] as Buffer]);
     else if (replies.length > 1) this.#deliver([identity, BATCH_MARKER, ...replies]);
   }
 
-  #onEventFrame(envelope: Buffer[], blob: Buffer): void {
-    if (blob.length > this.#maxMessageSize) {
-      this.#rejectOversized(envelope, blob);
+  #onEventFrame(envelope: Buffer[], blob: Buffer, parts?: Buffer[]): void {
+    if (blob.length > this.#maxMessageSize || (parts && blob.length + framesBytes(parts) > this.#maxMessageSize)) {
+      this.#rejectOversized(envelope, blob, parts);
       return;
     }
     let event: RpcEvent;
     try {
-      event = decodeEvent(blob, this.#limits);
+      event = decodeEvent(blob, this.#limits, parts);
     } catch (error) {
       const problem = asProtocolError(error, "decoding an event");
       this.#protocolError(problem, [...envelope, blob]);
@@ -693,9 +730,9 @@ export class RpcServer implements AsyncDisposable {
     this.#send(envelope, header.message_id, ERR, errorArgs(error), undefined);
   }
 
-  #rejectOversized(envelope: Buffer[], blob: Buffer): void {
+  #rejectOversized(envelope: Buffer[], blob: Buffer, parts: Buffer[] | undefined): void {
     this.stats.oversized++;
-    const error = new MessageTooLargeError(blob.length, this.#maxMessageSize);
+    const error = new MessageTooLargeError(blob.length + (parts ? framesBytes(parts) : 0), this.#maxMessageSize);
     // Only the header, which comes first, is read: decoding the rest is the work to refuse.
     const header = readHeaderOnly(blob);
     if (!header) {
@@ -1172,7 +1209,9 @@ export class RpcServer implements AsyncDisposable {
         this.#hookFailed("replyHeaders", error, channel);
       }
     }
-    let blob: Buffer;
+    // A client in zerokit framing gets large parts as frames of their own; anyone else plain events.
+    const framed = this.#framed.has(envelope);
+    let blob: Buffer | EventFrames;
     if (extra || this.#onEvent) {
       const header: EventHeader = {
         message_id: idBytes(idString(nextIdNumber())),
@@ -1181,7 +1220,7 @@ export class RpcServer implements AsyncDisposable {
       };
       if (extra) Object.assign(header, extra);
       try {
-        blob = encodeEvent(header, name, args);
+        blob = framed ? encodeEventFrames(header, name, args, this.#inproc) : encodeEvent(header, name, args);
       } catch (error) {
         blob = encodeEvent(
           header,
@@ -1197,7 +1236,9 @@ export class RpcServer implements AsyncDisposable {
     } else {
       const id = nextIdNumber();
       try {
-        blob = encodeFast(id, responseTo, name, args);
+        blob = framed
+          ? encodeFastFrames(id, responseTo, name, args, undefined, this.#inproc)
+          : encodeFast(id, responseTo, name, args);
       } catch (error) {
         blob = encodeFast(
           id,
@@ -1209,6 +1250,7 @@ export class RpcServer implements AsyncDisposable {
     }
     if (channel && channel.lastSent >= 0) channel.lastSent = performance.now();
     if (this.#batchReplies && envelope[0] === this.#batchPeer) this.#batchReplies.push(blob);
+    else if (!Buffer.isBuffer(blob)) this.#deliver([...envelope, ...blob]);
     else this.#deliver(envelope.length === 1 ? [envelope[0] as Buffer, blob] : [...envelope, blob]);
   }
 
@@ -1216,7 +1258,7 @@ export class RpcServer implements AsyncDisposable {
    * Hands a message to the socket. A client with replies kept back gets this one behind them, in
    * order; a reply its pipe cannot take is kept (see {@link #undelivered}).
    */
-  #deliver(message: Buffer[]): void {
+  #deliver(message: OutMessage): void {
     if (this.#backlogged > 0) {
       const peer = this.#peers.get(peerKey(message[0] as Buffer));
       if (peer !== undefined && peer.backlog.length > 0) {
@@ -1227,7 +1269,7 @@ export class RpcServer implements AsyncDisposable {
     this.#socket.post(message, (error) => this.#undelivered(message, error));
   }
 
-  #undelivered(message: Buffer[], error: Error): void {
+  #undelivered(message: OutMessage, error: Error): void {
     if (this.#closed) return;
     if (isBackPressure(error)) {
       this.#keep(this.#peerFor(message[0] as Buffer), message);
@@ -1240,7 +1282,7 @@ export class RpcServer implements AsyncDisposable {
   }
 
   /** Keeps a reply for a client whose pipe is full, within `maxPeerBacklog`. */
-  #keep(peer: Peer, message: Buffer[]): void {
+  #keep(peer: Peer, message: OutMessage): void {
     const size = messageBytes(message);
     if (peer.backlogBytes + size > this.#maxPeerBacklog) {
       this.stats.droppedReplies++;
@@ -1289,7 +1331,7 @@ export class RpcServer implements AsyncDisposable {
     peer.flushing = true;
     try {
       while (peer.backlog.length > 0 && !this.#closed) {
-        const message = peer.backlog[0] as Buffer[];
+        const message = peer.backlog[0] as OutMessage;
         try {
           await this.#socket.send(message);
         } catch (error) {
