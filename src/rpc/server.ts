@@ -25,8 +25,6 @@ import { Router, type SocketOptions } from "../core/sockets.js";
 import { type AsyncContextMode, type CallContext, receiveLoop, runAsCall, Ticker, usesStorage } from "./context.js";
 import { argsTuple, collectMethods, inspectEntry, type MethodInfo } from "./introspect.js";
 import {
-  BATCH_MARKER,
-  CANCEL,
   contextOf,
   type DecodeLimits,
   decodeEvent,
@@ -39,11 +37,9 @@ import {
   encodeFastFrames,
   FEATURES,
   framesBytes,
-  HEARTBEAT,
   idBytes,
   idKey,
   idString,
-  isBatchMarker,
   MAX_DEPTH_LIMIT,
   MORE,
   nextIdNumber,
@@ -56,6 +52,7 @@ import {
   splitParts,
   type WireId,
 } from "./protocol.js";
+import { batchFrames, channelEventName, creditOf, errorTupleOf, eventFrames, meaningOf } from "./semantics.js";
 
 /** Facts about a call, given to server hooks. */
 export interface CallInfo {
@@ -238,7 +235,7 @@ function peerKey(identity: Buffer): number | string {
 /** Where an exception inside a message handler is turned into a report: never a crash. */
 function asProtocolError(error: unknown, what: string): ProtocolError {
   if (error instanceof ProtocolError) return error;
-  return new ProtocolError(`${what} failed: ${errorArgs(error)[1]}`, { cause: error });
+  return new ProtocolError(`${what} failed: ${errorTupleOf(error)[1]}`, { cause: error });
 }
 
 /** A stand-in for a hostile argument in an error message: its kind, never its text. */
@@ -338,20 +335,6 @@ function isGenerator(value: unknown): value is Iterator<unknown> & Iterable<unkn
     typeof (value as Iterator<unknown>).next === "function" &&
     Symbol.iterator in value
   );
-}
-
-/** The `[name, message, stack]` args of an ERR event for a thrown value. */
-export function errorArgs(error: unknown): [string, string, string] {
-  // A handler may throw anything, including objects whose toString throws or is not a function.
-  try {
-    if (error instanceof Error) {
-      const name = error.name || error.constructor.name;
-      return [String(name), String(error.message), typeof error.stack === "string" ? error.stack : ""];
-    }
-    return ["Error", String(error), ""];
-  } catch {
-    return ["Error", "an error value that cannot be turned into text", ""];
-  }
 }
 
 const HOOK_NAMES = ["beforeCall", "afterCall", "onError", "replyHeaders"] as const;
@@ -635,7 +618,7 @@ export class RpcServer implements AsyncDisposable {
         this.#protocolError(new ProtocolError("a message without an event frame"), frames);
         return;
       }
-      if (last >= 2 && isBatchMarker(frames[1])) {
+      if (eventFrames(frames, 1).batch) {
         this.#onBatch(frames);
         return;
       }
@@ -684,8 +667,7 @@ export class RpcServer implements AsyncDisposable {
   }
 
   #deliverRun(identity: Buffer, replies: Buffer[]): void {
-    if (replies.length === 1) this.#deliver([identity, replies[0] as Buffer]);
-    else if (replies.length > 1) this.#deliver([identity, BATCH_MARKER, ...replies]);
+    if (replies.length > 0) this.#deliver([identity, ...batchFrames(replies)]);
   }
 
   #onEventFrame(envelope: Buffer[], blob: Buffer, parts?: Buffer[]): void {
@@ -727,7 +709,7 @@ export class RpcServer implements AsyncDisposable {
       if (channel) this.#failChannel(channel, error);
       return;
     }
-    this.#send(envelope, header.message_id, ERR, errorArgs(error), undefined);
+    this.#send(envelope, header.message_id, ERR, errorTupleOf(error), undefined);
   }
 
   #rejectOversized(envelope: Buffer[], blob: Buffer, parts: Buffer[] | undefined): void {
@@ -751,13 +733,13 @@ export class RpcServer implements AsyncDisposable {
   #onChannelEvent(envelope: Buffer[], responseTo: WireId, event: RpcEvent): void {
     const channel = this.#channelOf(envelope, responseTo);
     if (!channel) return; // unknown or finished channel: drop, never block (zerorpc-python #61)
-    const name = channel.version < 3 ? swapV2(event.name) : event.name;
-    if (name === HEARTBEAT) {
+    const meaning = meaningOf(event.name, channel.version);
+    if (meaning === "heartbeat") {
       channel.lastHeard = performance.now();
-    } else if (name === MORE) {
-      const raw = Array.isArray(event.args) ? (event.args[0] as unknown) : undefined;
-      const n = typeof raw === "bigint" ? Number(raw) : raw;
-      if (typeof n !== "number" || !Number.isInteger(n) || n <= 0) {
+    } else if (meaning === "credit") {
+      const n = creditOf(event.args);
+      if (n === undefined) {
+        const raw = Array.isArray(event.args) ? (event.args[0] as unknown) : undefined;
         const error = new InvalidArgumentError(`the credit of ${MORE}`, shown(raw), "an integer > 0");
         this.#protocolError(new ProtocolError(error.message), envelope);
         this.#failChannel(channel, error);
@@ -769,7 +751,7 @@ export class RpcServer implements AsyncDisposable {
       channel.creditWaiter = undefined;
       wake?.();
       channel.onCredit?.();
-    } else if (name === CANCEL) {
+    } else if (meaning === "cancel") {
       this.#abortChannel(channel, new ClosedError("the client cancelled the call"));
     }
   }
@@ -779,7 +761,7 @@ export class RpcServer implements AsyncDisposable {
     const version = typeof header.v === "number" ? header.v : 1;
     if (!Array.isArray(event.args)) {
       const error = new ProtocolError(`the args of ${JSON.stringify(name)} must be an array`);
-      this.#send(envelope, header.message_id, ERR, errorArgs(error), undefined);
+      this.#send(envelope, header.message_id, ERR, errorTupleOf(error), undefined);
       return;
     }
     const args = event.args as unknown[];
@@ -817,7 +799,7 @@ export class RpcServer implements AsyncDisposable {
     if (peer.channels.size > 0 && peer.channels.has(idKey(id))) {
       this.stats.duplicateIds++;
       const error = new ProtocolError("a call with this message_id is still open: ids must be unique per client");
-      this.#send(envelope, id, ERR, errorArgs(error), undefined);
+      this.#send(envelope, id, ERR, errorTupleOf(error), undefined);
       return true;
     }
     if (counting && peer.channels.size + peer.queued >= this.#maxCallsPerPeer) {
@@ -829,7 +811,7 @@ export class RpcServer implements AsyncDisposable {
 
   #busy(envelope: Buffer[], id: WireId, error: BusyError): void {
     this.stats.busy++;
-    this.#send(envelope, id, ERR, errorArgs(error), undefined);
+    this.#send(envelope, id, ERR, errorTupleOf(error), undefined);
   }
 
   #peerFor(identity: Buffer): Peer {
@@ -976,7 +958,7 @@ export class RpcServer implements AsyncDisposable {
         this.#hookFailed("onError", hookError, channel);
       }
     }
-    this.#send(channel.envelope, channel.requestId, ERR, errorArgs(reported), channel);
+    this.#send(channel.envelope, channel.requestId, ERR, errorTupleOf(reported), channel);
   }
 
   /** Answers ERR on a channel and stops what feeds it (a stream's generator or producer). */
@@ -1189,8 +1171,13 @@ export class RpcServer implements AsyncDisposable {
           }
           if (now - channel.lastSent >= period) {
             channel.lastSent = now;
-            const name = channel.version < 3 ? swapV2(HEARTBEAT) : HEARTBEAT;
-            this.#send(channel.envelope, channel.requestId, name, [0], undefined);
+            this.#send(
+              channel.envelope,
+              channel.requestId,
+              channelEventName("heartbeat", channel.version),
+              [0],
+              undefined,
+            );
           }
         }
       }
@@ -1225,7 +1212,7 @@ export class RpcServer implements AsyncDisposable {
         blob = encodeEvent(
           header,
           ERR,
-          errorArgs(new ProtocolError(`cannot encode the reply: ${errorArgs(error)[1]}`)),
+          errorTupleOf(new ProtocolError(`cannot encode the reply: ${errorTupleOf(error)[1]}`)),
         );
       }
       try {
@@ -1244,7 +1231,7 @@ export class RpcServer implements AsyncDisposable {
           id,
           responseTo,
           ERR,
-          errorArgs(new ProtocolError(`cannot encode the reply: ${errorArgs(error)[1]}`)),
+          errorTupleOf(new ProtocolError(`cannot encode the reply: ${errorTupleOf(error)[1]}`)),
         );
       }
     }
@@ -1369,7 +1356,7 @@ export class RpcServer implements AsyncDisposable {
           typeof wanted === "string" ? wanted : Buffer.isBuffer(wanted) ? wanted.toString("utf8") : undefined;
         if (methodName === undefined) {
           const error = new InvalidArgumentError(`the method name of ${name}`, shown(wanted), "a string");
-          return { ok: false, error: errorArgs(error) };
+          return { ok: false, error: errorTupleOf(error) };
         }
         const m = this.#methods.get(methodName);
         if (!m) return { ok: false, error: ["NameError", methodName, ""] };
@@ -1407,9 +1394,4 @@ export class RpcServer implements AsyncDisposable {
     this.close();
     await this.#loop;
   }
-}
-
-/** Protocol v2 swapped the names of the heartbeat and credit events. */
-function swapV2(name: string): string {
-  return name === HEARTBEAT ? MORE : name === MORE ? HEARTBEAT : name;
 }
