@@ -1,9 +1,11 @@
 /**
  * The errors of the shared-state layer, and how a state server's error comes back typed: the
  * server raises these by name, the client turns a `RemoteError` of a known name back into its
- * class through {@link stateErrorOf} (the one registry of state error names).
+ * class through the remote-error registry of `src/rpc/remote-errors.ts`, where this module
+ * registers them.
  */
 import { RemoteError, ZerokitError, type ZerokitErrorOptions } from "../core/errors.js";
+import { registerRemoteError, typedRemoteError } from "../rpc/remote-errors.js";
 
 /** A state watcher asked for changes older than the server's history still holds. */
 export class HistoryTruncatedError extends ZerokitError {
@@ -72,18 +74,15 @@ export class WorkerExitError extends ZerokitError {
   }
 }
 
-/**
- * The errors a state server sends by name that the client raises as their own class. Others
- * (`StateLimitError`, `MutationError`, argument errors) stay `RemoteError`s, as they always were:
- * their remote name says what they are, and code matching `RemoteError` keeps working.
- */
-const TYPED = new Map<string, (message: string, cause: RemoteError) => Error>([
-  ["HistoryTruncatedError", (message, cause) => new HistoryTruncatedError(message, { cause })],
-]);
+// The errors a state server sends by name that every client in the process raises as their own
+// class. Others (`StateLimitError`, `MutationError`, argument errors) stay `RemoteError`s, as they
+// always were: their remote name says what they are, and code matching `RemoteError` keeps working.
+registerRemoteError(
+  "HistoryTruncatedError",
+  (remote) => new HistoryTruncatedError(remote.remoteMessage, { cause: remote }),
+);
 
-/** The typed error of a state server's `RemoteError`, or the error itself. */
+/** The typed error of a state server's `RemoteError` (through the remote-error registry), or the error itself. */
 export function stateErrorOf(error: unknown): unknown {
-  if (!(error instanceof RemoteError)) return error;
-  const make = TYPED.get(error.remoteName);
-  return make ? make(error.remoteMessage, error) : error;
+  return error instanceof RemoteError ? typedRemoteError(error) : error;
 }

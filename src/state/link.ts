@@ -12,7 +12,6 @@ import {
   LostRemoteError,
   MessageTooLargeError,
   ProtocolError,
-  RemoteError,
   TimeoutError,
 } from "../core/errors.js";
 import { type Peer, PeerSet, type PendingWork } from "../core/peers.js";
@@ -42,6 +41,8 @@ import {
   STREAM,
   STREAM_DONE,
 } from "../rpc/protocol.js";
+import { remoteErrorOf, typedRemoteError } from "../rpc/remote-errors.js";
+import { readErrorTuple } from "../rpc/semantics.js";
 
 /** Options of a {@link StateLink} (checked by the State that makes it). */
 export interface LinkOptions {
@@ -416,7 +417,15 @@ export class StateLink implements AsyncDisposable {
         this.finish(channel, undefined, args[0]);
         return;
       case ERR:
-        this.finish(channel, remoteErrorOf(args) ?? new ProtocolError("ERR must carry [name, message, traceback]"));
+        {
+          const tuple = readErrorTuple(args);
+          this.finish(
+            channel,
+            tuple
+              ? typedRemoteError(remoteErrorOf(tuple))
+              : new ProtocolError("ERR must carry [name, message, traceback]"),
+          );
+        }
         return;
       case STREAM: {
         const stream = channel.stream;
@@ -556,19 +565,4 @@ export function packHeaders(headers: Record<string, unknown>): PackedHeaders {
   const packed = packHeaderEntries(headers);
   headerCache.set(packed, { ...headers });
   return packed;
-}
-
-function text(value: unknown): string | undefined {
-  if (value === undefined || value === null) return "";
-  if (typeof value === "string") return value;
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString();
-  return undefined;
-}
-
-/** The RemoteError of an ERR event's `[name, message, traceback]`, or undefined for another shape. */
-function remoteErrorOf(args: unknown): RemoteError | undefined {
-  if (!Array.isArray(args) || args.length === 0 || args.length > 3) return undefined;
-  const [name, message, stack] = args.map(text);
-  if (name === undefined || message === undefined || stack === undefined) return undefined;
-  return args.length === 1 ? new RemoteError("RemoteError", name, "") : new RemoteError(name, message, stack);
 }
