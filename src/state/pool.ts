@@ -9,6 +9,7 @@ import { pathToFileURL } from "node:url";
 import { abortErrorFrom, ClosedError, InvalidArgumentError, RemoteError } from "../core/errors.js";
 import { checkNumber, checkObject, checkSignal } from "../core/options.js";
 import type { ClientSecurity } from "../core/security/index.js";
+import { DualResult } from "../rpc/result.js";
 import { WorkerExitError } from "./errors.js";
 
 /** Options of a map on a pool (`Context.map` adds `workers`). */
@@ -316,7 +317,7 @@ export class WorkerPool implements AsyncDisposable {
   }
 }
 
-/** The awaitable-and-iterable result of a map. Awaiting it joins the chunks once, with no promise per item. */
+/** The awaitable-and-iterable result of a map (the RPC call's DualResult): awaiting it joins the chunks once, with no promise per item. */
 function resultOf<R>(run: MapRun): MapResult<R> {
   async function* ordered(): AsyncGenerator<R> {
     for (let i = 0; i < run.chunks; i++) {
@@ -331,25 +332,14 @@ function resultOf<R>(run: MapRun): MapResult<R> {
     }
   }
   const iterator = ordered();
-  let collected: Promise<R[]> | undefined;
-  const collect = () => {
-    collected ??= (async () => {
+  return new DualResult<R[], R>({
+    async collect() {
       while (!run.finished) await run.wait();
       if (run.failure) throw run.failure;
       const out: R[] = [];
       for (const values of run.results) for (const value of values as R[]) out.push(value);
       return out;
-    })();
-    return collected;
-  };
-  const result = {
-    [Symbol.toStringTag]: "Promise",
-    // biome-ignore lint/suspicious/noThenProperty: a map result is deliberately awaitable.
-    then: <A, B>(f?: ((v: R[]) => A | PromiseLike<A>) | null, r?: ((e: unknown) => B | PromiseLike<B>) | null) =>
-      collect().then(f, r),
-    catch: <B>(r?: ((e: unknown) => B | PromiseLike<B>) | null) => collect().catch(r),
-    finally: (f?: (() => void) | null) => collect().finally(f),
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return result as unknown as MapResult<R>;
+    },
+    iterate: () => iterator,
+  }) as unknown as MapResult<R>;
 }
