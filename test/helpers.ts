@@ -1,12 +1,16 @@
 /**
- * Shared test helpers: the transports every socket test runs over, fresh endpoints for each, and
- * waits that synchronise on real messages instead of sleeps.
+ * The one shared test helper module: the transports every socket test runs over, fresh endpoints
+ * for each, the recorded vectors, child processes, and waits that synchronise on real messages
+ * instead of sleeps. (Subsystem folders keep only what is theirs alone: test/cli/helpers.ts runs
+ * the CLI, test/zre and test/zio spawn their peers.)
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
+import { once } from "node:events";
+import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
 import type { Message } from "../src/index.js";
@@ -17,6 +21,9 @@ zmq.context.blocky = false;
 /** Every transport a socket test runs over. */
 export const transports = ["tcp", "ipc", "inproc"] as const;
 export type TestTransport = (typeof transports)[number];
+
+/** The transports that reach another process (what a client/server test runs over). */
+export const networkTransports = ["tcp", "ipc"] as const;
 
 let counter = 0;
 
@@ -53,6 +60,48 @@ export const vectorsDir = join(repoRoot, "test", "fixtures", "vectors");
 
 /** The compiled tree, `<repo>/dist`. */
 export const distDir = join(repoRoot, "dist");
+
+/** A recorded vector file, parsed (`name` relative to `test/fixtures/vectors`). */
+export function readVector<T = unknown>(name: string): T {
+  return JSON.parse(readFileSync(join(vectorsDir, name), "utf8")) as T;
+}
+
+/** Turns the `{"$bin": hex}` markers of the recorded vectors back into Buffers. */
+export function revive(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(revive);
+  if (value && typeof value === "object") {
+    const bin = (value as { $bin?: string }).$bin;
+    if (typeof bin === "string") return Buffer.from(bin, "hex");
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revive(v)]));
+  }
+  return value;
+}
+
+/**
+ * Starts a compiled script (`script` relative to `dist/test`, e.g. `"rpc/child-server.js"`) as a
+ * child process and waits for its first stdout line.
+ */
+export async function startChild(script: string, args: string[] = []): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, [join(distDir, "test", script), ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const [line] = (await Promise.race([
+    once(lines, "line"),
+    once(child, "exit").then(([code]) => {
+      throw new Error(`${script} exited with ${code} before printing`);
+    }),
+  ])) as [string];
+  return { child, line };
+}
+
+/** Kills a child and waits until it is gone. */
+export async function kill(child: ChildProcess, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill(signal);
+  await exited;
+}
 
 /** Frames as strings, for readable assertions. */
 export function texts(message: readonly Uint8Array[]): string[] {

@@ -6,17 +6,15 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { repoRoot, vectorsDir } from "../helpers.js";
 
-/** The repository root (this file compiles to dist/test/cli/helpers.js). */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 /** The recorded zerorpc vectors, copied into the repository (test/fixtures/vectors). */
-export const zerorpcVectors = join(repoRoot, "test", "fixtures", "vectors", "zerorpc");
+export const zerorpcVectors = join(vectorsDir, "zerorpc");
 
 /** The reference service, as TypeScript source (loaded through tsx) and compiled JavaScript. */
-export const anchorTs = "./test/fixtures/cli/anchor.ts";
-export const anchorJs = "./dist/test/fixtures/cli/anchor.js";
+export const anchorTs = "./test/fixtures/anchor.ts";
+export const anchorJs = "./dist/test/fixtures/anchor.js";
 /** A plain JavaScript service whose default export is a class. */
 export const workerMjs = "./test/fixtures/cli/worker.mjs";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { packObject, packWire, unpackObject, unpackWire } from "../../src/index.js";
 import { RpcClient, RpcServer } from "../../src/rpc/index.js";
-import { endpointFor } from "../rpc/util.js";
+import { freshEndpoint } from "../helpers.js";
 
 // msgpack.packb({"__proto__": 1, "a": {"__proto__": [1, {"__proto__": "x"}]}, "b": 2}) in Python.
 const PYTHON_BYTES = "83a95f5f70726f746f5f5f01a16181a95f5f70726f746f5f5f920181a95f5f70726f746f5f5fa178a16202";
@@ -64,7 +64,7 @@ test("a value that only mentions __proto__ as a string or in bytes decodes uncha
 
 test("an RPC echo returns an object with a __proto__ key intact", { timeout: 15_000 }, async () => {
   await using server = new RpcServer({ echo: (x: unknown) => x }, { heartbeat: 5000 });
-  const address = await server.bind(endpointFor("tcp"));
+  const address = await server.bind(freshEndpoint("tcp"));
   await using client = new RpcClient({ heartbeat: 5000, timeout: 5000 });
   client.connect(address);
   assertKept(await client.call("echo", [sample()]));

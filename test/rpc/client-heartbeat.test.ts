@@ -10,7 +10,7 @@ import { describe, test } from "node:test";
 import { packWire, unpackWire } from "../../src/core/codec.js";
 import { Router } from "../../src/index.js";
 import { LostRemoteError, RpcClient } from "../../src/rpc/index.js";
-import { endpointFor } from "./util.js";
+import { freshEndpoint } from "../helpers.js";
 
 const T = { timeout: 20_000 };
 const PERIOD = 100;
@@ -18,7 +18,7 @@ const EMPTY = Buffer.alloc(0);
 
 async function silentServer() {
   const router = new Router();
-  const address = await router.bind(endpointFor("tcp"));
+  const address = await router.bind(freshEndpoint("tcp"));
   return { router, address };
 }
 

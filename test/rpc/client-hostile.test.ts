@@ -17,7 +17,7 @@ import {
   ZerokitError,
 } from "../../src/rpc/index.js";
 import { fuzzMessageCount, fuzzSeed, Random } from "../fuzz/random.js";
-import { endpointFor } from "./util.js";
+import { freshEndpoint } from "../helpers.js";
 
 const T = { timeout: 30_000 };
 const EMPTY = Buffer.alloc(0);
@@ -41,7 +41,7 @@ interface Request {
 /** A ROUTER playing the server by hand. */
 async function hostile(options: ClientOptions = {}) {
   const router = new Router();
-  const address = await router.bind(endpointFor("tcp"));
+  const address = await router.bind(freshEndpoint("tcp"));
   const problems: ProtocolError[] = [];
   const client = new RpcClient({
     heartbeat: false,

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { InvalidArgumentError } from "../../src/core/errors.js";
 import { type ClientOptions, RpcClient, RpcServer } from "../../src/rpc/index.js";
-import { endpointFor } from "./util.js";
+import { freshEndpoint } from "../helpers.js";
 
 const T = { timeout: 20_000 };
 
@@ -111,7 +111,7 @@ describe("RpcClient options", () => {
 
   test("a call timeout of Infinity is valid", T, async () => {
     await using server = new RpcServer({ echo: (x: unknown) => x }, { heartbeat: 1000 });
-    const address = await server.bind(endpointFor("tcp"));
+    const address = await server.bind(freshEndpoint("tcp"));
     await using client = new RpcClient({ heartbeat: 1000 });
     client.connect(address);
     assert.equal(await client.call("echo", [1], { timeout: Number.POSITIVE_INFINITY }), 1);

@@ -13,13 +13,13 @@ import {
   RpcServer,
   staticResolver,
 } from "../../src/rpc/index.js";
-import { endpointFor, transports } from "./util.js";
+import { freshEndpoint, networkTransports } from "../helpers.js";
 
 const T = { timeout: 20_000 };
 
 async function named(transport: "tcp" | "ipc", who: string) {
   const server = new RpcServer({ whoami: () => who, hold: () => new Promise(() => undefined) });
-  const address = await server.bind(endpointFor(transport));
+  const address = await server.bind(freshEndpoint(transport));
   return { server, address, [Symbol.asyncDispose]: () => server[Symbol.asyncDispose]() };
 }
 
@@ -61,7 +61,7 @@ async function nextStatus(stream: AsyncIterator<PeerStatus>, type: PeerStatus["t
   }
 }
 
-for (const transport of transports) {
+for (const transport of networkTransports) {
   describe(`RpcClient peers over ${transport}`, () => {
     test("follow(staticResolver) reaches every server, and they stay after it ends", T, async () => {
       await using a = await named(transport, "A");

@@ -8,7 +8,7 @@ import { packWire } from "../../src/core/codec.js";
 import { Pub, Push } from "../../src/index.js";
 import { ProtocolError, Puller, type ReceiverOptions, Subscriber } from "../../src/rpc/index.js";
 import { fuzzMessageCount, fuzzSeed, Random } from "../fuzz/random.js";
-import { endpointFor } from "./util.js";
+import { freshEndpoint } from "../helpers.js";
 
 const T = { timeout: 30_000 };
 const ID = Buffer.from("0123456789abcdef0123456789abcdef");
@@ -35,7 +35,7 @@ async function pullerWith(extra: object, options: ReceiverOptions = {}) {
     ...extra,
   };
   const puller = new Puller(target, options);
-  const address = await puller.bind(endpointFor("ipc"));
+  const address = await puller.bind(freshEndpoint("ipc"));
   const push = new Push();
   push.connect(address);
   /** Sends `ok(n)` and waits until it was handled: everything sent before was read by then. */
@@ -228,7 +228,7 @@ describe("a hostile sender never stops a Puller or Subscriber", () => {
       },
     );
     await using pub = new Pub();
-    const address = await pub.bind(endpointFor("tcp"));
+    const address = await pub.bind(freshEndpoint("tcp"));
     subscriber.connect(address);
     // PUB drops until the subscription arrives: publish until the subscriber hears one.
     for (let i = 0; i < 1000 && heard.length === 0; i++) {

@@ -4,12 +4,12 @@ import { describe, test } from "node:test";
 import { packWire } from "../../src/core/codec.js";
 import { Dealer } from "../../src/index.js";
 import { currentCall, LostRemoteError, RpcClient, RpcServer } from "../../src/rpc/index.js";
-import { endpointFor, kill, startChild, transports } from "./util.js";
+import { freshEndpoint, kill, networkTransports, startChild } from "../helpers.js";
 
 const T = { timeout: 20_000 };
 const HB = 200;
 
-for (const transport of transports) {
+for (const transport of networkTransports) {
   describe(`faults over ${transport}`, () => {
     test("malformed input, wrong shapes and unknown channels never stop the server", T, async () => {
       const problems: Error[] = [];
@@ -17,7 +17,7 @@ for (const transport of transports) {
         { echo: (x: unknown) => x },
         { heartbeat: HB, onProtocolError: (e) => void problems.push(e) },
       );
-      const address = await server.bind(endpointFor(transport));
+      const address = await server.bind(freshEndpoint(transport));
       await using raw = new Dealer();
       raw.connect(address);
       const empty = Buffer.alloc(0);
@@ -54,7 +54,7 @@ for (const transport of transports) {
         { echo: (x: unknown) => x },
         { heartbeat: slowBeat, maxMessageSize: 1024 * 1024 },
       );
-      const address = await server.bind(endpointFor(transport));
+      const address = await server.bind(freshEndpoint(transport));
       await using client = new RpcClient({ heartbeat: slowBeat });
       client.connect(address);
       await assert.rejects(client.call("echo", [Buffer.alloc(8 * 1024 * 1024)]), /MessageTooLargeError/);
@@ -62,7 +62,7 @@ for (const transport of transports) {
     });
 
     test("a server killed mid-call: the client sees LostRemoteError within about 2 heartbeats", T, async () => {
-      const { child, line: address } = await startChild("child-server.js", [endpointFor(transport), String(HB)]);
+      const { child, line: address } = await startChild("rpc/child-server.js", [freshEndpoint(transport), String(HB)]);
       try {
         await using client = new RpcClient({ heartbeat: HB });
         client.connect(address);
@@ -79,13 +79,13 @@ for (const transport of transports) {
     });
 
     test("a server restarted on the same endpoint answers the client's next call", T, async () => {
-      const fixed = transport === "tcp" ? await freeTcpEndpoint() : endpointFor("ipc");
-      const first = await startChild("child-server.js", [fixed, String(HB)]);
+      const fixed = transport === "tcp" ? await freeTcpEndpoint() : freshEndpoint("ipc");
+      const first = await startChild("rpc/child-server.js", [fixed, String(HB)]);
       await using client = new RpcClient({ heartbeat: HB, timeout: 5000 });
       client.connect(first.line);
       const pid1 = await client.call("whoami");
       await kill(first.child);
-      const second = await startChild("child-server.js", [fixed, String(HB)]);
+      const second = await startChild("rpc/child-server.js", [fixed, String(HB)]);
       try {
         const pid2 = await client.call("whoami");
         assert.notEqual(pid1, pid2);
@@ -107,8 +107,8 @@ for (const transport of transports) {
         echo: (x: unknown) => x,
       };
       await using server = new RpcServer(service, { heartbeat: HB });
-      const address = await server.bind(endpointFor(transport));
-      const { child } = await startChild("child-client.js", [address, String(HB)]);
+      const address = await server.bind(freshEndpoint(transport));
+      const { child } = await startChild("rpc/child-client.js", [address, String(HB)]);
       await kill(child);
       await wasAborted;
       await using client = new RpcClient({ heartbeat: HB });
@@ -121,7 +121,7 @@ for (const transport of transports) {
 describe("several servers", () => {
   test("a missing server does not block calls a live one can serve", T, async () => {
     await using live = new RpcServer({ who: () => "live" }, { heartbeat: HB });
-    const address = await live.bind(endpointFor("tcp"));
+    const address = await live.bind(freshEndpoint("tcp"));
     const missing = await freeTcpEndpoint();
     await using client = new RpcClient({ heartbeat: HB, timeout: 3000 });
     client.connect(missing);
@@ -141,8 +141,8 @@ describe("several servers", () => {
     await using a = new RpcServer(make("a"), { heartbeat: HB });
     await using b = new RpcServer(make("b"), { heartbeat: HB });
     await using client = new RpcClient({ heartbeat: HB });
-    client.connect(await a.bind(endpointFor("tcp")));
-    client.connect(await b.bind(endpointFor("ipc")));
+    client.connect(await a.bind(freshEndpoint("tcp")));
+    client.connect(await b.bind(freshEndpoint("ipc")));
     await waitConnected(client);
     // Both handshakes may not be done yet: call until both answered (bounded), no sleeping.
     const who = new Set<unknown>();

@@ -9,7 +9,7 @@ import { packWire, unpackWire } from "../../src/core/codec.js";
 import { Dealer, InvalidArgumentError } from "../../src/index.js";
 import { type ProtocolError, RpcClient, RpcServer } from "../../src/rpc/index.js";
 import { checkStructure } from "../../src/rpc/protocol.js";
-import { endpointFor } from "./util.js";
+import { freshEndpoint } from "../helpers.js";
 
 const T = { timeout: 30_000 };
 // Heartbeats a second apart: fast enough for the tests that wait on a lost client, slow enough
@@ -66,7 +66,7 @@ async function setup(options: ConstructorParameters<typeof RpcServer>[1] = {}, t
     onProtocolError: (error) => void problems.push(error),
     ...options,
   });
-  const address = await server.bind(endpointFor("tcp"));
+  const address = await server.bind(freshEndpoint("tcp"));
   const raw = new Dealer({ linger: 0 });
   raw.connect(address);
   const client = new RpcClient({ heartbeat: HB, timeout: 20_000 });

@@ -24,7 +24,7 @@ import {
   PARTS_MARKER,
   packHeaderEntries,
 } from "../../src/rpc/protocol.js";
-import { endpointFor, transports } from "./util.js";
+import { freshEndpoint, networkTransports } from "../helpers.js";
 
 const T = { timeout: 30_000 };
 v8.setFlagsFromString("--expose-gc");
@@ -205,13 +205,13 @@ class Store {
   }
 }
 
-for (const transport of transports) {
+for (const transport of networkTransports) {
   for (const framing of ["zerorpc", "zerokit"] as const) {
     describe(`large values over ${transport}, ${framing} framing`, () => {
       async function pair() {
         const store = new Store();
         const server = new RpcServer(store, { heartbeat: 1000 });
-        const address = await server.bind(endpointFor(transport));
+        const address = await server.bind(freshEndpoint(transport));
         const client = new RpcClient({ framing, timeout: 20_000, heartbeat: 1000 });
         client.connect(address);
         return {
@@ -290,7 +290,7 @@ for (const transport of transports) {
   describe(`a plain zerorpc peer over ${transport}`, () => {
     test("a Python-shaped request with large values gets one plain event back", T, async () => {
       const server = new RpcServer(new Store(), { heartbeat: false });
-      const address = await server.bind(endpointFor(transport));
+      const address = await server.bind(freshEndpoint(transport));
       const dealer = new zmq.Dealer({ linger: 0 });
       dealer.connect(address);
       try {
@@ -319,7 +319,7 @@ for (const transport of transports) {
 describe("a parts message past the server's size limit", () => {
   test("counts its parts: it is refused with an ERR that names the size, never decoded", T, async () => {
     const server = new RpcServer(new Store(), { heartbeat: false, maxMessageSize: 100_000 });
-    const address = await server.bind(endpointFor("tcp"));
+    const address = await server.bind(freshEndpoint("tcp"));
     const dealer = new zmq.Dealer({ linger: 0 });
     dealer.connect(address);
     try {

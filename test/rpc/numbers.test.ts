@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { float64, packWire, unpackWire } from "../../src/index.js";
 import { RpcClient, RpcServer } from "../../src/rpc/index.js";
 import { decodeEvent, encodeFast, nextIdNumber } from "../../src/rpc/protocol.js";
-import { endpointFor, readVector } from "./util.js";
+import { freshEndpoint, readVector } from "../helpers.js";
 
 const T = { timeout: 15_000 };
 
@@ -83,7 +83,7 @@ test("an RPC round trip keeps integers integers and numbers numbers", T, async (
   );
   const client = new RpcClient({ heartbeat: 200, timeout: 5000 });
   try {
-    client.connect(await server.bind(endpointFor("tcp")));
+    client.connect(await server.bind(freshEndpoint("tcp")));
     const values = [1764633600123, 2 ** 33, Number.MAX_SAFE_INTEGER, -(2 ** 40), 0.25, 2n ** 63n - 1n];
     assert.deepEqual(await client.call("echo", [values]), values);
     assert.deepEqual(seen, ["number", "number", "number", "number", "number", "bigint"]);

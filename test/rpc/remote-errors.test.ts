@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { InvalidArgumentError, RemoteError } from "../../src/core/errors.js";
 import { RpcClient, RpcServer, registerRemoteError } from "../../src/rpc/index.js";
-import { endpointFor } from "./util.js";
+import { freshEndpoint } from "../helpers.js";
 
 const T = { timeout: 20_000 };
 
@@ -25,7 +25,7 @@ describe("remote error registry", () => {
     T,
     async () => {
       await using server = new RpcServer({ quota: thrower("QuotaError"), other: thrower("OtherError") });
-      const address = await server.bind(endpointFor("tcp"));
+      const address = await server.bind(freshEndpoint("tcp"));
       await using client = new RpcClient({ timeout: 10_000 });
       client.connect(address);
       const unregister = registerRemoteError(
@@ -60,7 +60,7 @@ describe("remote error registry", () => {
     T,
     async () => {
       await using server = new RpcServer({ a: thrower("HookedError"), b: thrower("BrokenFactory"), c: thrower("Odd") });
-      const address = await server.bind(endpointFor("tcp"));
+      const address = await server.bind(freshEndpoint("tcp"));
       const replaced = new Error("from the hook");
       await using client = new RpcClient({
         timeout: 10_000,

@@ -15,14 +15,14 @@ import {
   TimeoutError,
 } from "../../src/rpc/index.js";
 import { BATCH_MARKER, decodeEvent, encodeFast, isBatchMarker, nextIdNumber } from "../../src/rpc/protocol.js";
-import { Anchor } from "./anchor.js";
-import { endpointFor, transports } from "./util.js";
+import * as anchor from "../fixtures/anchor.js";
+import { freshEndpoint, networkTransports } from "../helpers.js";
 
 const T = { timeout: 15_000 };
 
 async function pair(target: object, transport: "tcp" | "ipc", serverOptions = {}, clientOptions = {}) {
   const server = new RpcServer(target, { name: "anchor", heartbeat: 200, ...serverOptions });
-  const address = await server.bind(endpointFor(transport));
+  const address = await server.bind(freshEndpoint(transport));
   const client = new RpcClient({ heartbeat: 200, timeout: 5000, ...clientOptions });
   client.connect(address);
   return {
@@ -36,12 +36,12 @@ async function pair(target: object, transport: "tcp" | "ipc", serverOptions = {}
   };
 }
 
-for (const transport of transports) {
+for (const transport of networkTransports) {
   describe(`rpc over ${transport}`, () => {
     test("sync and async methods answer OK; the typed proxy calls them", T, async () => {
-      await using p = await pair(new Anchor(), transport);
+      await using p = await pair(anchor, transport);
       assert.equal(await p.client.call("add", [1, 2]), 3);
-      const api = p.client.proxy<Anchor>();
+      const api = p.client.proxy<typeof anchor>();
       assert.equal(await api.add(40, 2), 42);
       assert.deepEqual(await api.echo({ a: [1, 2.5, null], b: Buffer.from([0, 1, 255]) }), {
         a: [1, 2.5, null],
@@ -51,16 +51,16 @@ for (const transport of transports) {
     });
 
     test("the proxy is not a thenable and can be returned from async code", T, async () => {
-      await using p = await pair(new Anchor(), transport);
-      const api = p.client.proxy<Anchor>();
+      await using p = await pair(anchor, transport);
+      const api = p.client.proxy<typeof anchor>();
       assert.equal((api as unknown as { then?: unknown }).then, undefined);
       const same = await (async () => api)();
       assert.equal(await same.add(1, 1), 2);
     });
 
     test("generators stream: iterate item by item, or await to collect", T, async () => {
-      await using p = await pair(new Anchor(), transport);
-      const api = p.client.proxy<Anchor>();
+      await using p = await pair(anchor, transport);
+      const api = p.client.proxy<typeof anchor>();
       const seen: number[] = [];
       for await (const n of api.range(5)) seen.push(n);
       assert.deepEqual(seen, [0, 1, 2, 3, 4]);
@@ -196,7 +196,7 @@ for (const transport of transports) {
 
       // On the wire: the first call of a turn goes alone as [blob]; the rest follow as one batch.
       await using router = new Router();
-      const address = await router.bind(endpointFor(transport));
+      const address = await router.bind(freshEndpoint(transport));
       await using client = new RpcClient({ framing: "zerokit", heartbeat: false });
       client.connect(address);
       const calls = [client.call("add", [1, 1]), client.call("add", [2, 2]), client.call("add", [3, 3])];
@@ -229,7 +229,7 @@ for (const transport of transports) {
     });
 
     test("a thrown error answers ERR [name, message, stack] as RemoteError", T, async () => {
-      await using p = await pair(new Anchor(), transport);
+      await using p = await pair(anchor, transport);
       const error = await p.client.call("fail", ["bad"]).then(
         () => assert.fail("should throw"),
         (e: unknown) => e,
@@ -242,7 +242,7 @@ for (const transport of transports) {
     });
 
     test("an unknown method answers NameError", T, async () => {
-      await using p = await pair(new Anchor(), transport);
+      await using p = await pair(anchor, transport);
       await assert.rejects(
         p.client.call("nosuch"),
         (e: unknown) => e instanceof RemoteError && e.remoteName === "NameError" && e.remoteMessage === "nosuch",
@@ -251,7 +251,7 @@ for (const transport of transports) {
     });
 
     test("introspection: ping, name, list, help, args, inspect", T, async () => {
-      await using p = await pair(new Anchor(), transport);
+      await using p = await pair(anchor, transport);
       const c = p.client;
       assert.deepEqual(await c.call("_zerorpc_ping"), ["pong", "anchor"]);
       assert.equal(await c.call("_zerorpc_name"), "anchor");
@@ -357,7 +357,7 @@ for (const transport of transports) {
     });
 
     test("a call without a first reply in time fails with TimeoutError", T, async () => {
-      await using p = await pair(new Anchor(), transport);
+      await using p = await pair(anchor, transport);
       const started = performance.now();
       await assert.rejects(
         p.client.call("sleep", [5], { timeout: 150 }),
@@ -441,7 +441,7 @@ for (const transport of transports) {
 
     test("hooks see calls, results and errors", T, async () => {
       const seen: string[] = [];
-      await using p = await pair(new Anchor(), transport, {
+      await using p = await pair(anchor, transport, {
         hooks: {
           beforeCall: (c: { method: string }) => void seen.push(`before ${c.method}`),
           afterCall: (c: { method: string }, r: unknown) => void seen.push(`after ${c.method} ${String(r)}`),
@@ -457,7 +457,7 @@ for (const transport of transports) {
     });
 
     test("many concurrent calls from many callers all get their own answer", T, async () => {
-      await using p = await pair(new Anchor(), transport);
+      await using p = await pair(anchor, transport);
       const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => p.client.call("add", [i, 1])));
       assert.deepEqual(
         results,
@@ -466,7 +466,7 @@ for (const transport of transports) {
     });
 
     test("heartbeats keep a long call alive past two periods", T, async () => {
-      await using p = await pair(new Anchor(), transport);
+      await using p = await pair(anchor, transport);
       assert.equal(await p.client.call("sleep", [0.7]), 0.7); // 3.5 heartbeat periods
     });
   });

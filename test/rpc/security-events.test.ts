@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AuthenticationError, Authenticator, generateKeyPair, type KeyPair } from "../../src/index.js";
 import { Publisher, Puller, Pusher, Subscriber } from "../../src/rpc/index.js";
-import { endpointFor, transports } from "./util.js";
+import { freshEndpoint, networkTransports } from "../helpers.js";
 
 const T = { timeout: 20_000 };
 
@@ -35,7 +35,7 @@ async function receiver(
   };
   const options = { security: { curve: keys, authenticator: auth } };
   const socket = kind === "pull" ? new Puller(target, options) : new Subscriber(target, options);
-  const address = await socket.bind(endpointFor(transport));
+  const address = await socket.bind(freshEndpoint(transport));
   return {
     keys,
     address,
@@ -48,7 +48,7 @@ async function receiver(
   };
 }
 
-for (const transport of transports) {
+for (const transport of networkTransports) {
   describe(`event senders on the peer set over ${transport}`, () => {
     test("one Pusher reaches two Pullers of different keys; each event goes to one of them", T, async () => {
       const me = generateKeyPair();

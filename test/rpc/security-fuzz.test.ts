@@ -18,7 +18,7 @@ import {
 import { RpcClient, RpcServer } from "../../src/rpc/index.js";
 import { BATCH_MARKER } from "../../src/rpc/protocol.js";
 import { fuzzMessageCount, fuzzSeed, Random } from "../fuzz/random.js";
-import { endpointFor, transports } from "./util.js";
+import { freshEndpoint, networkTransports } from "../helpers.js";
 
 const MESSAGES = fuzzMessageCount(300);
 const SEED = fuzzSeed();
@@ -50,7 +50,7 @@ function hostile(r: Random): Buffer[] {
   }
 }
 
-for (const transport of transports) {
+for (const transport of networkTransports) {
   test(`fuzz without a key gets no answer over ${transport} (seed ${SEED}, ${MESSAGES} per client)`, {
     timeout: 60_000,
   }, async () => {
@@ -69,7 +69,7 @@ for (const transport of transports) {
       },
       { security: { curve: keys, authenticator: auth }, onHandshakeFailure: () => undefined },
     );
-    const address = await server.bind(endpointFor(transport));
+    const address = await server.bind(freshEndpoint(transport));
     await using client = new RpcClient({ security: { curve: { serverKey: keys.publicKey, ...friend } } });
     client.connect(address);
     assert.equal(await client.call("echo", ["warm"]), "warm");

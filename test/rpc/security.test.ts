@@ -22,7 +22,7 @@ import {
   writeCertificates,
 } from "../../src/index.js";
 import { type PeerStatus, Publisher, Puller, Pusher, RpcClient, RpcServer, Subscriber } from "../../src/rpc/index.js";
-import { endpointFor, transports } from "./util.js";
+import { freshEndpoint, networkTransports } from "../helpers.js";
 
 const T = { timeout: 20_000 };
 /** Far longer than the test's own timeout: an error that arrives came from the handshake events. */
@@ -92,7 +92,7 @@ async function securedServer(
     security: { curve: { secretKey: keys.secretKey }, authenticator: auth },
     onHandshakeFailure: (error) => failures.push(error),
   });
-  const address = await server.bind(endpointFor(transport));
+  const address = await server.bind(freshEndpoint(transport));
   return {
     server,
     service,
@@ -111,7 +111,7 @@ function isEauth(error: unknown): boolean {
   return error instanceof AuthenticationError && error.code === "EAUTH";
 }
 
-for (const transport of transports) {
+for (const transport of networkTransports) {
   describe(`CURVE RPC over ${transport}`, () => {
     test("an allowed key is served, streams included", T, async () => {
       const me = generateKeyPair();
@@ -269,8 +269,8 @@ for (const transport of transports) {
         { hold: hold("B"), whoami: () => "B" },
         { security: { curve: keysB, authenticator: authB } },
       );
-      const addressA = await serverA.bind(endpointFor(transport));
-      const addressB = await serverB.bind(endpointFor(transport));
+      const addressA = await serverA.bind(freshEndpoint(transport));
+      const addressB = await serverB.bind(freshEndpoint(transport));
       await using client = new RpcClient({ timeout: CALL_TIMEOUT });
       client.connect(addressA, { security: { curve: { serverKey: keysA.publicKey, ...me } } });
       client.connect(addressB, { security: { curve: { serverKey: keysB.publicKey, ...me } } });
@@ -304,7 +304,7 @@ for (const transport of transports) {
         { wait: () => new Promise<string>((resolve) => (release = () => resolve("done"))) },
         { heartbeat: 50, security: { curve: keys, authenticator: auth } },
       );
-      const address = await server.bind(endpointFor(transport));
+      const address = await server.bind(freshEndpoint(transport));
       let beats = 0;
       await using client = new RpcClient({
         heartbeat: 50,
@@ -357,7 +357,7 @@ for (const transport of transports) {
         },
         { security: { curve: keys, authenticator: auth } },
       );
-      const address = await puller.bind(endpointFor(transport));
+      const address = await puller.bind(freshEndpoint(transport));
       await using intruder = new Pusher({ security: { curve: { serverKey: keys.publicKey, ...stranger } } });
       const refused = log.next();
       intruder.connect(address);
@@ -401,7 +401,7 @@ describe("CURVE RPC over tcp only", () => {
         const keys = generateKeyPair();
         await using auth = new Authenticator({ curve: "any" });
         await using server = new RpcServer({}, { name: "noisy", security: { curve: keys, authenticator: auth } });
-        const address = await server.bind(endpointFor("tcp"));
+        const address = await server.bind(freshEndpoint("tcp"));
         await using wrong = new Dealer({
           linger: 0,
           ...clientSocketOptions({ curve: { serverKey: generateKeyPair().publicKey } }),
@@ -428,7 +428,7 @@ describe("CURVE RPC over tcp only", () => {
     const broker = generateKeyPair();
     await using auth = new Authenticator({ curve: { keys: [worker.publicKey] } });
     await using client = new RpcClient({ timeout: CALL_TIMEOUT });
-    const address = await client.bind(endpointFor("tcp"), { security: { curve: broker, authenticator: auth } });
+    const address = await client.bind(freshEndpoint("tcp"), { security: { curve: broker, authenticator: auth } });
     await using server = new RpcServer({ whoami: () => "worker" });
     server.connect(address, { security: { curve: { serverKey: broker.publicKey, ...worker } } });
     assert.equal(await client.call("whoami"), "worker");
@@ -484,7 +484,7 @@ describe("security options", () => {
       { note: (x: unknown) => delivered?.(x) },
       { security: { curve: keys, authenticator: auth } },
     );
-    const address = await subscriber.bind(endpointFor("tcp"));
+    const address = await subscriber.bind(freshEndpoint("tcp"));
     await using publisher = new Publisher({ security: { curve: { serverKey: keys.publicKey, ...me } } });
     publisher.connect(address);
     // PUB drops what it sends before the subscription arrives: publish until one is delivered.

@@ -4,8 +4,8 @@ import { describe, test } from "node:test";
 import { packWire, unpackWire } from "../../src/core/codec.js";
 import { Dealer, Pub, Pull, Push, Router, Sub } from "../../src/index.js";
 import { Puller, RemoteError, RpcClient, RpcServer, Subscriber } from "../../src/rpc/index.js";
-import { Anchor } from "./anchor.js";
-import { endpointFor, readVector, revive } from "./util.js";
+import * as anchor from "../fixtures/anchor.js";
+import { freshEndpoint, readVector, revive } from "../helpers.js";
 
 interface Recorded {
   hex: string;
@@ -28,8 +28,8 @@ function decode(blob: Buffer): Event {
 describe("a zerokit server answers the recorded Python requests like Python did", () => {
   for (const [name, scenario] of Object.entries(replies.scenarios)) {
     test(name, T, async () => {
-      await using server = new RpcServer(new Anchor(), { name: "anchor", heartbeat: 1000 });
-      const address = await server.bind(endpointFor("tcp"));
+      await using server = new RpcServer(anchor, { name: "anchor", heartbeat: 1000 });
+      const address = await server.bind(freshEndpoint("tcp"));
       await using raw = new Dealer();
       raw.connect(address);
       await raw.send([Buffer.alloc(0), Buffer.from(scenario.request.hex, "hex")]);
@@ -77,7 +77,7 @@ describe("a zerokit client speaks like the recorded Python client", () => {
 
   test("request shape: [header{message_id, v:3}, str name, args]", T, async () => {
     await using router = new Router();
-    const address = await router.bind(endpointFor("tcp"));
+    const address = await router.bind(freshEndpoint("tcp"));
     await using client = new RpcClient({ heartbeat: 1000 });
     client.connect(address);
     const call = client.call("add", [1, 2]);
@@ -99,7 +99,7 @@ describe("a zerokit client speaks like the recorded Python client", () => {
   for (const [name, scenario] of Object.entries(replies.scenarios)) {
     test(`accepts the recorded replies of ${name}`, T, async () => {
       await using router = new Router();
-      const address = await router.bind(endpointFor("tcp"));
+      const address = await router.bind(freshEndpoint("tcp"));
       await using client = new RpcClient({ heartbeat: 1000, timeout: 5000 });
       client.connect(address);
       const [, method, args] = revive(scenario.request.event) as Event;
@@ -152,7 +152,7 @@ describe("one-way events match the recorded Python pusher and publisher", () => 
       },
     };
     await using puller = new Puller(target);
-    const address = await puller.bind(endpointFor("ipc"));
+    const address = await puller.bind(freshEndpoint("ipc"));
     await using push = new Push();
     push.connect(address);
     for (const event of oneway.pushed) await push.send(Buffer.from(event.hex, "hex"));
@@ -164,7 +164,7 @@ describe("one-way events match the recorded Python pusher and publisher", () => 
 
     const { Pusher } = await import("../../src/rpc/index.js");
     await using pull = new Pull();
-    const pullAddress = await pull.bind(endpointFor("tcp"));
+    const pullAddress = await pull.bind(freshEndpoint("tcp"));
     await using pusher = new Pusher();
     pusher.connect(pullAddress);
     await pusher.proxy<{ hello(who: string): void }>().hello("world");
@@ -183,7 +183,7 @@ describe("one-way events match the recorded Python pusher and publisher", () => 
       resolve = r;
     });
     await using pub = new Pub();
-    const address = await pub.bind(endpointFor("tcp"));
+    const address = await pub.bind(freshEndpoint("tcp"));
     await using subscriber = new Subscriber({ hello: (who: string) => resolve(who) });
     subscriber.connect(address);
     const blob = Buffer.from(oneway.published[0]?.hex as string, "hex");

@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ClosedError, InvalidArgumentError, RemoteError } from "../../src/index.js";
 import { Context, startServer, WorkerExitError } from "../../src/state/index.js";
-import { endpointFor } from "../rpc/util.js";
+import { freshEndpoint } from "../helpers.js";
 
 const T = { timeout: 60_000 };
 const work = new URL("./work.js", import.meta.url);
 
 for (const transport of ["tcp", "ipc"] as const) {
   describe(`worker pools over ${transport}`, () => {
-    const address = () => (transport === "tcp" ? "tcp://127.0.0.1:*" : endpointFor("ipc"));
+    const address = () => (transport === "tcp" ? "tcp://127.0.0.1:*" : freshEndpoint("ipc"));
 
     test("a pool stays warm: later maps run on the same processes, results in item order", T, async () => {
       await using server = await startServer(address(), { inProcess: true });

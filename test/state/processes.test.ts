@@ -5,15 +5,15 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { RemoteError } from "../../src/index.js";
 import { Context, State, startServer, WorkerExitError } from "../../src/state/index.js";
-import { endpointFor, transports } from "../rpc/util.js";
+import { freshEndpoint, networkTransports } from "../helpers.js";
 
 const T = { timeout: 60_000 };
 const work = new URL("./work.js", import.meta.url);
 
-for (const transport of transports) {
+for (const transport of networkTransports) {
   describe(`state across processes over ${transport}`, () => {
     test("4 processes × 1,000 transactional increments = exactly 4,000", T, async () => {
-      await using server = await startServer(transport === "tcp" ? "tcp://127.0.0.1:*" : endpointFor("ipc"));
+      await using server = await startServer(transport === "tcp" ? "tcp://127.0.0.1:*" : freshEndpoint("ipc"));
       await using ctx = await Context.start(server.address);
       const workers = ctx.spawn(work, { exportName: "txIncrement", args: [1000], count: 4 });
       assert.equal(workers.length, 4);
@@ -24,7 +24,7 @@ for (const transport of transports) {
     test("persistence: acknowledged writes survive SIGKILL; seq continues", T, async () => {
       const dataDir = mkdtempSync(join(tmpdir(), "zk-state-"));
       try {
-        const address = transport === "tcp" ? "tcp://127.0.0.1:*" : endpointFor("ipc");
+        const address = transport === "tcp" ? "tcp://127.0.0.1:*" : freshEndpoint("ipc");
         const first = await startServer(address, { dataDir, fsync: "always", snapshotEvery: 150 });
         const state = new State(first.address);
         let lastSeq = 0;
@@ -33,7 +33,7 @@ for (const transport of transports) {
         lastSeq++;
         state.close();
         process.kill(first.pid as number, "SIGKILL");
-        const second = await startServer(transport === "tcp" ? "tcp://127.0.0.1:*" : endpointFor("ipc"), {
+        const second = await startServer(transport === "tcp" ? "tcp://127.0.0.1:*" : freshEndpoint("ipc"), {
           dataDir,
           fsync: "always",
         });
@@ -62,14 +62,14 @@ describe("persistence recovery", () => {
   test("a corrupt or truncated log tail is reported and cut; the valid prefix is kept", T, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "zk-state-"));
     try {
-      const first = await startServer(endpointFor("ipc"), { dataDir, fsync: "always", inProcess: true });
+      const first = await startServer(freshEndpoint("ipc"), { dataDir, fsync: "always", inProcess: true });
       const state = new State(first.address);
       for (let i = 1; i <= 10; i++) await state.set("n", i);
       state.close();
       await first.stop();
       const log = join(dataDir, readdirSync(dataDir).find((f) => f.endsWith(".log")) as string);
       appendFileSync(log, Buffer.from([20, 0, 0, 0, 1, 2, 3, 4, 9, 9])); // a record cut short
-      const second = await startServer(endpointFor("ipc"), { dataDir, fsync: "always", inProcess: true });
+      const second = await startServer(freshEndpoint("ipc"), { dataDir, fsync: "always", inProcess: true });
       assert.match(second.recovery?.problem ?? "", /truncated record/);
       assert.equal(second.recovery?.discardedBytes, 10);
       const again = new State(second.address);
@@ -78,7 +78,7 @@ describe("persistence recovery", () => {
       again.close();
       await second.stop();
       appendFileSync(log, Buffer.from([4, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4])); // bad checksum
-      const third = await startServer(endpointFor("ipc"), { dataDir, inProcess: true });
+      const third = await startServer(freshEndpoint("ipc"), { dataDir, inProcess: true });
       assert.match(third.recovery?.problem ?? "", /checksum/);
       const last = new State(third.address);
       assert.equal(await last.get("n"), 11);

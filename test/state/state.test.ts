@@ -5,13 +5,13 @@ import { packWire } from "../../src/core/codec.js";
 import { AbortError, Dealer, RemoteError } from "../../src/index.js";
 import { RpcClient } from "../../src/rpc/index.js";
 import { HistoryTruncatedError, ping, State, StateServer, TimeoutError } from "../../src/state/index.js";
-import { endpointFor, transports } from "../rpc/util.js";
+import { freshEndpoint, networkTransports } from "../helpers.js";
 
 const T = { timeout: 20_000 };
 const mutations = fileURLToPath(new URL("./mutations.js", import.meta.url));
 
 async function setup(transport: "tcp" | "ipc", options = {}) {
-  const server = await StateServer.start(endpointFor(transport), {
+  const server = await StateServer.start(freshEndpoint(transport), {
     heartbeat: 500,
     mutations,
     mutationTimeout: 300,
@@ -29,7 +29,7 @@ async function setup(transport: "tcp" | "ipc", options = {}) {
   };
 }
 
-for (const transport of transports) {
+for (const transport of networkTransports) {
   describe(`state over ${transport}`, () => {
     test("the dict API and rich values", T, async () => {
       await using s = await setup(transport);
@@ -309,9 +309,9 @@ for (const transport of transports) {
 
 describe("state server addresses", () => {
   test("ping tells whether a server is there; a missing server times out, never hangs", T, async () => {
-    await using server = await StateServer.start(endpointFor("ipc"));
+    await using server = await StateServer.start(freshEndpoint("ipc"));
     assert.equal(await ping(server.address, { timeout: 2000 }), true);
-    const missing = endpointFor("ipc");
+    const missing = freshEndpoint("ipc");
     assert.equal(await ping(missing, { timeout: 200 }), false);
     const state = new State(missing, { timeout: 200 });
     try {
