@@ -49,9 +49,8 @@ export { doc } from "./introspect.js";
 export { type RemoteErrorFactory, registerRemoteError } from "./remote-errors.js";
 export {
   type CallInfo,
-  PushStream,
   RpcServer,
   type ServerHooks,
   type ServerOptions,
-  type StreamSink,
 } from "./server.js";
+export { PushStream, type StreamSink } from "./streams.js";

@@ -53,6 +53,7 @@ import {
   type WireId,
 } from "./protocol.js";
 import { batchFrames, channelEventName, creditOf, errorTupleOf, eventFrames, meaningOf } from "./semantics.js";
+import { isPulledStream, PushStream, runPulledStream, type StreamHost, startPushStream } from "./streams.js";
 
 /** Facts about a call, given to server hooks. */
 export interface CallInfo {
@@ -221,11 +222,8 @@ const DEFAULT_MAX_ITEMS = 1_000_000;
 const DEFAULT_MAX_CREDIT = 1000;
 const DEFAULT_MAX_CALLS_PER_PEER = 10_000;
 const DEFAULT_MAX_PEER_BACKLOG = 64 * 1024 * 1024;
-/** Stream items sent in a row before a stream lets other clients' work run. */
-const STREAM_YIELD_EVERY = 64;
 /** How soon a kept-back reply is offered to its client's pipe again. */
 const BACKLOG_RETRY_MS = 2;
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** The key of a routing id without allocating for libzmq's own 5-byte ids (0x00 + uint32). */
 function peerKey(identity: Buffer): number | string {
@@ -283,59 +281,6 @@ function controllerOf(channel: ServerChannel): AbortController {
 }
 
 const EMPTY_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
-
-/** What a {@link PushStream}'s producer is given to feed its stream. */
-export interface StreamSink {
-  /** Items the client accepts right now (its credit); 0 once the stream ended or the call is gone. */
-  readonly credit: number;
-  /**
-   * Sends one STREAM item at once. Returns false, sending nothing, when there is no credit or the
-   * stream is over: keep the item and push it from {@link onCredit}.
-   */
-  push(item: unknown): boolean;
-  /** Ends the stream with STREAM_DONE (sent as soon as the client's credit allows). */
-  end(): void;
-  /** Ends the stream with ERR `[name, message, stack]` of `error`. */
-  fail(error: unknown): void;
-  /** Aborts when the client cancels or is lost, or the server closes: stop producing then. */
-  readonly signal: AbortSignal;
-  /** Called each time the client grants more credit. */
-  onCredit: (() => void) | undefined;
-}
-
-/**
- * A streamed reply fed by pushes instead of pulled from an iterator. Return one from a handler
- * when items come from events (a state watcher's changes): each item leaves the moment the
- * producer pushes it, with none of an async iterator's hand-offs in between, and the client's
- * credit still bounds what is sent ahead.
- *
- * Concurrency: `start` runs once, synchronously, when the handler's result is settled; the sink
- * may then be used from any callback until the stream ends or `sink.signal` aborts.
- *
- * @example
- * const ticks = () => new PushStream((sink) => {
- *   const timer = setInterval(() => sink.push(Date.now()), 100);
- *   sink.signal.addEventListener("abort", () => clearInterval(timer));
- * });
- */
-export class PushStream {
-  /** @throws {InvalidArgumentError} when `start` is not a function. */
-  constructor(readonly start: (sink: StreamSink) => void) {
-    checkFunction("start", start);
-  }
-}
-
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return value !== null && typeof value === "object" && Symbol.asyncIterator in value;
-}
-function isGenerator(value: unknown): value is Iterator<unknown> & Iterable<unknown> {
-  return (
-    value !== null &&
-    typeof value === "object" &&
-    typeof (value as Iterator<unknown>).next === "function" &&
-    Symbol.iterator in value
-  );
-}
 
 const HOOK_NAMES = ["beforeCall", "afterCall", "onError", "replyHeaders"] as const;
 
@@ -437,6 +382,19 @@ function messageBytes(message: OutMessage): number {
  * const address = await server.bind("tcp://127.0.0.1:4242");
  */
 export class RpcServer implements AsyncDisposable {
+  /** What this server's streams ask of it (see streams.ts). */
+  readonly #streams: StreamHost<ServerChannel> = {
+    signalOf: (channel) => controllerOf(channel).signal,
+    waitCredit: (channel) => this.#waitCredit(channel),
+    item: (channel, value) => this.#send(channel.envelope, channel.requestId, STREAM, value, channel),
+    done: (channel) => {
+      this.#finish(channel);
+      this.#afterCall(channel, undefined);
+      this.#send(channel.envelope, channel.requestId, STREAM_DONE, null, channel);
+    },
+    fail: (channel, error) => this.#fail(channel, error),
+    release: (channel) => this.#finish(channel),
+  };
   readonly name: string;
   /** What the server refused or survived so far (see {@link ServerStats}); read-only. */
   readonly stats: ServerStats = {
@@ -924,16 +882,16 @@ export class RpcServer implements AsyncDisposable {
       if (value instanceof PushStream) {
         if (!channel.key && !this.#register(channel)) return;
         const context = channel.context;
-        if (!context) this.#startPush(channel, value);
-        else runAsCall(context, channel.stored, () => this.#startPush(channel, value), []);
+        if (!context) startPushStream(this.#streams, channel, value);
+        else runAsCall(context, channel.stored, () => startPushStream(this.#streams, channel, value), []);
         return;
       }
-      if (isAsyncIterable(value) || isGenerator(value)) {
+      if (isPulledStream(value)) {
         if (!channel.key && !this.#register(channel)) return;
         // Generator bodies run on first next(): keep them inside the call's context.
         const context = channel.context;
-        if (!context) void this.#runStream(channel, value);
-        else void runAsCall(context, channel.stored, () => this.#runStream(channel, value), []);
+        if (!context) void runPulledStream(this.#streams, channel, value);
+        else void runAsCall(context, channel.stored, () => runPulledStream(this.#streams, channel, value), []);
         return;
       }
     } catch (error) {
@@ -984,108 +942,6 @@ export class RpcServer implements AsyncDisposable {
   /** True when the channel finished, or was aborted (client lost or cancelled): nothing more is sent. */
   #isGone(channel: ServerChannel): boolean {
     return channel.lastSent < 0 || channel.controller?.signal.aborted === true;
-  }
-
-  /** Never rejects: a failing generator answers ERR. */
-  async #runStream(channel: ServerChannel, source: AsyncIterable<unknown> | Iterable<unknown>): Promise<void> {
-    let iterator: AsyncIterator<unknown> | Iterator<unknown>;
-    try {
-      iterator = isAsyncIterable(source)
-        ? source[Symbol.asyncIterator]()
-        : (source as Iterable<unknown>)[Symbol.iterator]();
-    } catch (error) {
-      this.#fail(channel, error);
-      return;
-    }
-    const controller = controllerOf(channel);
-    let finished = false;
-    let streak = 0;
-    try {
-      while (true) {
-        if (channel.credit <= 0) {
-          streak = 0;
-          await this.#waitCredit(channel);
-        }
-        if (controller.signal.aborted) break;
-        const step = await iterator.next();
-        if (step.done) {
-          finished = true;
-          break;
-        }
-        if (controller.signal.aborted) break;
-        channel.credit--;
-        this.#send(channel.envelope, channel.requestId, STREAM, step.value, channel);
-        // A generator's next() resolves in a microtask: without a turn of the event loop now
-        // and then, one stream would keep every other client's messages unread.
-        if (++streak >= STREAM_YIELD_EVERY) {
-          streak = 0;
-          await nextTurn();
-        }
-      }
-      if (finished) {
-        if (channel.credit <= 0) await this.#waitCredit(channel);
-        if (!controller.signal.aborted) {
-          this.#finish(channel);
-          this.#afterCall(channel, undefined);
-          this.#send(channel.envelope, channel.requestId, STREAM_DONE, null, channel);
-        }
-      }
-    } catch (error) {
-      if (!controller.signal.aborted) this.#fail(channel, error);
-    } finally {
-      if (!finished) {
-        try {
-          await iterator.return?.();
-        } catch {
-          // The stream is over either way.
-        }
-      }
-      if (controller.signal.aborted) this.#finish(channel);
-    }
-  }
-
-  #startPush(channel: ServerChannel, stream: PushStream): void {
-    const signal = controllerOf(channel).signal;
-    let open = true;
-    let ending = false;
-    const sendDone = () => {
-      if (!open || signal.aborted || channel.credit <= 0) return;
-      open = false;
-      this.#finish(channel);
-      this.#afterCall(channel, undefined);
-      this.#send(channel.envelope, channel.requestId, STREAM_DONE, null, channel);
-    };
-    const sink: StreamSink = {
-      get credit() {
-        return open && !ending && !signal.aborted ? channel.credit : 0;
-      },
-      push: (item) => {
-        if (!open || ending || signal.aborted || channel.credit <= 0) return false;
-        channel.credit--;
-        this.#send(channel.envelope, channel.requestId, STREAM, item, channel);
-        return true;
-      },
-      end: () => {
-        ending = true;
-        sendDone();
-      },
-      fail: (error) => {
-        if (!open) return;
-        open = false;
-        this.#fail(channel, error);
-      },
-      signal,
-      onCredit: undefined,
-    };
-    channel.onCredit = () => {
-      if (ending) sendDone();
-      else if (open) sink.onCredit?.();
-    };
-    try {
-      stream.start(sink);
-    } catch (error) {
-      sink.fail(error);
-    }
   }
 
   #waitCredit(channel: ServerChannel): Promise<void> {
