@@ -14,8 +14,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Cli, rpc } from "./cli/helpers.js";
-import { repoRoot } from "./helpers.js";
+import { Cli, repoRoot, rpc } from "./helpers.js";
 
 interface Block {
   lang: string;

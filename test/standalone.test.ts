@@ -9,8 +9,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, extname, join, relative, resolve, sep } from "node:path";
 import { describe, test } from "node:test";
-import { zerorpcVectors } from "./cli/helpers.js";
-import { repoRoot, vectorsDir } from "./helpers.js";
+import { repoRoot, vectorsDir, zerorpcVectors } from "./helpers.js";
 
 const SCANNED = ["src", "test", "bench", "examples", "bin"];
 const CODE = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);

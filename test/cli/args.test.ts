@@ -6,8 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { repoRoot } from "../helpers.js";
-import { rpc, runCli } from "./helpers.js";
+import { repoRoot, rpc, runCli } from "../helpers.js";
 
 const version = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
 

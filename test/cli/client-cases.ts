@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { rpc, runCli, type Served, startServer, zerorpcVectors } from "./helpers.js";
+import { rpc, runCli, type Served, startServer, zerorpcVectors } from "../helpers.js";
 
 interface CliCase {
   argv: string[];

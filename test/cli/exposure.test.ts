@@ -18,7 +18,7 @@ import {
   reachableFromOtherMachines,
 } from "../../src/cli/exposure.js";
 import { RpcServer } from "../../src/rpc/server.js";
-import { anchorJs, rpc, runCli, startServer } from "./helpers.js";
+import { anchorJs, rpc, runCli, startServer } from "../helpers.js";
 
 describe("what the CLI server exposes", () => {
   test("a wildcard bind is reported as every interface, loopback as itself", { timeout: 5000 }, () => {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { LoadError, loadService } from "../../src/cli/load.js";
-import { anchorJs, anchorTs, rpc, runCli, startServer, workerMjs } from "./helpers.js";
+import { anchorJs, anchorTs, rpc, runCli, startServer, workerMjs } from "../helpers.js";
 
 const withoutTsx = { ZEROKIT_TSX_API: "zerokit-test-no-such-tsx/esm/api" };
 

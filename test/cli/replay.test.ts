@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import * as zmq from "zeromq";
 import { Dealer } from "../../src/core/sockets.js";
 import { decodeEvent, encodeEvent, type RpcEvent } from "../../src/rpc/protocol.js";
-import { anchorJs, type Served, startServer, zerorpcVectors } from "./helpers.js";
+import { anchorJs, type Served, startServer, zerorpcVectors } from "../helpers.js";
 
 zmq.context.blocky = false;
 

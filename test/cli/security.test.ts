@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { readCertificate } from "../../src/index.js";
-import { anchorJs, Cli, ipcEndpoint, rpc, runCli, startServer } from "./helpers.js";
+import { anchorJs, Cli, ipcEndpoint, rpc, runCli, startServer } from "../helpers.js";
 
 const HOUR = "3600";
 let dir = "";

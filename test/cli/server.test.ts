@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { describe, test } from "node:test";
-import { anchorJs, anchorTs, Cli, ipcEndpoint, rpc, startServer, workerMjs } from "./helpers.js";
+import { anchorJs, anchorTs, Cli, ipcEndpoint, rpc, startServer, workerMjs } from "../helpers.js";
 
 describe("zerokit rpc --server", () => {
   test("serves Node's os module on a default address and says how to call it", { timeout: 20_000 }, async () => {

@@ -9,8 +9,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { repoRoot } from "../helpers.js";
-import { Cli, runCli } from "./helpers.js";
+import { Cli, repoRoot, runCli } from "../helpers.js";
 
 const scripts = (
   JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: Record<string, string> }

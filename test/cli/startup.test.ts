@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { RpcServer } from "../../src/rpc/index.js";
-import { type Bin, runCli } from "./helpers.js";
+import { type Bin, runCli } from "../helpers.js";
 
 const HOOKS = `import { appendFileSync } from "node:fs";
 let log;

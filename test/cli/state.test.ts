@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { Cli, ipcEndpoint, runCli } from "./helpers.js";
+import { Cli, ipcEndpoint, runCli } from "../helpers.js";
 
 const T = { timeout: 30_000 };
 

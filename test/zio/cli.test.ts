@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Cli } from "../cli/helpers.js";
+import { Cli } from "../helpers.js";
 import { randomPort } from "./util.js";
 
 const SERVICE = "./dist/examples/service.js";
