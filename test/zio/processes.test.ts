@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import type { XSub } from "../../src/index.js";
 import { Message, type Port, type SocketType } from "../../src/zio/index.js";
 import { freshEndpoint } from "../helpers.js";
 import type { ChildPortConfig } from "./child.js";
@@ -21,6 +22,7 @@ const PATTERNS: { child: SocketType; role: ChildPortConfig["role"]; parent: Sock
   { child: "SUB", role: "sink", parent: "PUB" },
   { child: "PUB", role: "source", parent: "SUB" },
   { child: "XPUB", role: "source", parent: "SUB" },
+  { child: "PUB", role: "source", parent: "XSUB" },
   { child: "RADIO", role: "source", parent: "DISH" },
 ];
 
@@ -90,6 +92,8 @@ describe("zio ports across processes", () => {
             assert.equal(printed.label, label);
             assert.equal(printed.origin, 42);
           } else {
+            // An XSUB subscribes by sending the subscription itself (`\x01` + prefix: everything).
+            if (p.parent === "XSUB") await (port.socket as unknown as XSub).send([Buffer.from([1])]);
             let m: Message | null = null;
             while (!m) {
               child.send({ op: "send", port: `p${i}`, label });
