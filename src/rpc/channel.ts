@@ -27,6 +27,26 @@ export type ConsumeMode = "undecided" | "collect" | "iterate";
 /** What a clock check found (see {@link CallChannel.check}). */
 export type ChannelVerdict = "timeout" | "lost" | "beat" | undefined;
 
+/**
+ * The heartbeat rule of a channel, on either side: `"lost"` after more than 2 periods without
+ * a beat heard, `"beat"` when a period passed since this side last sent something, else
+ * undefined. Clocks are plain numbers (ms), so the rule is tested with a fake clock; the client's
+ * {@link CallChannel} and the server's channels both ask it.
+ *
+ * @example
+ * heartbeatVerdict(channel.lastHeard, channel.lastSent, performance.now(), 5000);
+ */
+export function heartbeatVerdict(
+  lastHeard: number,
+  lastSent: number,
+  now: number,
+  period: number,
+): "lost" | "beat" | undefined {
+  if (now - lastHeard > 2 * period) return "lost";
+  if (now - lastSent >= period) return "beat";
+  return undefined;
+}
+
 /** Facts about a request, given to client hooks. */
 export interface RequestInfo {
   readonly method: string;
@@ -113,9 +133,7 @@ export class CallChannel<L = unknown> implements ResultSource<unknown, unknown>,
   check(now: number, period: number | false): ChannelVerdict {
     if (now >= this.deadline) return "timeout";
     if (period === false || !this.beating) return undefined;
-    if (now - this.lastHeard > 2 * period) return "lost";
-    if (now - this.lastSent >= period) return "beat";
-    return undefined;
+    return heartbeatVerdict(this.lastHeard, this.lastSent, now, period);
   }
 
   /**

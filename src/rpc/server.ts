@@ -22,6 +22,7 @@ import {
 } from "../core/security/options.js";
 import type { Message } from "../core/socket.js";
 import { Router, type SocketOptions } from "../core/sockets.js";
+import { heartbeatVerdict } from "./channel.js";
 import { type AsyncContextMode, type CallContext, receiveLoop, runAsCall, Ticker, usesStorage } from "./context.js";
 import { argsTuple, collectMethods, inspectEntry, type MethodInfo } from "./introspect.js";
 import {
@@ -1018,14 +1019,15 @@ export class RpcServer implements AsyncDisposable {
     try {
       for (const peer of this.#peers.values()) {
         for (const channel of peer.channels.values()) {
-          if (now - channel.lastHeard > 2 * period) {
+          const verdict = heartbeatVerdict(channel.lastHeard, channel.lastSent, now, period);
+          if (verdict === "lost") {
             this.#abortChannel(
               channel,
               new LostRemoteError(`lost the client of ${channel.info.method} after ${2 * period} ms without heartbeat`),
             );
             continue;
           }
-          if (now - channel.lastSent >= period) {
+          if (verdict === "beat") {
             channel.lastSent = now;
             this.#send(
               channel.envelope,

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AbortError } from "../../src/core/errors.js";
-import { CallChannel, type ChannelHost } from "../../src/rpc/channel.js";
+import { CallChannel, type ChannelHost, heartbeatVerdict } from "../../src/rpc/channel.js";
 
 function fakeHost(window = 10) {
   const grants: number[] = [];
@@ -156,5 +156,21 @@ describe("call channel credit and items", () => {
     d.fail(new Error("peer removed"));
     assert.equal(failures.length, 1);
     assert.equal(d.error?.message, "peer removed");
+  });
+});
+
+describe("the heartbeat rule both sides share", () => {
+  test("beat once a period passed since the last send; lost after more than two periods unheard", {
+    timeout: 1000,
+  }, () => {
+    // heard and sent at 0, period 100
+    assert.equal(heartbeatVerdict(0, 0, 99, 100), undefined);
+    assert.equal(heartbeatVerdict(0, 0, 100, 100), "beat");
+    assert.equal(heartbeatVerdict(0, 100, 150, 100), undefined); // beat sent at 100
+    assert.equal(heartbeatVerdict(0, 100, 200, 100), "beat");
+    assert.equal(heartbeatVerdict(0, 200, 200, 100), undefined);
+    assert.equal(heartbeatVerdict(0, 200, 201, 100), "lost"); // more than 2 periods since heard
+    assert.equal(heartbeatVerdict(150, 200, 351, 100), "lost");
+    assert.equal(heartbeatVerdict(150, 300, 350, 100), undefined); // heard at 150: exactly 2 periods is not lost
   });
 });
