@@ -4,7 +4,7 @@
  * instead of sleeps, and the CLI run as a child process. (test/zre and test/zio keep only the
  * child peers and nodes that are theirs alone.)
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync, rmSync } from "node:fs";
@@ -164,6 +164,78 @@ export async function runNode(script: string, args: readonly string[], limitMs: 
   );
   clearTimeout(killer);
   return { code, signal, output, elapsedMs: performance.now() - started, killed };
+}
+
+/** Waits for the first item `match` accepts on an iterator subscribed earlier (events, changes). */
+export async function nextMatching<T>(items: AsyncIterator<T>, match: (item: T) => boolean): Promise<T> {
+  for (;;) {
+    const { value, done } = await items.next();
+    if (done) throw new Error("the stream ended");
+    if (match(value)) return value;
+  }
+}
+
+/**
+ * A compiled test script (`script` relative to `dist/test`) in its own process, driven by JSON
+ * lines: commands go to its stdin, and every line it prints is kept, parsed, for `waitLine`.
+ * Discovery children run with `ZSYS_INTERFACE=lo`.
+ */
+export class JsonLinesChild<L extends { type: string }> {
+  readonly process: ChildProcessWithoutNullStreams;
+  readonly lines: L[] = [];
+  #waiters: (() => void)[] = [];
+  output = "";
+
+  constructor(script: string, args: readonly string[]) {
+    this.process = spawn(process.execPath, [join(distDir, "test", script), ...args], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, ZSYS_INTERFACE: "lo" },
+    });
+    let partial = "";
+    this.process.stdout.on("data", (chunk: Buffer) => {
+      partial += chunk.toString();
+      let newline = partial.indexOf("\n");
+      while (newline >= 0) {
+        this.lines.push(JSON.parse(partial.slice(0, newline)) as L);
+        partial = partial.slice(newline + 1);
+        newline = partial.indexOf("\n");
+      }
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+    this.process.stderr.on("data", (chunk: Buffer) => {
+      this.output += chunk.toString();
+    });
+    this.process.on("exit", () => {
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+  }
+
+  get gone(): boolean {
+    return this.process.exitCode !== null || this.process.signalCode !== null;
+  }
+
+  /** Waits until a line `match` accepts has been printed, at or after line `from`. */
+  async waitLine(match: (line: L) => boolean, from = 0): Promise<L> {
+    for (;;) {
+      const found = this.lines.slice(from).find(match);
+      if (found) return found;
+      if (this.gone) throw new Error(`child exited: ${this.output}`);
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  send(command: Record<string, unknown>): void {
+    this.process.stdin.write(`${JSON.stringify(command)}\n`);
+  }
+
+  async exited(): Promise<void> {
+    if (this.gone) return;
+    await new Promise<void>((resolve) => this.process.once("exit", () => resolve()));
+  }
+
+  kill(): void {
+    this.process.kill("SIGKILL");
+  }
 }
 
 // --- The command line: bin/zerokit.js and bin/zerorpc.js as child processes, servers started

@@ -4,50 +4,22 @@
  * calls keep going round-robin over the live ones; in one process and across processes.
  */
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { join } from "node:path";
 import { describe, test } from "node:test";
 import { RpcClient } from "../../src/rpc/index.js";
 import { ClosedError, connectByName, InvalidArgumentError, Peer, type PortChange } from "../../src/zio/index.js";
-import { distDir } from "../helpers.js";
+import { JsonLinesChild } from "../helpers.js";
 import { loNode, nextChange, online, randomPort, SHORT_CLOCKS } from "./util.js";
 
-class Server {
-  readonly process: ChildProcessWithoutNullStreams;
-  lines: Record<string, unknown>[] = [];
-  #wake: (() => void)[] = [];
+/** One server node in its own process (test/zio/service-child.ts). */
+class Server extends JsonLinesChild<Record<string, unknown> & { type: string }> {
   constructor(
     readonly id: string,
     beacon: number,
   ) {
-    this.process = spawn(process.execPath, [join(distDir, "test", "zio", "service-child.js"), id, String(beacon)], {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, ZSYS_INTERFACE: "lo" },
-    });
-    let partial = "";
-    this.process.stdout.on("data", (chunk: Buffer) => {
-      partial += chunk.toString();
-      for (let nl = partial.indexOf("\n"); nl >= 0; nl = partial.indexOf("\n")) {
-        this.lines.push(JSON.parse(partial.slice(0, nl)) as Record<string, unknown>);
-        partial = partial.slice(nl + 1);
-      }
-      for (const wake of this.#wake.splice(0)) wake();
-    });
-    this.process.on("exit", () => {
-      for (const wake of this.#wake.splice(0)) wake();
-    });
+    super("zio/service-child.js", [id, String(beacon)]);
   }
-  async line(type: string, from = 0): Promise<Record<string, unknown>> {
-    for (;;) {
-      const found = this.lines.slice(from).find((l) => l.type === type);
-      if (found) return found;
-      if (this.process.exitCode !== null || this.process.signalCode !== null)
-        throw new Error(`server ${this.id} exited`);
-      await new Promise<void>((resolve) => this.#wake.push(resolve));
-    }
-  }
-  send(op: string): void {
-    this.process.stdin.write(`${JSON.stringify({ op })}\n`);
+  line(type: string, from = 0): Promise<Record<string, unknown>> {
+    return this.waitLine((l) => l.type === type, from);
   }
 }
 
@@ -166,7 +138,7 @@ describe("zio RPC by name", () => {
       await connected(b);
       assert.deepEqual(await reachesAll(client, ["a", "b"]), new Set(["a", "b"]));
 
-      a.send("stop"); // a clean leave: EXIT at once
+      a.send({ op: "stop" }); // a clean leave: EXIT at once
       await left(a);
       const c = new Server("c", beacon);
       servers.push(c);
@@ -180,9 +152,9 @@ describe("zio RPC by name", () => {
       await caller;
       for (const id of ["a", "b", "c"]) assert.ok(replies.includes(id), `the background caller reached ${id}`);
 
-      c.send("offline");
+      c.send({ op: "offline" });
       await left(c);
-      c.send("online");
+      c.send({ op: "online" });
       await c.line(
         "ONLINE",
         c.lines.findIndex((l) => l.type === "OFFLINE"),

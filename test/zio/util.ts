@@ -4,10 +4,8 @@
  * that run one node each (test/zio/child.ts).
  */
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { join } from "node:path";
 import { Node, type NodeOptions, type PortChange } from "../../src/zio/index.js";
-import { distDir } from "../helpers.js";
+import { JsonLinesChild, nextMatching } from "../helpers.js";
 import type { ChildConfig } from "./child.js";
 
 /** A UDP port for one test: random, away from Zyre's 5670 and the ephemeral range. */
@@ -34,60 +32,17 @@ export async function online(node: Node): Promise<void> {
 }
 
 /** Waits for the first change `match` accepts on an iterator subscribed earlier. */
-export async function nextChange(
+export const nextChange: (
   changes: AsyncIterator<PortChange>,
   match: (change: PortChange) => boolean,
-): Promise<PortChange> {
-  for (;;) {
-    const { value, done } = await changes.next();
-    if (done) throw new Error("the change stream ended");
-    if (match(value)) return value;
-  }
-}
+) => Promise<PortChange> = nextMatching;
 
 export type ChildLine = Record<string, unknown> & { type: string };
 
-/** One node in its own process, driven by JSON lines. */
-export class ChildNode {
-  readonly process: ChildProcessWithoutNullStreams;
-  readonly lines: ChildLine[] = [];
-  #waiters: (() => void)[] = [];
-  output = "";
-
+/** One node in its own process (test/zio/child.ts), driven by JSON lines. */
+export class ChildNode extends JsonLinesChild<ChildLine> {
   constructor(config: ChildConfig) {
-    this.process = spawn(process.execPath, [join(distDir, "test", "zio", "child.js"), JSON.stringify(config)], {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, ZSYS_INTERFACE: "lo" },
-    });
-    let partial = "";
-    this.process.stdout.on("data", (chunk: Buffer) => {
-      partial += chunk.toString();
-      let newline = partial.indexOf("\n");
-      while (newline >= 0) {
-        this.lines.push(JSON.parse(partial.slice(0, newline)) as ChildLine);
-        partial = partial.slice(newline + 1);
-        newline = partial.indexOf("\n");
-      }
-      for (const wake of this.#waiters.splice(0)) wake();
-    });
-    this.process.stderr.on("data", (chunk: Buffer) => {
-      this.output += chunk.toString();
-    });
-    this.process.on("exit", () => {
-      for (const wake of this.#waiters.splice(0)) wake();
-    });
-  }
-
-  /** Waits until a line `match` accepts has been printed, at or after line `from`. */
-  async waitLine(match: (line: ChildLine) => boolean, from = 0): Promise<ChildLine> {
-    for (;;) {
-      const found = this.lines.slice(from).find(match);
-      if (found) return found;
-      if (this.process.exitCode !== null || this.process.signalCode !== null) {
-        throw new Error(`child exited: ${this.output}`);
-      }
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
+    super("zio/child.js", [JSON.stringify(config)]);
   }
 
   /** The uuid and headers of its (latest) ONLINE line. */
@@ -96,18 +51,10 @@ export class ChildNode {
     return line as unknown as { uuid: string; headers: Record<string, string> };
   }
 
-  send(command: Record<string, unknown>): void {
-    this.process.stdin.write(`${JSON.stringify(command)}\n`);
-  }
-
   async stop(): Promise<void> {
-    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
+    if (this.gone) return;
     const exited = new Promise<void>((resolve) => this.process.once("exit", () => resolve()));
     this.send({ op: "stop" });
     await exited;
-  }
-
-  kill(): void {
-    this.process.kill("SIGKILL");
   }
 }
