@@ -23,6 +23,7 @@ import { type AsyncContextMode, currentCall, runAsCall, usesStorage } from "./co
 import { type AnyFunction, collectMethods, type MethodInfo } from "./introspect.js";
 import {
   contextOf,
+  DEFAULT_DECODE_LIMITS,
   decodeEvent,
   type EventHeader,
   encodeEvent,
@@ -426,7 +427,8 @@ abstract class Receiver<S extends ZSocket<zmq.Socket>> implements AsyncDisposabl
     }
     let event: ReturnType<typeof decodeEvent>;
     try {
-      event = decodeEvent(blob);
+      // A receiver takes events from anyone: nesting and element counts are bounded before decoding.
+      event = decodeEvent(blob, DEFAULT_DECODE_LIMITS);
     } catch (error) {
       this.#protocolError(
         error instanceof ProtocolError ? error : new ProtocolError(String(error), { cause: error }),

@@ -115,6 +115,9 @@ export interface DecodeLimits {
   readonly maxItems: number;
 }
 
+/** The limits a receiver of untrusted events applies unless told otherwise (the server's defaults). */
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = Object.freeze({ maxDepth: 100, maxItems: 1_000_000 });
+
 /**
  * Decodes and validates an event blob. With `limits`, a blob the hand-written reader declines is
  * checked against them before msgpackr builds anything from it.

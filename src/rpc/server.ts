@@ -27,6 +27,7 @@ import { type AsyncContextMode, type CallContext, receiveLoop, runAsCall, Ticker
 import { argsTuple, collectMethods, inspectEntry, type MethodInfo } from "./introspect.js";
 import {
   contextOf,
+  DEFAULT_DECODE_LIMITS,
   type DecodeLimits,
   decodeEvent,
   ERR,
@@ -218,8 +219,6 @@ export interface ServerStats {
 }
 
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
-const DEFAULT_MAX_DEPTH = 100;
-const DEFAULT_MAX_ITEMS = 1_000_000;
 const DEFAULT_MAX_CREDIT = 1000;
 const DEFAULT_MAX_CALLS_PER_PEER = 10_000;
 const DEFAULT_MAX_PEER_BACKLOG = 64 * 1024 * 1024;
@@ -459,8 +458,8 @@ export class RpcServer implements AsyncDisposable {
     this.#maxQueued = options.maxQueued ?? 10_000;
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
     this.#limits = {
-      maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH,
-      maxItems: options.maxItems ?? DEFAULT_MAX_ITEMS,
+      maxDepth: options.maxDepth ?? DEFAULT_DECODE_LIMITS.maxDepth,
+      maxItems: options.maxItems ?? DEFAULT_DECODE_LIMITS.maxItems,
     };
     this.#maxCredit = options.maxCredit ?? DEFAULT_MAX_CREDIT;
     this.#maxCallsPerPeer = options.maxCallsPerPeer ?? DEFAULT_MAX_CALLS_PER_PEER;

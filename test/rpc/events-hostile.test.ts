@@ -101,6 +101,32 @@ describe("a hostile sender never stops a Puller or Subscriber", () => {
     assert.equal(problems[0]?.[1], 2);
   });
 
+  test("deep nesting and huge element counts are refused before decoding, as the server refuses them", T, async () => {
+    const problems: ProtocolError[] = [];
+    await using s = await pullerWith({ any() {} }, { onProtocolError: (error) => void problems.push(error) });
+    const header = packWire({ message_id: ID, v: 3 });
+    // [header, "any", [[[[...]]]]] 200 deep, and an array declaring 2^32-1 nils it does not hold.
+    const deep = Buffer.concat([
+      Buffer.from([0x93]),
+      header,
+      packWire("any"),
+      Buffer.alloc(200, 0x91),
+      Buffer.from([0xc0]),
+    ]);
+    const huge = Buffer.concat([
+      Buffer.from([0x93]),
+      header,
+      packWire("any"),
+      Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]),
+    ]);
+    await s.push.send(deep);
+    await s.push.send(huge);
+    await s.proof(1);
+    assert.deepEqual(s.seen, [1]);
+    assert.equal(problems.length, 2);
+    assert.match(problems[0]!.message, /deep/);
+  });
+
   test("at most maxPending async handlers run at once; the rest wait in ZeroMQ's queue", T, async () => {
     let running = 0;
     let most = 0;
