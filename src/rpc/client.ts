@@ -799,10 +799,12 @@ export class RpcClient implements AsyncDisposable {
   #onEventFrame(blob: Buffer, frames: Message, parts?: Buffer[]): void {
     let channel: ClientChannel | undefined;
     try {
-      if (blob.length > this.#maxMessageSize || (parts && framesBytes(frames) > this.#maxMessageSize)) {
+      // The size counts what the server's check counts: the event and its parts.
+      const size = parts ? blob.length + framesBytes(parts) : blob.length;
+      if (size > this.#maxMessageSize) {
         // Not decoded: the size alone is the verdict, and decoding it is the cost to avoid.
         channel = this.#channelOf(peekResponseTo(blob));
-        const tooLarge = new MessageTooLargeError(blob.length, this.#maxMessageSize);
+        const tooLarge = new MessageTooLargeError(size, this.#maxMessageSize);
         this.#report(new ProtocolError(`a reply was too large: ${tooLarge.message}`, { cause: tooLarge }), frames);
         if (channel) this.#forget(channel, tooLarge);
         return;
