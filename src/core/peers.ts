@@ -224,6 +224,11 @@ export class Peer<S extends ZSocket = ZSocket> {
   }
 }
 
+// What pick() looks for, best first (module-level: pick runs once per call sent).
+const isLive = (peer: Peer): boolean => peer.connected && !peer.suspected;
+const isConnected = (peer: Peer): boolean => peer.connected;
+const mayConnect = (peer: Peer): boolean => peer.state === "connecting" || peer.state === "disconnected";
+
 /**
  * A set of remote peers, one socket each, keyed by endpoint. Adding a peer makes and connects
  * its socket; its handshake events become statuses; {@link pick} chooses a live peer round-robin.
@@ -348,10 +353,14 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
     if (!peer) return false;
     this.#peers.delete(key);
     this.#order = this.#order.filter((p) => p !== peer);
-    peer.remove(reason ?? new ClosedError(`peer ${key} was removed`));
+    this.#drop(peer, key, reason ?? new ClosedError(`peer ${key} was removed`));
+    return true;
+  }
+
+  #drop(peer: Peer<S>, key: string, reason: Error): void {
+    peer.remove(reason);
     peer.socket.close();
     this.#emit({ type: "removed", endpoint: key }, peer);
-    return true;
   }
 
   /**
@@ -369,12 +378,7 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
     const n = order.length;
     if (n === 0) throw new ClosedError(this.#closed ? "the peer set is closed" : "there are no peers");
     if (n === 1 && order[0]!.connected && !order[0]!.suspected) return order[0]!;
-    return (
-      this.#scan((p) => p.connected && !p.suspected) ??
-      this.#scan((p) => p.connected) ??
-      this.#scan((p) => p.state === "connecting" || p.state === "disconnected") ??
-      this.#refused()
-    );
+    return this.#scan(isLive) ?? this.#scan(isConnected) ?? this.#scan(mayConnect) ?? this.#refused();
   }
 
   #scan(ok: (peer: Peer<S>) => boolean): Peer<S> | undefined {
@@ -502,7 +506,11 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
   /** Removes every peer (their work fails with `ClosedError`) and ends the status streams. Safe twice. */
   close(): void {
     if (this.#closed) return;
-    for (const peer of [...this.#order]) this.remove(peer.endpoint, new ClosedError("the peer set was closed"));
+    // All at once (removing one by one would copy the order once per peer).
+    const peers = [...this.#peers];
+    this.#peers.clear();
+    this.#order = [];
+    for (const [key, peer] of peers) this.#drop(peer, key, new ClosedError("the peer set was closed"));
     this.#closed = true;
     this.#controller.abort(new ClosedError("the peer set was closed"));
     this.#statuses.close();
