@@ -20,7 +20,6 @@ import type { Message } from "../core/socket.js";
 import { Dealer } from "../core/sockets.js";
 import { currentCall, Ticker } from "../rpc/context.js";
 import {
-  BATCH_MARKER,
   CANCEL,
   decodeEvent,
   ERR,
@@ -42,7 +41,7 @@ import {
   STREAM_DONE,
 } from "../rpc/protocol.js";
 import { remoteErrorOf, typedRemoteError } from "../rpc/remote-errors.js";
-import { readErrorTuple } from "../rpc/semantics.js";
+import { batchFrames, isOkArgs, readErrorTuple } from "../rpc/semantics.js";
 
 /** Options of a {@link StateLink} (checked by the State that makes it). */
 export interface LinkOptions {
@@ -358,7 +357,7 @@ export class StateLink implements AsyncDisposable {
     route.batch = [];
     route.batchBytes = 0;
     // A batch that cannot leave fails as the socket does (closed): its calls fail by their deadline.
-    route.peer.socket.post(batch.length === 1 ? (batch[0] as Buffer) : [BATCH_MARKER, ...batch]);
+    route.peer.socket.post(batchFrames(batch));
   }
 
   /**
@@ -410,7 +409,7 @@ export class StateLink implements AsyncDisposable {
     const args = event.args;
     switch (event.name) {
       case OK:
-        if (!Array.isArray(args) || args.length !== 1 || channel.stream) {
+        if (!isOkArgs(args) || channel.stream) {
           this.#violation(channel, "OK must carry [result] and answer a call, not a watch");
           return;
         }
