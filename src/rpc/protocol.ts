@@ -535,8 +535,10 @@ let slabOffset = 0;
 
 // Large frames come from memory used before: a fresh 1 MiB allocation costs milliseconds here
 // (page faults), a warm one nothing. A frame's memory is reused only once the frame object is
-// unreachable: zeromq.js holds it until libzmq has sent the bytes, and no code then can read or
-// write it. V8 reports that after a garbage collection, so in between frames come from fresh
+// unreachable: zeromq.js holds the very Buffer passed to send (its OutgoingMsg reference) until
+// libzmq frees the message content, which over tcp/ipc is once the bytes are written and over
+// inproc once the receiver's message, and every view user code took of it, has been collected.
+// So only the exact registered frame object may be sent, never a view of it. V8 reports that after a garbage collection, so in between frames come from fresh
 // memory, as they did before; the pool is bounded.
 const POOLED_MIN = 32 * 1024;
 const POOLED_MAX = 16 * 1024 * 1024;
