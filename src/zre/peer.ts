@@ -382,13 +382,18 @@ export class Peer implements AsyncDisposable {
     const signal = AbortSignal.any(signals);
     if (signal.aborted) throw abortErrorFrom(signal);
     try {
-      const entered = this.#feed.first((event) => event.type === "ENTER" && event.name === name, signal);
+      const isEnter = (event: PeerEvent) => event.type === "ENTER" && event.name === name;
+      const entered = this.#feed.first(isEnter, signal);
       entered.catch(() => {}); // abandoned when the peer is already known
       const known = this.peers().find((info) => info.name === name);
       if (known) return known;
-      const event = await entered;
-      // It may have exited again in between: then wait for the next one.
-      return this.#remotes.get(event.uuid)?.state.info() ?? (await this.waitFor(name, options));
+      let event = await entered;
+      // It may have exited again in between: then wait for the next one, under the same deadline.
+      for (;;) {
+        const info = this.#remotes.get(event.uuid)?.state.info();
+        if (info) return info;
+        event = await this.#feed.first(isEnter, signal);
+      }
     } catch (error) {
       if (!options.signal?.aborted && signal.aborted) {
         throw new TimeoutError(`no peer named ${JSON.stringify(name)} within ${timeout} ms`, timeout ?? 0);
@@ -583,7 +588,8 @@ export class Peer implements AsyncDisposable {
       remote.state.hello(message.name, message.headers, message.groups, message.status);
       const name = message.name;
       this.#feed.emit({ type: "ENTER", uuid, name, headers: message.headers, endpoint: remote.link.endpoint });
-      for (const group of message.groups) this.#feed.emit({ type: "JOIN", uuid, name, group });
+      // Its groups as recorded (a set): a HELLO naming a group twice joins it once.
+      for (const group of remote.state.groups) this.#feed.emit({ type: "JOIN", uuid, name, group });
       return;
     }
     if (!remote?.state.ready) {
