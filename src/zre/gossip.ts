@@ -8,6 +8,7 @@
 import { ProtocolError } from "../core/errors.js";
 import type { Message } from "../core/socket.js";
 import { Dealer, Router } from "../core/sockets.js";
+import { receiveEach } from "../core/wait.js";
 import { Reader, Writer } from "./codec.js";
 
 export type GossipMessage =
@@ -52,6 +53,11 @@ export function decodeGossip(frame: Buffer): GossipMessage {
 /** A key is a peer's uuid as 32 upper-case hex digits; anything else is not a ZRE tuple. */
 const UUID_KEY = /^[0-9A-F]{32}$/;
 const MAX_VALUE = 1024;
+
+/** Hub and client alike follow only ZRE tuples: a uuid key and a short value. */
+function checkTuple(key: string, value: string): void {
+  if (!UUID_KEY.test(key) || value.length > MAX_VALUE) throw new ProtocolError("not a ZRE tuple");
+}
 
 /** Options of {@link GossipHub}. */
 export interface GossipHubOptions {
@@ -105,20 +111,8 @@ export class GossipHub {
     this.#options.onTuple(key, value);
   }
 
-  async #run(): Promise<void> {
-    for (;;) {
-      let message: Message;
-      try {
-        message = await this.#router.receive();
-      } catch {
-        return; // closed
-      }
-      try {
-        this.#handle(message);
-      } catch {
-        this.#options.onIgnored();
-      }
-    }
+  #run(): Promise<void> {
+    return receiveEach(this.#router, (message) => this.#handle(message), this.#options.onIgnored);
   }
 
   #handle([id, frame, ...rest]: Message): void {
@@ -136,7 +130,7 @@ export class GossipHub {
         }
         return;
       case "PUBLISH":
-        if (!UUID_KEY.test(message.key) || message.value.length > MAX_VALUE) throw new ProtocolError("not a ZRE tuple");
+        checkTuple(message.key, message.value);
         this.publish(message.key, message.value);
         return;
       case "PING":
@@ -179,31 +173,21 @@ export class GossipClient {
     this.#loop = this.#run();
   }
 
-  async #run(): Promise<void> {
-    for (;;) {
-      let message: Message;
-      try {
-        message = await this.#dealer.receive();
-      } catch {
-        return; // closed
-      }
-      try {
-        const [frame, ...rest] = message;
-        if (!frame || rest.length > 0) throw new ProtocolError("a zgossip message is one frame");
-        const decoded = decodeGossip(frame);
-        if (decoded.command === "PUBLISH") {
-          if (!UUID_KEY.test(decoded.key) || decoded.value.length > MAX_VALUE)
-            throw new ProtocolError("not a ZRE tuple");
-          this.#options.onTuple(decoded.key, decoded.value);
-        } else if (decoded.command === "INVALID") {
-          // The hub lost track of us (it restarted): say HELLO and publish again, as zgossip does.
-          for (const hello of this.#hello) this.#dealer.post(hello);
-        } else if (decoded.command === "PING") {
-          this.#dealer.post(encodeGossip({ command: "PONG" }));
-        }
-      } catch {
-        this.#options.onIgnored();
-      }
+  #run(): Promise<void> {
+    return receiveEach(this.#dealer, (message) => this.#handle(message), this.#options.onIgnored);
+  }
+
+  #handle([frame, ...rest]: Message): void {
+    if (!frame || rest.length > 0) throw new ProtocolError("a zgossip message is one frame");
+    const decoded = decodeGossip(frame);
+    if (decoded.command === "PUBLISH") {
+      checkTuple(decoded.key, decoded.value);
+      this.#options.onTuple(decoded.key, decoded.value);
+    } else if (decoded.command === "INVALID") {
+      // The hub lost track of us (it restarted): say HELLO and publish again, as zgossip does.
+      for (const hello of this.#hello) this.#dealer.post(hello);
+    } else if (decoded.command === "PING") {
+      this.#dealer.post(encodeGossip({ command: "PONG" }));
     }
   }
 
