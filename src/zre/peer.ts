@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { normalizeEndpoint } from "../core/endpoint.js";
-import { abortErrorFrom, ClosedError, InvalidArgumentError, TimeoutError, ZerokitError } from "../core/errors.js";
+import { ClosedError, InvalidArgumentError, TimeoutError, ZerokitError } from "../core/errors.js";
 import { Feed } from "../core/feed.js";
 import {
   checkBoolean,
@@ -19,6 +19,7 @@ import {
 import { type Peer as Link, PeerSet } from "../core/peers.js";
 import type { Frame, Message } from "../core/socket.js";
 import { Dealer, Router } from "../core/sockets.js";
+import { receiveEach, waitWithin } from "../core/wait.js";
 import { Beacon, type BeaconInterface, chooseInterface } from "./beacon.js";
 import { decodeZre, encodeZre, type ZreMessage } from "./codec.js";
 import { GossipClient, GossipHub } from "./gossip.js";
@@ -127,10 +128,22 @@ function byteLength(name: string, value: string, max: number): void {
   }
 }
 
-function checkGroup(name: string, group: unknown): asserts group is string {
-  if (group === undefined) throw new InvalidArgumentError(name, group, "a group name");
+/** The longest group name, bytes: a ZRE string's, and libzmq's ZMQ_GROUP_MAX_LENGTH for RADIO/DISH. */
+export const MAX_GROUP = 255;
+
+/**
+ * A group name, for ZRE groups and RADIO/DISH groups alike: a non-empty string of at most
+ * {@link MAX_GROUP} UTF-8 bytes. Undefined passes (an option not given) unless `required`.
+ */
+export function checkGroup(name: string, group: unknown, required = false): void {
+  if (group === undefined) {
+    if (required) throw new InvalidArgumentError(name, group, "a group name");
+    return;
+  }
   checkString(name, group, { nonEmpty: true });
-  byteLength(name, group as string, 255);
+  if (Buffer.byteLength(group as string, "utf8") > MAX_GROUP) {
+    throw new InvalidArgumentError(name, group, `a group name of at most ${MAX_GROUP} UTF-8 bytes`);
+  }
 }
 
 function checkFrames(name: string, frames: unknown): asserts frames is readonly Frame[] {
@@ -163,6 +176,11 @@ export class Peer implements AsyncDisposable {
   readonly #maxPeers: number;
   readonly #maxMessageSize: number;
   readonly #remotes = new Map<string, Remote>();
+  /**
+   * The uuid holding each mailbox endpoint (normalized), in step with {@link #remotes}: one
+   * remote per endpoint, since a peer heard at a known endpoint replaces the one held there.
+   */
+  readonly #byEndpoint = new Map<string, string>();
   readonly #groups = new Set<string>();
   #status = 0;
   readonly #stats: PeerStats = {
@@ -370,19 +388,9 @@ export class Peer implements AsyncDisposable {
     checkObject("options", options);
     checkDuration("options.timeout", options.timeout, { orInfinity: true });
     checkSignal("options.signal", options.signal);
-    const signals: AbortSignal[] = [];
-    if (options.signal) signals.push(options.signal);
-    const timeout = options.timeout;
-    if (timeout !== undefined && timeout !== Number.POSITIVE_INFINITY) {
-      signals.push(AbortSignal.timeout(timeout));
-    }
-    // Ends this call's subscription however it returns, so a waitFor that found its peer at once holds nothing.
-    const done = new AbortController();
-    signals.push(done.signal);
-    const signal = AbortSignal.any(signals);
-    if (signal.aborted) throw abortErrorFrom(signal);
-    try {
-      const isEnter = (event: PeerEvent) => event.type === "ENTER" && event.name === name;
+    const timedOut = (ms: number) => new TimeoutError(`no peer named ${JSON.stringify(name)} within ${ms} ms`, ms);
+    const isEnter = (event: PeerEvent) => event.type === "ENTER" && event.name === name;
+    return waitWithin({ timeout: options.timeout, signal: options.signal, timedOut }, async (signal) => {
       const entered = this.#feed.first(isEnter, signal);
       entered.catch(() => {}); // abandoned when the peer is already known
       const known = this.peers().find((info) => info.name === name);
@@ -394,14 +402,7 @@ export class Peer implements AsyncDisposable {
         if (info) return info;
         event = await this.#feed.first(isEnter, signal);
       }
-    } catch (error) {
-      if (!options.signal?.aborted && signal.aborted) {
-        throw new TimeoutError(`no peer named ${JSON.stringify(name)} within ${timeout} ms`, timeout ?? 0);
-      }
-      throw error;
-    } finally {
-      done.abort();
-    }
+    });
   }
 
   /**
@@ -412,7 +413,7 @@ export class Peer implements AsyncDisposable {
    * await peer.join("G");
    */
   async join(group: string): Promise<void> {
-    checkGroup("group", group);
+    checkGroup("group", group, true);
     if (this.#groups.has(group)) return;
     this.#groups.add(group);
     this.#changeGroup("JOIN", group);
@@ -420,7 +421,7 @@ export class Peer implements AsyncDisposable {
 
   /** Leaves `group` (LEAVE with the new status to every peer). Leaving a group not joined does nothing. */
   async leave(group: string): Promise<void> {
-    checkGroup("group", group);
+    checkGroup("group", group, true);
     if (!this.#groups.delete(group)) return;
     this.#changeGroup("LEAVE", group);
   }
@@ -456,7 +457,7 @@ export class Peer implements AsyncDisposable {
    * await peer.shout("G", ["hello, group"]);
    */
   async shout(group: string, frames: readonly Frame[]): Promise<void> {
-    checkGroup("group", group);
+    checkGroup("group", group, true);
     checkFrames("frames", frames);
     const content = frames.length === 0 ? [EMPTY] : frames;
     const sends: Promise<void>[] = [];
@@ -494,10 +495,10 @@ export class Peer implements AsyncDisposable {
     // kept for the new one, since a second connection with the same routing id would be refused
     // by the remote ROUTER until the first one closed, losing the HELLO.
     let link: Link<Dealer> | undefined;
-    for (const other of this.#remotes.values()) {
-      if (other.link.endpoint !== key) continue;
-      link = other.link;
-      this.#drop(other.state.uuid, true);
+    const other = this.#byEndpoint.get(key);
+    if (other !== undefined) {
+      link = this.#remotes.get(other)?.link;
+      this.#drop(other, true);
     }
     if (!link) {
       if (this.#remotes.size >= this.#maxPeers) {
@@ -514,6 +515,7 @@ export class Peer implements AsyncDisposable {
     }
     const remote: Remote = { state: new RemotePeer(uuid, key, this.#liveness, performance.now()), link };
     this.#remotes.set(uuid, remote);
+    this.#byEndpoint.set(key, uuid);
     this.#post(remote, {
       command: "HELLO",
       sequence: 0,
@@ -531,25 +533,18 @@ export class Peer implements AsyncDisposable {
     const remote = this.#remotes.get(uuid);
     if (!remote) return;
     this.#remotes.delete(uuid);
+    if (this.#byEndpoint.get(remote.link.endpoint) === uuid) this.#byEndpoint.delete(remote.link.endpoint);
     if (!keepLink) this.#links?.remove(remote.link.endpoint);
     if (remote.state.ready) this.#feed.emit({ type: "EXIT", uuid, name: remote.state.name });
   }
 
-  async #receive(mailbox: Router): Promise<void> {
-    for (;;) {
-      let message: Message;
-      try {
-        message = await mailbox.receive();
-      } catch {
-        return; // closed
-      }
-      try {
-        this.#handle(message);
-      } catch {
-        // the receive boundary: whatever a peer sent, the loop goes on
-        this.#stats.messagesMalformed++;
-      }
-    }
+  /** The mailbox's receive boundary: whatever a peer sent, the loop goes on (counted as malformed). */
+  #receive(mailbox: Router): Promise<void> {
+    return receiveEach(
+      mailbox,
+      (message) => this.#handle(message),
+      () => this.#stats.messagesMalformed++,
+    );
   }
 
   #handle(frames: Message): void {
@@ -679,6 +674,7 @@ export class Peer implements AsyncDisposable {
     this.#mailbox?.close();
     await this.#loop;
     this.#remotes.clear();
+    this.#byEndpoint.clear();
     this.#links?.close();
     this.#feed.close();
   }
