@@ -1,6 +1,7 @@
 /**
- * The draft CLIENT/SERVER sockets (single-frame, thread-safe in libzmq). They live in their own
- * entry, `zerokit/draft`, because loading zeromq's draft module prints an experimental warning.
+ * The draft sockets: CLIENT/SERVER (single-frame, thread-safe in libzmq) and RADIO/DISH
+ * (single-frame, by group). They live in their own entry, `zerokit/draft`, because loading
+ * zeromq's draft module prints an experimental warning.
  */
 import * as draft from "zeromq/draft.js";
 import { withDefaults, ZSocket } from "./socket.js";
@@ -8,6 +9,9 @@ import type { SocketOptions } from "./sockets.js";
 
 /** What a {@link Server} receives: one frame and the routing id of the client that sent it. */
 export type ServerMessage = [Buffer, { routingId: number }];
+
+/** What a {@link Dish} receives: one frame and the group it was sent to. */
+export type DishMessage = [Buffer, { group: Buffer }];
 
 /**
  * Draft SERVER: receives single frames with the sender's routing id; reply with
@@ -27,5 +31,51 @@ export class Server extends ZSocket<draft.Server, ServerMessage> {
 export class Client extends ZSocket<draft.Client, [Buffer]> {
   constructor(options?: SocketOptions<draft.Client>) {
     super(new draft.Client(withDefaults(options)), options);
+  }
+}
+
+/**
+ * Draft RADIO: sends single frames to a group, which every DISH that joined it receives.
+ * Send-only; send with {@link sendTo}.
+ *
+ * @example
+ * await radio.sendTo("weather", Buffer.from("rain"));
+ */
+export class Radio extends ZSocket<draft.Radio> {
+  declare receive: never;
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(options?: SocketOptions<draft.Radio>) {
+    super(new draft.Radio(withDefaults(options)), options);
+  }
+
+  /**
+   * Sends `frame` to `group`; resolves when ZeroMQ took it. zerokit's writer queue has no place
+   * for a group, so these sends keep their own order: in call order, one at a time.
+   */
+  sendTo(group: string, frame: Buffer): Promise<void> {
+    const raw = this.raw;
+    const sent = this.#chain.then(() => raw.send(frame, { group }));
+    this.#chain = sent.catch(() => {});
+    return sent;
+  }
+}
+
+/** Draft DISH: receives the single frames sent to the groups it joined. Receive-only. */
+export class Dish extends ZSocket<draft.Dish, DishMessage> {
+  declare send: never;
+
+  constructor(options?: SocketOptions<draft.Dish>) {
+    super(new draft.Dish(withDefaults(options)), options);
+  }
+
+  /** Receives what is sent to `group` from now on. */
+  join(group: string): void {
+    this.raw.join(group);
+  }
+
+  /** Stops receiving what is sent to `group`. */
+  leave(group: string): void {
+    this.raw.leave(group);
   }
 }
