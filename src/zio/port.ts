@@ -5,14 +5,15 @@
  * to every peer with that nickname, those appearing later included, dropped when they exit.
  * It sends and receives {@link Message}s framed as ZIO frames them for each socket type.
  */
+import type { Dish, Radio } from "../core/draft.js";
 import { normalizeEndpoint } from "../core/endpoint.js";
 import { InvalidArgumentError, ProtocolError, TimeoutError } from "../core/errors.js";
-import { Feed } from "../core/feed.js";
 import { checkNumber, checkObject, checkOneOf, checkSignal, checkString } from "../core/options.js";
 import type { ZSocket } from "../core/socket.js";
 import * as sockets from "../core/sockets.js";
-import type { Peer, PeerEvent } from "../zre/peer.js";
+import { checkGroup, type Peer } from "../zre/peer.js";
 import { NotSupportedError, PortStateError } from "./errors.js";
+import { Follower, type PortChange } from "./follow.js";
 import { checkUint64, Message, type Uint64 } from "./message.js";
 
 /** The socket types a port may have (ZeroMQ's names; SERVER, CLIENT, RADIO and DISH are draft). */
@@ -85,38 +86,20 @@ export interface PortStats {
   changesDropped: number;
 }
 
-/** A connection a port made or dropped: direct (no uuid) or for the discovery peer `uuid`. */
-export interface PortChange {
-  type: "connect" | "disconnect";
-  address: string;
-  /** The remote discovery peer the address was resolved from; undefined for a direct connect. */
-  uuid?: string;
-}
+export type { PortChange } from "./follow.js";
 
 type BindRequest = { address: string } | { host: string; port: number };
-type ConnectRequest = { address: string } | { node: string; port: string };
 
 const EMPTY = Buffer.alloc(0);
 const SEND_ONLY = new Set<SocketType>(["PUB", "PUSH", "RADIO"]);
 const RECEIVE_ONLY = new Set<SocketType>(["SUB", "PULL", "DISH"]);
-/** Group names RADIO/DISH accept (libzmq's ZMQ_GROUP_MAX_LENGTH is 255 since 4.3). */
-const MAX_GROUP = 255;
 
 type AnySocket = ZSocket<never, unknown>;
-type RadioRaw = { send(frame: Buffer, options: { group: string }): Promise<void> };
-type DishRaw = { join(group: string): void };
 
 function checkName(name: string, value: unknown): void {
   if (value === undefined) throw new InvalidArgumentError(name, value, "a non-empty string");
   checkString(name, value, { nonEmpty: true });
   if ((value as string).includes(".")) throw new InvalidArgumentError(name, value, "a name without dots");
-}
-
-function checkGroup(name: string, value: unknown): void {
-  checkString(name, value, { nonEmpty: true });
-  if (typeof value === "string" && Buffer.byteLength(value) > MAX_GROUP) {
-    throw new InvalidArgumentError(name, value, `a group of at most ${MAX_GROUP} bytes`);
-  }
 }
 
 async function makeSocket(type: SocketType, options: PortSocketOptions): Promise<AnySocket> {
@@ -144,17 +127,11 @@ async function makeSocket(type: SocketType, options: PortSocketOptions): Promise
       return new sockets.XPub(o) as never;
     case "XSUB":
       return new sockets.XSub(o) as never;
-    case "SERVER":
-    case "CLIENT": {
+    default: {
       // Loaded only when used: zeromq's draft module prints an experimental warning.
       const draft = await import("../core/draft.js");
-      return (type === "SERVER" ? new draft.Server(o) : new draft.Client(o)) as never;
-    }
-    case "RADIO":
-    case "DISH": {
-      const [raw, core] = await Promise.all([import("zeromq/draft.js"), import("../core/socket.js")]);
-      const made = type === "RADIO" ? new raw.Radio(core.withDefaults(o)) : new raw.Dish(core.withDefaults(o));
-      return new core.ZSocket(made, o) as never;
+      const Draft = { SERVER: draft.Server, CLIENT: draft.Client, RADIO: draft.Radio, DISH: draft.Dish }[type];
+      return new Draft(o) as never;
     }
   }
 }
@@ -188,7 +165,8 @@ export class Port implements AsyncDisposable {
   readonly #group: string | undefined;
   readonly #socketOptions: PortSocketOptions;
   readonly #binds: BindRequest[] = [];
-  readonly #connects: ConnectRequest[] = [];
+  /** The direct connects requested (those by name are the follower's). */
+  readonly #connects: string[] = [];
   readonly #userHeaders = new Map<string, string>();
   readonly #subscriptions: string[] = [];
   readonly #groups: string[] = [];
@@ -198,15 +176,15 @@ export class Port implements AsyncDisposable {
   #online = false;
   #closed = false;
   #peer: Peer | undefined;
-  #follow: AbortController | undefined;
-  #following: Promise<void> | undefined;
-  /** Per remote peer uuid, the addresses connected for it. */
-  readonly #byPeer = new Map<string, Set<string>>();
-  /** How many requests (direct or per peer) hold each connected address. */
-  readonly #refs = new Map<string, number>();
-  #radioChain: Promise<void> = Promise.resolve();
-  readonly #stats: PortStats = { malformed: 0, unresolved: 0, changesDropped: 0 };
-  readonly #changes = new Feed<PortChange>(1000, () => this.#stats.changesDropped++, "the port was closed");
+  #malformed = 0;
+  /** Every connect of the socket, direct and by name, reference-counted. */
+  readonly #follower = new Follower(
+    {
+      connect: (address) => this.#socket?.connect(address),
+      disconnect: (address) => this.#socket?.disconnect(address),
+    },
+    "the port was closed",
+  );
 
   /** @throws {InvalidArgumentError} for a name with dots, an unknown type or a bad option. */
   constructor(name: string, type: SocketType, options: PortOptions = {}) {
@@ -254,7 +232,7 @@ export class Port implements AsyncDisposable {
 
   /** The addresses connected right now, direct and resolved by name. */
   get connections(): readonly string[] {
-    return [...this.#refs.keys()];
+    return this.#follower.connections;
   }
 
   /** The headers this port publishes: its own (after {@link doBinds}) and the user's, prefixed. */
@@ -269,7 +247,8 @@ export class Port implements AsyncDisposable {
 
   /** The counters of what was ignored (a copy). */
   get stats(): PortStats {
-    return { ...this.#stats };
+    const follower = this.#follower;
+    return { malformed: this.#malformed, unresolved: follower.unresolved, changesDropped: follower.changesDropped };
   }
 
   /**
@@ -281,9 +260,7 @@ export class Port implements AsyncDisposable {
    * for await (const change of port.changes({ signal })) console.log(change.type, change.address);
    */
   changes(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<PortChange> {
-    checkObject("options", options);
-    checkSignal("options.signal", options.signal);
-    return this.#changes.subscribe(options.signal);
+    return this.#follower.changes(options);
   }
 
   /**
@@ -327,13 +304,19 @@ export class Port implements AsyncDisposable {
       checkString("address", addressOrNode, { nonEmpty: true });
       if (addressOrNode === undefined) throw new InvalidArgumentError("address", addressOrNode, "an address");
       normalizeEndpoint(addressOrNode, "connect");
-      this.#connects.push({ address: addressOrNode });
+      this.#connects.push(addressOrNode);
+      if (this.#online) this.#follower.hold(addressOrNode);
     } else {
       checkString("node", addressOrNode, { nonEmpty: true });
       checkName("port", port);
-      this.#connects.push({ node: addressOrNode, port });
+      this.#follower.want({ node: addressOrNode, port });
+      if (this.#online) {
+        if (!this.#peer) {
+          throw new PortStateError(`port ${this.name} connects by name and went online without a discovery peer`);
+        }
+        this.#follower.follow(this.#peer);
+      }
     }
-    if (this.#online) this.#connectNow(this.#connects[this.#connects.length - 1]!);
     return this;
   }
 
@@ -370,11 +353,10 @@ export class Port implements AsyncDisposable {
 
   /** DISH ports: receive messages sent to `group`. Kept across offline/online. */
   join(group: string): void {
-    checkGroup("group", group);
-    if (group === undefined) throw new InvalidArgumentError("group", group, "a group name");
+    checkGroup("group", group, true);
     if (this.type !== "DISH") throw new NotSupportedError(`a ${this.type} port cannot join groups`);
     this.#groups.push(group);
-    (this.#socket?.raw as DishRaw | undefined)?.join(group);
+    (this.#socket as unknown as Dish | undefined)?.join(group);
   }
 
   /**
@@ -421,13 +403,13 @@ export class Port implements AsyncDisposable {
   async online(peer?: Peer): Promise<void> {
     this.#assertOpen();
     if (this.#online) return;
-    const named = this.#connects.some((request) => "node" in request);
+    const named = this.#follower.wantsNames;
     if (named && !peer) throw new PortStateError(`port ${this.name} connects by name and no discovery peer was given`);
     if (!this.#socket) await this.doBinds();
     this.#online = true;
     this.#peer = peer;
-    for (const request of this.#connects) if ("address" in request) this.#hold(request.address);
-    if (named && peer) this.#startFollowing(peer);
+    for (const address of this.#connects) this.#follower.hold(address);
+    if (named && peer) this.#follower.follow(peer);
   }
 
   /**
@@ -436,139 +418,26 @@ export class Port implements AsyncDisposable {
    * binds and connects anew (an ephemeral bind may get another port).
    */
   async offline(): Promise<void> {
-    this.#follow?.abort();
-    await this.#following;
-    this.#follow = undefined;
-    this.#following = undefined;
+    await this.#follower.unfollow();
     this.#peer = undefined;
     this.#online = false;
     this.#dropSocket();
   }
 
   #dropSocket(): void {
-    for (const address of this.#refs.keys()) this.#changes.emit({ type: "disconnect", address });
+    this.#follower.forget();
     this.#socket?.close();
     this.#socket = undefined;
     this.#bound = [];
     this.#headers = new Map();
-    this.#byPeer.clear();
-    this.#refs.clear();
   }
 
   async #newSocket(): Promise<AnySocket> {
     const socket = await makeSocket(this.type, this.#socketOptions);
     if (this.type === "SUB")
       for (const prefix of this.#subscriptions) (socket as never as sockets.Sub).subscribe(prefix);
-    if (this.type === "DISH") for (const group of this.#groups) (socket.raw as DishRaw).join(group);
+    if (this.type === "DISH") for (const group of this.#groups) (socket as unknown as Dish).join(group);
     return socket;
-  }
-
-  /** A connect requested while online. */
-  #connectNow(request: ConnectRequest): void {
-    if ("address" in request) {
-      this.#hold(request.address);
-      return;
-    }
-    const peer = this.#peer;
-    if (!peer) throw new PortStateError(`port ${this.name} connects by name and went online without a discovery peer`);
-    if (this.#follow) {
-      for (const info of peer.peers())
-        if (info.name === request.node) this.#entered(info.uuid, info.name, info.headers);
-    } else {
-      this.#startFollowing(peer);
-    }
-  }
-
-  #startFollowing(peer: Peer): void {
-    const controller = new AbortController();
-    this.#follow = controller;
-    this.#following = this.#followPeer(peer, controller.signal);
-  }
-
-  async #followPeer(peer: Peer, signal: AbortSignal): Promise<void> {
-    // Subscribed before looking at who is known, so no ENTER falls between the two.
-    const events = peer.events({ signal });
-    for (const info of peer.peers()) this.#onEvent({ type: "ENTER", ...info });
-    try {
-      for await (const event of events) this.#onEvent(event);
-    } catch {
-      // the peer stopped under us: nothing more will enter or exit
-    }
-  }
-
-  #onEvent(event: PeerEvent): void {
-    try {
-      if (event.type === "ENTER") this.#entered(event.uuid, event.name, event.headers);
-      else if (event.type === "EXIT") this.#exited(event.uuid);
-    } catch {
-      // the event boundary: whatever a peer published, the port goes on
-      this.#stats.unresolved++;
-    }
-  }
-
-  #entered(uuid: string, name: string, headers: ReadonlyMap<string, string>): void {
-    const wanted = new Set<string>();
-    for (const request of this.#connects) {
-      if (!("node" in request) || request.node !== name) continue;
-      const address = headers.get(`zio.port.${request.port}.address`);
-      if (address === undefined) {
-        this.#stats.unresolved++;
-        continue;
-      }
-      try {
-        normalizeEndpoint(address, "connect");
-      } catch {
-        this.#stats.unresolved++;
-        continue;
-      }
-      wanted.add(address);
-    }
-    // A new HELLO from a known uuid replaces what it published before.
-    const before = this.#byPeer.get(uuid);
-    if (before) for (const address of before) if (!wanted.has(address)) this.#release(address, uuid);
-    if (wanted.size === 0) {
-      this.#byPeer.delete(uuid);
-      return;
-    }
-    for (const address of wanted) if (!before?.has(address)) this.#hold(address, uuid);
-    this.#byPeer.set(uuid, wanted);
-  }
-
-  #exited(uuid: string): void {
-    const addresses = this.#byPeer.get(uuid);
-    if (!addresses) return;
-    this.#byPeer.delete(uuid);
-    for (const address of addresses) this.#release(address, uuid);
-  }
-
-  #hold(address: string, uuid?: string): void {
-    const count = this.#refs.get(address) ?? 0;
-    if (count === 0) {
-      try {
-        this.#socket?.connect(address);
-      } catch {
-        this.#stats.unresolved++;
-        return;
-      }
-    }
-    this.#refs.set(address, count + 1);
-    this.#changes.emit(uuid === undefined ? { type: "connect", address } : { type: "connect", address, uuid });
-  }
-
-  #release(address: string, uuid?: string): void {
-    const count = this.#refs.get(address);
-    if (count === undefined) return;
-    if (count > 1) {
-      this.#refs.set(address, count - 1);
-      return;
-    }
-    this.#refs.delete(address);
-    try {
-      this.#socket?.disconnect(address);
-    } catch {
-      // already gone with its socket
-    }
-    this.#changes.emit(uuid === undefined ? { type: "disconnect", address } : { type: "disconnect", address, uuid });
   }
 
   /**
@@ -639,14 +508,9 @@ export class Port implements AsyncDisposable {
     }
   }
 
-  /** zerokit's socket queue has no place for a group, so RADIO sends keep their own order. */
   #sendRadio(message: Message, group: string | undefined): Promise<void> {
     if (group === undefined) throw new InvalidArgumentError("options.group", group, "a group (or the port's group)");
-    const raw = this.#socket!.raw as unknown as RadioRaw;
-    const frame = message.pack();
-    const sent = this.#radioChain.then(() => raw.send(frame, { group }));
-    this.#radioChain = sent.catch(() => {});
-    return sent;
+    return (this.#socket as unknown as Radio).sendTo(group, message.pack());
   }
 
   /**
@@ -710,7 +574,7 @@ export class Port implements AsyncDisposable {
           return Message.decode(received as Buffer[]);
       }
     } catch (error) {
-      this.#stats.malformed++;
+      this.#malformed++;
       throw error;
     }
   };
@@ -724,7 +588,7 @@ export class Port implements AsyncDisposable {
     if (this.#closed) return;
     await this.offline();
     this.#closed = true;
-    this.#changes.close();
+    this.#follower.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

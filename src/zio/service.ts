@@ -6,13 +6,12 @@
  * servers for this; here discovery does it.
  */
 
-import { normalizeEndpoint } from "../core/endpoint.js";
-import { abortErrorFrom, ClosedError, InvalidArgumentError, TimeoutError } from "../core/errors.js";
-import { Feed } from "../core/feed.js";
+import { ClosedError, InvalidArgumentError, TimeoutError } from "../core/errors.js";
 import { checkDuration, checkObject, checkSignal, checkString } from "../core/options.js";
+import { waitWithin } from "../core/wait.js";
 import type { RpcClient } from "../rpc/client.js";
-import { Peer, type PeerEvent } from "../zre/peer.js";
-import type { PortChange } from "./port.js";
+import { Peer } from "../zre/peer.js";
+import { Follower, type PortChange } from "./follow.js";
 
 /** What a service port publishes in `zio.port.<name>.service`. */
 export const SERVICE_KIND = "zerorpc";
@@ -43,23 +42,20 @@ export interface ServiceLinkStats {
  */
 export class ServiceLink implements AsyncDisposable {
   readonly name: ServiceName;
-  readonly #client: RpcClient;
-  readonly #byPeer = new Map<string, string>();
-  readonly #controller = new AbortController();
-  readonly #loop: Promise<void>;
-  readonly #stats: ServiceLinkStats = { unresolved: 0, changesDropped: 0 };
-  readonly #changes = new Feed<PortChange>(1000, () => this.#stats.changesDropped++, "the link was closed");
+  readonly #closed = new AbortController();
+  readonly #follower: Follower;
 
   /** @internal Made by {@link connectByName}. */
   constructor(client: RpcClient, name: ServiceName, peer: Peer) {
-    this.#client = client;
     this.name = name;
-    this.#loop = this.#follow(peer, this.#controller.signal);
+    this.#follower = new Follower(client, "the link was closed");
+    this.#follower.want(name);
+    this.#follower.follow(peer);
   }
 
   /** The server addresses the client is connected to through this link. */
   get connections(): readonly string[] {
-    return [...new Set(this.#byPeer.values())];
+    return this.#follower.connections;
   }
 
   /**
@@ -67,6 +63,7 @@ export class ServiceLink implements AsyncDisposable {
    * is already): a call made before any server is known fails with `ClosedError`.
    *
    * @throws {TimeoutError} after `timeout` ms. @throws {AbortError} when `signal` aborts.
+   * @throws {ClosedError} when the link is closed first.
    * @example
    * await link.ready({ timeout: 5000 });
    */
@@ -74,105 +71,49 @@ export class ServiceLink implements AsyncDisposable {
     checkObject("options", options);
     checkDuration("options.timeout", options.timeout, { orInfinity: true });
     checkSignal("options.signal", options.signal);
-    const signals = [this.#controller.signal];
-    if (options.signal) signals.push(options.signal);
-    const timeout = options.timeout;
-    if (timeout !== undefined && timeout !== Number.POSITIVE_INFINITY) signals.push(AbortSignal.timeout(timeout));
-    const signal = AbortSignal.any(signals);
-    const changes = this.#changes.subscribe(signal);
-    try {
-      if (this.#byPeer.size > 0) return;
-      for await (const change of changes) if (change.type === "connect") return;
-    } finally {
-      await changes.return?.();
-    }
-    if (options.signal?.aborted) throw abortErrorFrom(options.signal);
-    if (this.#controller.signal.aborted) throw new ClosedError("the link was closed");
-    throw new TimeoutError(`no server ${this.name.node}/${this.name.port} within ${timeout} ms`, timeout ?? 0);
+    const { node, port } = this.name;
+    const closedError = () => new ClosedError("the link was closed");
+    await waitWithin(
+      {
+        timeout: options.timeout,
+        signal: options.signal,
+        closed: this.#closed.signal,
+        timedOut: (ms) => new TimeoutError(`no server ${node}/${port} within ${ms} ms`, ms),
+        closedError,
+      },
+      async (signal) => {
+        const changes = this.#follower.changes({ signal });
+        try {
+          if (this.#follower.connections.length > 0) return;
+          for await (const change of changes) if (change.type === "connect") return;
+        } finally {
+          await changes.return?.();
+        }
+        throw closedError(); // the changes ended without an abort: the link closed
+      },
+    );
   }
 
   get stats(): ServiceLinkStats {
-    return { ...this.#stats };
+    return { unresolved: this.#follower.unresolved, changesDropped: this.#follower.changesDropped };
   }
 
   /**
    * The connects and disconnects from now on (with the server's discovery uuid), until the link
    * closes or `signal` aborts.
-   *
-   * @example
-   * for await (const change of link.changes({ signal })) console.log(change.type, change.address);
    */
   changes(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<PortChange> {
-    checkObject("options", options);
-    checkSignal("options.signal", options.signal);
-    return this.#changes.subscribe(options.signal);
-  }
-
-  async #follow(peer: Peer, signal: AbortSignal): Promise<void> {
-    // Subscribed before looking at who is known, so no ENTER falls between the two.
-    const events = peer.events({ signal });
-    for (const info of peer.peers()) this.#onEvent({ type: "ENTER", ...info });
-    try {
-      for await (const event of events) this.#onEvent(event);
-    } catch {
-      // the peer stopped: nothing more enters or exits
-    }
-  }
-
-  #onEvent(event: PeerEvent): void {
-    try {
-      if (event.type === "ENTER" && event.name === this.name.node) this.#entered(event.uuid, event.headers);
-      else if (event.type === "EXIT") this.#exited(event.uuid);
-    } catch {
-      // the event boundary: whatever a peer published, the link goes on
-      this.#stats.unresolved++;
-    }
-  }
-
-  #entered(uuid: string, headers: ReadonlyMap<string, string>): void {
-    const address = headers.get(`zio.port.${this.name.port}.address`);
-    let usable = address !== undefined;
-    if (address !== undefined) {
-      try {
-        normalizeEndpoint(address, "connect");
-      } catch {
-        usable = false;
-      }
-    }
-    // A new HELLO from a known uuid replaces what it published before.
-    if (this.#byPeer.get(uuid) !== address) this.#exited(uuid);
-    if (!usable || address === undefined) {
-      this.#stats.unresolved++;
-      return;
-    }
-    if (this.#byPeer.has(uuid)) return;
-    const shared = [...this.#byPeer.values()].includes(address);
-    this.#byPeer.set(uuid, address);
-    if (!shared) this.#client.connect(address);
-    this.#changes.emit({ type: "connect", address, uuid });
-  }
-
-  #exited(uuid: string): void {
-    const address = this.#byPeer.get(uuid);
-    if (address === undefined) return;
-    this.#byPeer.delete(uuid);
-    if (![...this.#byPeer.values()].includes(address)) this.#client.disconnect(address);
-    this.#changes.emit({ type: "disconnect", address, uuid });
+    return this.#follower.changes(options);
   }
 
   /** Stops following discovery and disconnects the client from every server of this link. Safe twice. */
   async close(): Promise<void> {
-    if (this.#controller.signal.aborted) return;
-    this.#controller.abort();
-    await this.#loop;
-    for (const uuid of [...this.#byPeer.keys()]) {
-      try {
-        this.#exited(uuid);
-      } catch {
-        // the client was closed first: nothing left to disconnect
-      }
-    }
-    this.#changes.close();
+    if (this.#closed.signal.aborted) return;
+    this.#closed.abort();
+    await this.#follower.unfollow();
+    // The client may be closed already: its disconnects fail, and nothing is left to undo.
+    this.#follower.releasePeers();
+    this.#follower.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
