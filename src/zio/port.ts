@@ -102,38 +102,30 @@ function checkName(name: string, value: unknown): void {
   if ((value as string).includes(".")) throw new InvalidArgumentError(name, value, "a name without dots");
 }
 
+/** The socket class of each type that is not draft. */
+const SOCKETS = {
+  PAIR: sockets.Pair,
+  PUB: sockets.Pub,
+  SUB: sockets.Sub,
+  REQ: sockets.Req,
+  REP: sockets.Rep,
+  DEALER: sockets.Dealer,
+  ROUTER: sockets.Router,
+  PULL: sockets.Pull,
+  PUSH: sockets.Push,
+  XPUB: sockets.XPub,
+  XSUB: sockets.XSub,
+} as const;
+
 async function makeSocket(type: SocketType, options: PortSocketOptions): Promise<AnySocket> {
-  const o = { ...options } as Record<string, unknown>;
-  switch (type) {
-    case "PAIR":
-      return new sockets.Pair(o) as never;
-    case "PUB":
-      return new sockets.Pub(o) as never;
-    case "SUB":
-      return new sockets.Sub(o) as never;
-    case "REQ":
-      return new sockets.Req(o) as never;
-    case "REP":
-      return new sockets.Rep(o) as never;
-    case "DEALER":
-      return new sockets.Dealer(o) as never;
-    case "ROUTER":
-      return new sockets.Router(o) as never;
-    case "PULL":
-      return new sockets.Pull(o) as never;
-    case "PUSH":
-      return new sockets.Push(o) as never;
-    case "XPUB":
-      return new sockets.XPub(o) as never;
-    case "XSUB":
-      return new sockets.XSub(o) as never;
-    default: {
-      // Loaded only when used: zeromq's draft module prints an experimental warning.
-      const draft = await import("../core/draft.js");
-      const Draft = { SERVER: draft.Server, CLIENT: draft.Client, RADIO: draft.Radio, DISH: draft.Dish }[type];
-      return new Draft(o) as never;
-    }
+  const o = { ...options } as never;
+  if (type === "SERVER" || type === "CLIENT" || type === "RADIO" || type === "DISH") {
+    // Loaded only when used: zeromq's draft module prints an experimental warning.
+    const draft = await import("../core/draft.js");
+    const Draft = { SERVER: draft.Server, CLIENT: draft.Client, RADIO: draft.Radio, DISH: draft.Dish }[type];
+    return new Draft(o) as never;
   }
+  return new SOCKETS[type](o) as never;
 }
 
 /** Prefers an address others can reach: tcp, then ipc, then inproc; the first of each. */
