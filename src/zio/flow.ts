@@ -8,8 +8,9 @@
  * may send EOT; the other echoes it; the initiator drains until the echo. Each side numbers what
  * it sends: BOT is seqno 0, then 1, 2...
  */
-import { abortErrorFrom, InvalidArgumentError, TimeoutError } from "../core/errors.js";
+import { InvalidArgumentError, TimeoutError } from "../core/errors.js";
 import { checkDuration, checkNumber, checkObject, checkOneOf, checkSignal } from "../core/options.js";
+import { waitWithin } from "../core/wait.js";
 import { FlowEndedError, FlowError, PortStateError } from "./errors.js";
 import { Message } from "./message.js";
 import type { Port } from "./port.js";
@@ -315,40 +316,39 @@ export class Flow implements AsyncDisposable {
     waiter?.reject(error);
   }
 
-  /** Waits for the next wake (credit, a DAT, the end), bounded by the options. */
-  #wait(options: FlowWaitOptions | undefined, what: string): Promise<void> {
+  /**
+   * Runs `wait` under the call's one deadline (its `timeout`, else the flow's) and its signal:
+   * however often `wait` waits for a wake again, the timeout runs from the call.
+   */
+  #within<T>(
+    options: FlowWaitOptions | undefined,
+    what: string,
+    wait: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const timeout = options?.timeout ?? this.#timeout;
-    const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(abortErrorFrom(signal));
+    const timedOut = (ms: number) => new TimeoutError(`${what} within ${ms} ms`, ms);
+    return waitWithin({ timeout, signal: options?.signal, timedOut }, wait);
+  }
+
+  /** The next wake (credit, a DAT, the end); rejects with the flow's failure, or when `signal` aborts. */
+  #woken(signal: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
       const onAbort = () => {
-        this.#waiter = undefined;
-        done();
-        reject(abortErrorFrom(signal!));
+        if (this.#waiter === waiter) this.#waiter = undefined;
+        reject(signal.reason);
       };
-      this.#waiter = {
+      const waiter: Waiter = {
         resolve: () => {
-          done();
+          signal.removeEventListener("abort", onAbort);
           resolve();
         },
         reject: (error) => {
-          done();
+          signal.removeEventListener("abort", onAbort);
           reject(error);
         },
       };
-      if (timeout !== undefined && timeout !== Number.POSITIVE_INFINITY) {
-        timer = setTimeout(() => {
-          this.#waiter = undefined;
-          done();
-          reject(new TimeoutError(`${what} within ${timeout} ms`, timeout));
-        }, timeout);
-      }
-      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiter = waiter;
+      signal.addEventListener("abort", onAbort, { once: true });
     });
   }
 
@@ -378,9 +378,13 @@ export class Flow implements AsyncDisposable {
     if (!(message instanceof Message)) throw new InvalidArgumentError("message", message, "a zio Message");
     if (!this.#giver()) throw new FlowError("an inject flow takes; it cannot put");
     this.#assertFlowing();
-    while (this.#credit === 0) {
-      await this.#wait(options, "no PAY");
-      this.#assertFlowing();
+    if (this.#credit === 0) {
+      await this.#within(options, "no PAY", async (signal) => {
+        while (this.#credit === 0) {
+          await this.#woken(signal);
+          this.#assertFlowing();
+        }
+      });
     }
     this.#credit--;
     withFlow(message, { flow: "DAT" });
@@ -422,7 +426,8 @@ export class Flow implements AsyncDisposable {
       if (this.#state !== "flowing") throw new FlowEndedError();
       await this.#grant();
       try {
-        await this.#wait(options, "no DAT");
+        // Woken, it returns or throws: this wait is never re-armed, so its deadline is its own.
+        await this.#within(options, "no DAT", (signal) => this.#woken(signal));
       } catch (error) {
         if (error instanceof TimeoutError) return null;
         throw error;
@@ -459,16 +464,20 @@ export class Flow implements AsyncDisposable {
     else withFlow(message, { flow: "EOT" });
     await this.#send(message);
     try {
-      while (!this.#echo) {
-        await this.#wait(options, "no EOT echo");
-        if (this.#failure) throw this.#failure;
+      if (!this.#echo) {
+        await this.#within(options, "no EOT echo", async (signal) => {
+          while (!this.#echo) {
+            await this.#woken(signal);
+            if (this.#failure) throw this.#failure;
+          }
+        });
       }
     } catch (error) {
       this.#state = "ended";
       this.#stop.abort();
       throw error;
     }
-    return this.#echo;
+    return this.#echo!; // the wait ended with it
   }
 
   /** Stops the flow's receive loop (without EOT). Safe twice. */

@@ -159,6 +159,34 @@ describe("zio Flow", () => {
     await c.close();
   });
 
+  test("a wait for a DAT or for credit ends at its timeout or signal, with its typed error", {
+    timeout: 10_000,
+  }, async () => {
+    const [s, c] = await pair("ROUTER", "DEALER");
+    const taker = new Flow(s, { direction: "inject", credit: 2 });
+    const giver = new Flow(c, { direction: "extract", credit: 2 });
+    await Promise.all([taker.bot({ timeout: 5000 }), giver.bot({ timeout: 5000 })]);
+    assert.equal(await taker.get({ timeout: 20 }), null); // nothing sent yet
+    await giver.put(new Message(), { timeout: 5000 });
+    await giver.put(new Message(), { timeout: 5000 });
+    // No credit left, and the taker takes nothing, so no PAY comes.
+    await assert.rejects(giver.put(new Message(), { timeout: 20 }), {
+      name: "TimeoutError",
+      message: /no PAY within 20 ms/,
+    });
+    const controller = new AbortController();
+    const waiting = giver.put(new Message(), { signal: controller.signal });
+    controller.abort();
+    await assert.rejects(waiting, { name: "AbortError" });
+    await assert.rejects(giver.put(new Message(), { signal: controller.signal }), { name: "AbortError" });
+    assert.ok(await taker.get({ timeout: 5000 })); // what was sent before is still there
+    // The ports first: a flow's receive loop ends with its port (Flow.close waits for it).
+    await s.close();
+    await c.close();
+    await taker.close();
+    await giver.close();
+  });
+
   test("protocol violations are FlowErrors", { timeout: 10_000 }, async () => {
     // A BOT with the same direction.
     const [s, c] = await pair("SERVER", "CLIENT");
