@@ -94,7 +94,7 @@ export interface PeerStats {
   statusMismatches: number;
   /** Peers not added because `maxPeers` were held or no socket could be made for them. */
   peersRefused: number;
-  /** Group memberships of a remote peer not followed, beyond 10,000 per peer. */
+  /** Group memberships of a remote peer not followed: beyond 10,000 per peer, or a name over 255 bytes. */
   groupsRefused: number;
   /** Gossip messages the hub or client could not use. */
   gossipIgnored: number;
@@ -384,6 +384,7 @@ export class Peer implements AsyncDisposable {
    * const bob = await peer.waitFor("bob", { timeout: 5000 });
    */
   async waitFor(name: string, options: { timeout?: number; signal?: AbortSignal } = {}): Promise<PeerInfo> {
+    if (name === undefined) throw new InvalidArgumentError("name", name, "a string"); // else it waits for nobody
     checkString("name", name);
     checkObject("options", options);
     checkDuration("options.timeout", options.timeout, { orInfinity: true });
@@ -576,6 +577,10 @@ export class Peer implements AsyncDisposable {
         return;
       }
       remote.state.refresh(performance.now());
+      // JOIN carries a group as a short string: a longer one in a HELLO is none a peer could have joined.
+      const groups = message.groups.filter((group) => Buffer.byteLength(group, "utf8") <= MAX_GROUP);
+      this.#stats.groupsRefused += message.groups.length - groups.length;
+      message.groups = groups;
       if (message.groups.length > MAX_GROUPS_PER_PEER) {
         this.#stats.groupsRefused += message.groups.length - MAX_GROUPS_PER_PEER;
         message.groups.length = MAX_GROUPS_PER_PEER;

@@ -152,6 +152,7 @@ describe("zre peer over beacons on lo", () => {
     assert.throws(() => new Peer("n".repeat(256)), /name/);
     const peer = new Peer("x");
     await assert.rejects(peer.join(""), InvalidArgumentError);
+    await assert.rejects(peer.waitFor(undefined as never), /name/); // it would wait for nobody
     await assert.rejects(peer.shout("G", "not an array" as never), InvalidArgumentError);
   });
 });

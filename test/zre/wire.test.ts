@@ -260,7 +260,9 @@ test("a flood of beacons with fresh uuids from one address holds at most maxPeer
   }
 });
 
-test("a peer in more than 10,000 groups is followed in 10,000, the rest counted", { timeout: 30000 }, async () => {
+test("a peer in more than 10,000 groups is followed in 10,000, the rest and an overlong name counted", {
+  timeout: 30000,
+}, async () => {
   const peer = await startPeer("bounded", loOptions(randomPort()));
   const box = new Router({ linger: 0 });
   const out = new Dealer({
@@ -270,7 +272,8 @@ test("a peer in more than 10,000 groups is followed in 10,000, the rest counted"
   try {
     const boxEndpoint = await box.bind("tcp://127.0.0.1:*");
     out.connect(peer.endpoint);
-    const groups = Array.from({ length: 10_005 }, (_, i) => `g${i}`);
+    // An overlong name first (no JOIN could carry it), then 5 beyond the bound.
+    const groups = ["x".repeat(256), ...Array.from({ length: 10_005 }, (_, i) => `g${i}`)];
     const hello = {
       command: "HELLO",
       sequence: 1,
@@ -286,8 +289,9 @@ test("a peer in more than 10,000 groups is followed in 10,000, the rest counted"
     await out.send(encodeZre({ command: "PING", sequence: 3 }));
     const [, reply] = await box.receive({ timeout: 10000 });
     assert.equal(decodeZre([reply!]).command, "PING-OK");
-    assert.equal(peer.stats.groupsRefused, 6);
+    assert.equal(peer.stats.groupsRefused, 7);
     assert.equal(peer.peers()[0]!.groups.length, 10_000);
+    assert.ok(!peer.peers()[0]!.groups.includes("x".repeat(256)));
   } finally {
     out.close();
     box.close();
