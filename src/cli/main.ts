@@ -11,7 +11,6 @@ import { constants } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { normalizeArgv } from "./argv.js";
 import type { KeygenRunner } from "./keygen.js";
 import { quickRpcArgs, tuneForOneCall } from "./quick.js";
 import type { Io, RpcArgs } from "./rpc.js";
@@ -114,14 +113,16 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
   };
   const chosen = program === "zerorpc" ? "rpc" : chosenCommand(argv);
   const wanted = (name: CommandName) => chosen === undefined || chosen === name;
-  const [{ Command, CommanderError }, rpcCli, rpcDefinition, stateCli, keygenCli, zreCli] = await Promise.all([
-    import("commander"),
-    wanted("rpc") ? import("./rpc.js") : undefined,
-    wanted("rpc") ? import("./rpc-command.js") : undefined,
-    wanted("state") ? import("./state.js") : undefined,
-    wanted("keygen") ? import("./keygen.js") : undefined,
-    wanted("peers") || wanted("gossip-hub") ? import("./zre.js") : undefined,
-  ]);
+  const [{ Command, CommanderError }, { normalizeArgv }, rpcCli, rpcDefinition, stateCli, keygenCli, zreCli] =
+    await Promise.all([
+      import("commander"),
+      import("./argv.js"),
+      wanted("rpc") ? import("./rpc.js") : undefined,
+      wanted("rpc") ? import("./rpc-command.js") : undefined,
+      wanted("state") ? import("./state.js") : undefined,
+      wanted("keygen") ? import("./keygen.js") : undefined,
+      wanted("peers") || wanted("gossip-hub") ? import("./zre.js") : undefined,
+    ]);
   let root: Command;
   let rpc: Command | undefined;
   const output = {

@@ -23,14 +23,13 @@ import {
 import { RpcClient } from "../rpc/client.js";
 import type { EventHeader } from "../rpc/protocol.js";
 import { meaningOf } from "../rpc/semantics.js";
-import { dangerousMethods, dangerWarning, listeningAddress } from "./exposure.js";
 import { pformat, pyJson, pyRepr, pyStrOf } from "./pyformat.js";
-import { clientSecurityFrom, exposureWarning, SecurityFlagError, serverSecurityFrom } from "./security.js";
+import { clientSecurityFrom, SecurityFlagError, serverSecurityFrom } from "./security.js";
 
-// A client call loads neither the server, the authenticator, the module loader nor commander:
-// runServer imports the first three, and the command's definition is in rpc-command.ts (main.ts
-// loads it only when it parses with commander). Compiling modules is most of a call's start.
-export { normalizeArgv } from "./argv.js";
+// A client call loads neither the server, the authenticator, the module loader, the exposure
+// checks nor commander: runServer imports the first four, and the command's definition is in
+// rpc-command.ts (main.ts loads it only when it parses with commander). Loading and compiling
+// modules is most of a call's start.
 
 /** A mistake on the command line: one line on stderr, exit status 2. */
 export class UsageError extends Error {
@@ -462,7 +461,8 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
     throw new UsageError("--curve-server-key is for a client: a server gives --curve-secret and --allow");
   const policy = await serverSecurityFrom({ curveSecret: args.curveSecret, allow: args.allow });
 
-  const { LoadError, loadService } = await import("./load.js");
+  const [{ LoadError, loadService }, { dangerousMethods, dangerWarning, exposureWarning, listeningAddress }] =
+    await Promise.all([import("./load.js"), import("./exposure.js")]);
   let loaded: Awaited<ReturnType<typeof loadService>>;
   try {
     loaded = await loadService(command);

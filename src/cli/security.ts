@@ -7,7 +7,6 @@
 import { CertificateError } from "../core/errors.js";
 import type { ClientSecurity } from "../core/security/index.js";
 import type { AuthenticatorPolicy, StartServerSecurity } from "../state/security.js";
-import { reachableFromOtherMachines } from "./exposure.js";
 
 // The key and certificate code is imported when a flag needs it: a plain call loads none of it.
 const certificates = () => import("../core/security/certificates.js");
@@ -136,19 +135,4 @@ export async function clientSecurityFrom(flags: ClientSecurityFlags): Promise<Cl
   if (flags.curveSecret === undefined) return { curve: { serverKey } };
   const own = await secretCertificate("--curve-secret", flags.curveSecret);
   return { curve: { serverKey, ...own } };
-}
-
-/**
- * The warning for a bind other machines can reach (said before binding), or undefined: without
- * security anyone who connects is served; with `--allow any` anyone is, encrypted.
- */
-export function exposureWarning(endpoint: string, security: StartServerSecurity | undefined): string | undefined {
-  if (!reachableFromOtherMachines(endpoint)) return undefined;
-  if (security === undefined)
-    return `warning: ${endpoint} is reachable from other machines without authentication: anyone who can connect is served (use --curve-secret and --allow)`;
-  // A running Authenticator has no public `curve`: only a policy can say "any".
-  const auth = security.authenticator as { curve?: unknown } | undefined;
-  if (auth?.curve === "any")
-    return `warning: ${endpoint} is reachable from other machines and --allow any lets every client that can connect in (encrypted, not authenticated)`;
-  return undefined;
 }
