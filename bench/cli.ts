@@ -3,7 +3,9 @@
  * running server (wall time from spawn to exit, median and p90, CPU time and max RSS), next to the floor,
  * a bare `node -e 0`, and the ceiling, a minimal raw zeromq.js script making the same call
  * (a DEALER sending one zerorpc request, packed and unpacked with msgpackr, as any Node client of
- * zerorpc must). Then the wall and CPU time of a process that only imports each package entry,
+ * zerorpc must). The same call with a flag (`-j`) is parsed by commander instead of the plain
+ * call's own parser (src/cli/quick.ts), and runs without the one-shot settings: its row shows what
+ * those save. Then the wall and CPU time of a process that only imports each package entry,
  * next to one that imports `zeromq` alone. All processes of one round run back to back, round after
  * round, so every case sees the same machine; the rows are medians over the rounds.
  *
@@ -98,6 +100,7 @@ export async function run(): Promise<Row[]> {
       floor: ["-e", "0"],
       raw: ["--input-type=module", "-e", rawCallScript(endpoint)],
       cli: [join(repoRoot, "bin", "zerokit.js"), "rpc", endpoint, "echo", "x"],
+      cliFlag: [join(repoRoot, "bin", "zerokit.js"), "rpc", "-j", endpoint, "echo", '"x"'],
       zeromq: ["--input-type=module", "-e", `import "zeromq";`],
       ...Object.fromEntries(ENTRIES.map((entry) => [entry, ["--input-type=module", "-e", `import "${entry}";`]])),
     };
@@ -111,11 +114,15 @@ export async function run(): Promise<Row[]> {
     const p90 = (name: string) => percentile(of(name, "ms"), 0.9);
     const call = "`zerokit rpc EP echo x`";
     const floor = "`node -e 0` (the floor)";
+    const flagged = "`zerokit rpc -j EP echo '\"x\"'` (commander)";
     const rows = [
       row(`${call}, wall p50 (raw: zeromq.js script; lower is better)`, "ms", p50("cli"), p50("raw")),
       row(`${call}, wall p90 (raw: zeromq.js script)`, "ms", p90("cli"), p90("raw")),
       row(`${call}, CPU p50 (raw: zeromq.js script)`, "ms", p50("cli", "cpuMs"), p50("raw", "cpuMs")),
       row(`${call}, max RSS (raw: zeromq.js script)`, "MiB", p50("cli", "rssMiB"), p50("raw", "rssMiB")),
+      row(`${flagged}, wall p50 (raw: zeromq.js script)`, "ms", p50("cliFlag"), p50("raw")),
+      row(`${flagged}, CPU p50 (raw: zeromq.js script)`, "ms", p50("cliFlag", "cpuMs"), p50("raw", "cpuMs")),
+      row(`${flagged}, max RSS (raw: zeromq.js script)`, "MiB", p50("cliFlag", "rssMiB"), p50("raw", "rssMiB")),
       row(`${floor}, wall p50 (raw: zeromq.js script)`, "ms", p50("floor"), p50("raw")),
       row(`${floor}, CPU p50 (raw: zeromq.js script)`, "ms", p50("floor", "cpuMs"), p50("raw", "cpuMs")),
       row(`${floor}, max RSS (raw: zeromq.js script)`, "MiB", p50("floor", "rssMiB"), p50("raw", "rssMiB")),

@@ -5,6 +5,7 @@
  */
 import { isBuiltin } from "node:module";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../core/endpoint.js";
+import type { StartServerSecurity } from "../state/security.js";
 
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "*", "[::]"]);
 
@@ -105,4 +106,19 @@ export function dangerWarning(spec: string, found: ReadonlyMap<string, string>):
   const names = [...found.keys()];
   const shown = names.slice(0, 5).join(", ") + (names.length > 5 ? `, … (${names.length} in all)` : "");
   return `warning: "${spec}" serves functions of ${modules} (${shown}): anyone who can connect can run commands, write files or change this process as your user`;
+}
+
+/**
+ * The warning for a bind other machines can reach (said before binding), or undefined: without
+ * security anyone who connects is served; with `--allow any` anyone is, encrypted.
+ */
+export function exposureWarning(endpoint: string, security: StartServerSecurity | undefined): string | undefined {
+  if (!reachableFromOtherMachines(endpoint)) return undefined;
+  if (security === undefined)
+    return `warning: ${endpoint} is reachable from other machines without authentication: anyone who can connect is served (use --curve-secret and --allow)`;
+  // A running Authenticator has no public `curve`: only a policy can say "any".
+  const auth = security.authenticator as { curve?: unknown } | undefined;
+  if (auth?.curve === "any")
+    return `warning: ${endpoint} is reachable from other machines and --allow any lets every client that can connect in (encrypted, not authenticated)`;
+  return undefined;
 }

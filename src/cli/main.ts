@@ -10,10 +10,10 @@ import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { constants } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Command, CommanderError } from "commander";
-import { normalizeArgv } from "./argv.js";
+import type { Command } from "commander";
+import type { KeygenRunner } from "./keygen.js";
+import { quickRpcArgs, tuneForOneCall } from "./quick.js";
 import type { Io, RpcArgs } from "./rpc.js";
-import type { KeygenRunner } from "./security.js";
 import type { StateRunner } from "./state.js";
 
 /** Which program was started: decides the command tree and the name in messages. */
@@ -30,6 +30,36 @@ type CommandName = (typeof COMMANDS)[number];
  */
 function chosenCommand(argv: readonly string[]): CommandName | undefined {
   return COMMANDS.find((name) => name === argv[0]);
+}
+
+/**
+ * The parsed command line when it is a plain client call (`zerokit rpc ADDRESS METHOD ...` or
+ * `zerorpc ...` without a flag), which needs no commander; otherwise undefined.
+ */
+function quickCall(argv: readonly string[], program: Program): RpcArgs | undefined {
+  if (program === "zerorpc") return quickRpcArgs(argv);
+  return argv[0] === "rpc" ? quickRpcArgs(argv.slice(1)) : undefined;
+}
+
+/** `rpc --help`'s text, as the full command tree prints it. */
+async function rpcUsage(program: Program): Promise<string> {
+  const [{ Command }, { rpcCommand }] = await Promise.all([import("commander"), import("./rpc-command.js")]);
+  const noop = () => {};
+  if (program === "zerorpc") return rpcCommand("zerorpc", noop).helpInformation();
+  const rpc = rpcCommand("rpc", noop);
+  new Command("zerokit").addCommand(rpc);
+  return rpc.helpInformation();
+}
+
+function rpcIo(prog: string, usage: () => string | Promise<string>): Io {
+  return {
+    prog,
+    stdout: (text, newline = true) => write(process.stdout, newline ? `${text}\n` : text),
+    stderr: (text) => write(process.stderr, `${text}\n`),
+    stdoutIsTty: process.stdout.isTTY === true,
+    usage,
+    interrupted: waitForSignal,
+  };
 }
 
 function packageVersion(): string {
@@ -67,21 +97,32 @@ function write(stream: NodeJS.WriteStream, text: string): void {
  * status. Long-running servers resolve when stopped with Ctrl-C, SIGTERM or SIGHUP.
  */
 export async function main(argv: readonly string[], program: Program = "zerokit"): Promise<number> {
+  const prog = program === "zerorpc" ? "zerorpc" : "zerokit rpc";
+  const quick = quickCall(argv, program);
+  if (quick)
+    return (await import("./rpc.js")).runRpc(
+      quick,
+      rpcIo(prog, () => rpcUsage(program)),
+    );
+
   let parsed: RpcArgs | undefined;
   let stateRunner: StateRunner | undefined;
   let keygenRunner: KeygenRunner | undefined;
   const onParsed = (args: RpcArgs) => {
     parsed = args;
   };
-  const prog = program === "zerorpc" ? "zerorpc" : "zerokit rpc";
   const chosen = program === "zerorpc" ? "rpc" : chosenCommand(argv);
   const wanted = (name: CommandName) => chosen === undefined || chosen === name;
-  const [rpcCli, stateCli, securityCli, zreCli] = await Promise.all([
-    wanted("rpc") ? import("./rpc.js") : undefined,
-    wanted("state") ? import("./state.js") : undefined,
-    wanted("keygen") ? import("./security.js") : undefined,
-    wanted("peers") || wanted("gossip-hub") ? import("./zre.js") : undefined,
-  ]);
+  const [{ Command, CommanderError }, { normalizeArgv }, rpcCli, rpcDefinition, stateCli, keygenCli, zreCli] =
+    await Promise.all([
+      import("commander"),
+      import("./argv.js"),
+      wanted("rpc") ? import("./rpc.js") : undefined,
+      wanted("rpc") ? import("./rpc-command.js") : undefined,
+      wanted("state") ? import("./state.js") : undefined,
+      wanted("keygen") ? import("./keygen.js") : undefined,
+      wanted("peers") || wanted("gossip-hub") ? import("./zre.js") : undefined,
+    ]);
   let root: Command;
   let rpc: Command | undefined;
   const output = {
@@ -90,7 +131,7 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
     outputError: (text: string, writeErr: (s: string) => void) => writeErr(`${prog}: ${text.replace(/^error: /, "")}`),
   };
   if (program === "zerorpc") {
-    rpc = rpcCli!.rpcCommand("zerorpc", onParsed);
+    rpc = rpcDefinition!.rpcCommand("zerorpc", onParsed);
     root = rpc;
   } else {
     root = new Command("zerokit")
@@ -100,8 +141,10 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
         "after",
         "\nRun `zerokit rpc --help` for the RPC client and server, `zerokit state --help` for shared state, `zerokit keygen --help` for CURVE keys.",
       );
-    if (rpcCli) {
-      rpc = rpcCli.rpcCommand("rpc", onParsed).summary("zerorpc-compatible client and server (the same as `zerorpc`)");
+    if (rpcDefinition) {
+      rpc = rpcDefinition
+        .rpcCommand("rpc", onParsed)
+        .summary("zerorpc-compatible client and server (the same as `zerorpc`)");
       root.addCommand(rpc);
     }
     if (stateCli) {
@@ -122,8 +165,8 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
       }
       root.addCommand(state);
     }
-    if (securityCli) {
-      const keygen = securityCli.keygenCommand((runner) => {
+    if (keygenCli) {
+      const keygen = keygenCli.keygenCommand((runner) => {
         keygenRunner = runner;
       });
       keygen.configureOutput({
@@ -165,15 +208,10 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
   }
   if (!parsed || !rpcCli || !rpc) return 0;
   const rpcHelp = rpc;
-  const io: Io = {
-    prog,
-    stdout: (text, newline = true) => write(process.stdout, newline ? `${text}\n` : text),
-    stderr: (text) => write(process.stderr, `${text}\n`),
-    stdoutIsTty: process.stdout.isTTY === true,
-    usage: () => rpcHelp.helpInformation(),
-    interrupted: waitForSignal,
-  };
-  return rpcCli.runRpc(parsed, io);
+  return rpcCli.runRpc(
+    parsed,
+    rpcIo(prog, () => rpcHelp.helpInformation()),
+  );
 }
 
 /** Flushes stdout and stderr, then exits (sockets may linger; the answer is already out). */
@@ -183,10 +221,23 @@ export function exitWith(code: number): void {
   });
 }
 
+/**
+ * A process's command line: a plain call first gets the one-shot settings (before its modules
+ * load; see tuneForOneCall), then main runs it.
+ */
+async function start(argv: readonly string[], program: Program): Promise<number> {
+  if (quickCall(argv, program)) {
+    const loaded = tuneForOneCall();
+    await import("./rpc.js");
+    loaded();
+  }
+  return main(argv, program);
+}
+
 /** Runs `program` with the process's arguments and exits with its status. */
 export function run(program: Program = "zerokit"): void {
   process.stdout.on("error", () => process.exit(0)); // e.g. piped into `head`
-  main(process.argv.slice(2), program).then(exitWith, (error: unknown) => {
+  start(process.argv.slice(2), program).then(exitWith, (error: unknown) => {
     process.stderr.write(`${program}: ${(error as Error)?.stack ?? String(error)}\n`);
     exitWith(1);
   });

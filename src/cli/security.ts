@@ -1,18 +1,18 @@
 /**
- * CURVE on the command line: `zerokit keygen`, and the `--curve-secret`, `--allow` and
- * `--curve-server-key` flags of servers and clients, turned into the `security` options of the
- * library. Every bad key or certificate is one line naming the flag (exit status 2).
+ * CURVE on the command line: the `--curve-secret`, `--allow` and `--curve-server-key` flags of
+ * servers and clients, turned into the `security` options of the library. Every bad key or
+ * certificate is one line naming the flag (exit status 2). `zerokit keygen` is in keygen.ts,
+ * with commander: a client call loads this module, and no commander.
  */
-import { stat } from "node:fs/promises";
-import { Command } from "commander";
 import { CertificateError } from "../core/errors.js";
 import type { ClientSecurity } from "../core/security/index.js";
 import type { AuthenticatorPolicy, StartServerSecurity } from "../state/security.js";
-import { reachableFromOtherMachines } from "./exposure.js";
 
 // The key and certificate code is imported when a flag needs it: a plain call loads none of it.
 const certificates = () => import("../core/security/certificates.js");
 const keys = () => import("../core/security/keys.js");
+// node:fs/promises too (3 ms to load): only a server's --allow reads a directory.
+const stat = async (path: string) => (await import("node:fs/promises")).stat(path);
 
 /** A bad security flag: the message names the flag and why. */
 export class SecurityFlagError extends Error {
@@ -135,51 +135,4 @@ export async function clientSecurityFrom(flags: ClientSecurityFlags): Promise<Cl
   if (flags.curveSecret === undefined) return { curve: { serverKey } };
   const own = await secretCertificate("--curve-secret", flags.curveSecret);
   return { curve: { serverKey, ...own } };
-}
-
-/**
- * The warning for a bind other machines can reach (said before binding), or undefined: without
- * security anyone who connects is served; with `--allow any` anyone is, encrypted.
- */
-export function exposureWarning(endpoint: string, security: StartServerSecurity | undefined): string | undefined {
-  if (!reachableFromOtherMachines(endpoint)) return undefined;
-  if (security === undefined)
-    return `warning: ${endpoint} is reachable from other machines without authentication: anyone who can connect is served (use --curve-secret and --allow)`;
-  // A running Authenticator has no public `curve`: only a policy can say "any".
-  const auth = security.authenticator as { curve?: unknown } | undefined;
-  if (auth?.curve === "any")
-    return `warning: ${endpoint} is reachable from other machines and --allow any lets every client that can connect in (encrypted, not authenticated)`;
-  return undefined;
-}
-
-/** What `zerokit keygen` runs; resolves with the exit status. */
-export type KeygenRunner = (io: { stdout(text: string): void; stderr(text: string): void }) => Promise<number>;
-
-/** Builds `zerokit keygen [--dir DIR] [NAME]`; `onRun` receives its runner once parsed. */
-export function keygenCommand(onRun: (runner: KeygenRunner) => void): Command {
-  return new Command("keygen")
-    .summary("write a CURVE certificate pair (pyzmq/czmq format) and print its public key")
-    .description(
-      "Write NAME.key (public: give it to peers) and NAME.key_secret (secret, mode 0600) into DIR, as pyzmq's zmq.auth.create_certificates does, and print the public key.",
-    )
-    .argument("[name]", "the certificates' name", "zerokit")
-    .option("--dir <dir>", "where to write them (created if missing)", ".")
-    .action((name: string, options: { dir: string }) => {
-      onRun(async (io) => {
-        if (name === "" || /[/\\]/.test(name) || name === "." || name === "..") {
-          io.stderr(`zerokit keygen: ${JSON.stringify(name)} is not a file name`);
-          return 2;
-        }
-        try {
-          const { writeCertificates } = await certificates();
-          const written = await writeCertificates(options.dir, name);
-          io.stdout(written.publicKey);
-          io.stderr(`wrote ${written.publicFile} (public) and ${written.secretFile} (secret)`);
-          return 0;
-        } catch (error) {
-          io.stderr(`zerokit keygen: cannot write into ${options.dir}: ${(error as Error).message}`);
-          return 1;
-        }
-      });
-    });
 }

@@ -14,10 +14,10 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { parseEndpoint } from "../core/endpoint.js";
 import { type EndpointError, TimeoutError } from "../core/errors.js";
 import type { State } from "../state/client.js";
+import { exposureWarning } from "./exposure.js";
 import {
   type ClientSecurityFlags,
   clientSecurityFrom,
-  exposureWarning,
   FLAG_HELP,
   SecurityFlagError,
   serverSecurityFrom,

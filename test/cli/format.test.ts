@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { normalizeArgv } from "../../src/cli/argv.js";
 import { splitSpec } from "../../src/cli/load.js";
 import { pformat, pyFloat, pyJson, pyRepr, pyStr } from "../../src/cli/pyformat.js";
-import { normalizeArgv } from "../../src/cli/rpc.js";
 
 describe("Python formatting", () => {
   test("scalars", { timeout: 5000 }, () => {

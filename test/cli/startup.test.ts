@@ -34,8 +34,15 @@ const NOT_FOR_A_CALL = [
   "/dist/src/core/security/authenticator.js",
   "/dist/src/core/security/certificates.js",
   "/dist/src/core/devices.js",
+  "/dist/src/cli/load.js",
   "/node_modules/tsx/",
 ];
+
+/**
+ * A call without flags is parsed by src/cli/quick.ts: neither commander nor the command's
+ * definition (flags, help) is loaded. A flag brings both back.
+ */
+const NOT_FOR_A_PLAIN_CALL = [...NOT_FOR_A_CALL, "/node_modules/commander/", "/dist/src/cli/rpc-command.js"];
 
 describe("startup: a command loads only what it needs", { timeout: 60_000 }, () => {
   let dir: string;
@@ -79,6 +86,14 @@ describe("startup: a command loads only what it needs", { timeout: 60_000 }, () 
     assert.equal(ran.stdout, "'x'\n");
     // The hook saw the call's own modules, so an empty list below means something.
     assert.ok(ran.modules.some((url) => url.endsWith("/dist/src/rpc/client.js")));
+    assertNone(ran.modules, NOT_FOR_A_PLAIN_CALL);
+  });
+
+  it("a call with a flag is parsed by commander, and still loads none of the rest", async () => {
+    const ran = await loaded(["rpc", "-j", endpoint, "echo", '"x"']);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, "'x'\n");
+    assert.ok(ran.modules.some((url) => url.includes("/node_modules/commander/")));
     assertNone(ran.modules, NOT_FOR_A_CALL);
   });
 
@@ -87,7 +102,7 @@ describe("startup: a command loads only what it needs", { timeout: 60_000 }, () 
     assert.equal(ran.code, 0, ran.stderr);
     assert.equal(ran.stdout, "'x'\n");
     assert.ok(ran.modules.some((url) => url.endsWith("/dist/src/rpc/client.js")));
-    assertNone(ran.modules, NOT_FOR_A_CALL);
+    assertNone(ran.modules, NOT_FOR_A_PLAIN_CALL);
   });
 
   it("`zerokit --help` lists every command without loading what they run", async () => {
