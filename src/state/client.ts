@@ -12,7 +12,9 @@ import {
   checkSignal,
   checkString,
 } from "../core/options.js";
-import { type ClientSecurity, checkClientSecurity } from "../core/security/index.js";
+// The options module alone, not the security index: a worker process loads this file before it
+// can take work, and the index would add the authenticator and certificate files it never uses.
+import { type ClientSecurity, checkClientSecurity } from "../core/security/options.js";
 import type { PackedHeaders } from "../rpc/protocol.js";
 import { stateErrorOf, TransactionConflictError } from "./errors.js";
 import { packHeaders, StateLink } from "./link.js";
