@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
-import { packObject, unpackObject } from "../core/codec.js";
+import { packObject } from "../core/codec.js";
 import { AbortError, abortErrorFrom, InvalidArgumentError, LostRemoteError, TimeoutError } from "../core/errors.js";
 import {
   checkBoolean,
@@ -18,6 +18,7 @@ import { type ClientSecurity, checkClientSecurity } from "../core/security/optio
 import type { PackedHeaders } from "../rpc/protocol.js";
 import { stateErrorOf, TransactionConflictError } from "./errors.js";
 import { packHeaders, StateLink } from "./link.js";
+import { packValue, unpackValue } from "./values.js";
 import {
   type ArgsOf,
   type Method,
@@ -88,7 +89,7 @@ export interface Transaction<T extends object> {
   delete(key: keyof T & string): void;
 }
 
-const decode = (bytes: unknown): unknown => (bytes ? unpackObject(bytes as Buffer) : undefined);
+const decode = (bytes: unknown): unknown => (bytes ? unpackValue(bytes as Buffer) : undefined);
 
 /**
  * Sets `key` as an own property: keys are user data, and a plain assignment of `__proto__` would
@@ -103,12 +104,12 @@ function encodeEntries(source: object, option: string): [string, Buffer][] {
   if (source instanceof Map) {
     return [...source].map(([k, v]) => {
       if (typeof k !== "string") throw new InvalidArgumentError(`${option} key`, k, "a string");
-      return [k, packObject(v)];
+      return [k, packValue(v)];
     });
   }
   if (source === null || typeof source !== "object" || Array.isArray(source))
     throw new InvalidArgumentError(option, source, "a plain object or a Map of key → value");
-  return Object.entries(source).map(([k, v]) => [k, packObject(v)]);
+  return Object.entries(source).map(([k, v]) => [k, packValue(v)]);
 }
 
 /** The keys argument of a watch or condition: undefined or a list of strings. */
@@ -223,7 +224,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   }
   /** Sets `key`; resolves with the change's sequence number once the server applied it. */
   set<K extends keyof T & string>(key: K, value: T[K]): Promise<number> {
-    return this.#call("set", [key, packObject(value)]);
+    return this.#call("set", [key, packValue(value)]);
   }
   /** Deletes `key`; resolves true if it existed. */
   delete(key: keyof T & string): Promise<boolean> {
@@ -336,7 +337,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
           return value as never;
         },
         has: async (key) => (await tx.get(key as never)) !== undefined,
-        set: (key, value) => void writes.set(key, packObject(value)),
+        set: (key, value) => void writes.set(key, packValue(value)),
         delete: (key) => void writes.set(key, null),
       };
       const result = await body(tx);
