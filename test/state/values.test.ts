@@ -43,7 +43,7 @@ const numbers = [
   0.5,
   -0.5,
   1.25e-300,
-  3.14159,
+  Math.PI,
   1e21,
   Number.MAX_VALUE,
   Number.MIN_VALUE,
