@@ -2,7 +2,14 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
 import { packObject } from "../core/codec.js";
-import { AbortError, abortErrorFrom, InvalidArgumentError, LostRemoteError, TimeoutError } from "../core/errors.js";
+import {
+  AbortError,
+  abortErrorFrom,
+  InvalidArgumentError,
+  LostRemoteError,
+  RemoteError,
+  TimeoutError,
+} from "../core/errors.js";
 import {
   checkBoolean,
   checkDuration,
@@ -174,6 +181,8 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   readonly #owner: boolean;
   /** The origin header, packed once: every write carries it. */
   readonly #origin: PackedHeaders;
+  /** Set once the server answered that it has no `getseq` (an older zerokit server). */
+  #noGetseq = false;
 
   constructor(address: string, options: StateOptions = {}, shared?: { link: StateLink; origin: string }) {
     checkString("address", address, { nonEmpty: true });
@@ -443,14 +452,44 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     });
   }
 
+  /**
+   * A condition on one key: reads that key alone with the seq it was read at (not a snapshot of
+   * the whole namespace, as {@link when} needs), then watches it from the next seq, so no change
+   * after the read is missed.
+   */
   #whenKey<K extends keyof T & string>(
     key: K,
     test: (value: T[K] | undefined) => boolean,
     options: WaitOptions,
   ): Promise<T[K] | undefined> {
-    return this.when((s) => test(s[key] as T[K] | undefined), { ...options, keys: [key] }).then(
-      (s) => s[key] as T[K] | undefined,
-    );
+    if (this.#noGetseq)
+      return this.when((s) => test(s[key] as T[K] | undefined), { ...options, keys: [key] }).then(
+        (s) => s[key] as T[K] | undefined,
+      );
+    return this.#waitFor(options, async (signal) => {
+      let read: Replies["getseq"];
+      try {
+        read = await this.#call("getseq", [key]);
+      } catch (error) {
+        if (!(error instanceof RemoteError && error.remoteName === "NameError")) throw error;
+        // A server from before getseq: wait on a snapshot, as it then did (and from now on).
+        this.#noGetseq = true;
+        const whole = await this.when((s) => test(s[key] as T[K] | undefined), { ...options, keys: [key] });
+        return { value: whole[key] as T[K] | undefined };
+      }
+      const [seq, bytes] = read;
+      const value = decode(bytes) as T[K] | undefined;
+      if (test(value)) return { value };
+      for await (const change of this.watch([key], {
+        since: seq + 1,
+        signal,
+        excludeOwn: options.excludeOwn ?? false,
+      })) {
+        const next = change.after as T[K] | undefined;
+        if (test(next)) return { value: next };
+      }
+      return undefined;
+    }).then((held) => held.value);
   }
   /** Resolves when `key` deep-equals `value`. */
   whenEqual<K extends keyof T & string>(key: K, value: T[K], options: WaitOptions = {}): Promise<T[K] | undefined> {
