@@ -156,13 +156,21 @@ async function pairRate(runner: PairRunner, count: number, window: number): Prom
 }
 
 /**
+ * Pairs each client process runs before it reports ready. Measured per 100-pair window from a
+ * fresh process, a zerokit client's CPU per pair settles only after ~1500 pairs (the optimizing
+ * compiles of its code and msgpackr's come that late), raw zeromq.js's after ~500; with 100, the
+ * 16-process row measured little else (each client runs ~100 pairs in its 2 s window).
+ */
+const WARM_PAIRS = 2000;
+
+/**
  * One client process of the many-process rows: once connected and warm it reports ready and runs
  * sequential pairs, noting when each completed (monotonic µs, comparable across processes),
  * until the parent creates the file `stopFile`; then it reports the times.
  */
 async function pairsClient([impl, stopFile, address]: string[], io: { report(v: unknown): void }): Promise<void> {
   const runner = impl === "zerokit" ? statePairs(address!) : rawPairs(address!);
-  for (let i = 0; i < 100; i++) await runner.pair(i); // connect and warm up
+  for (let i = 0; i < WARM_PAIRS; i++) await runner.pair(i); // connect and warm up
   io.report({ ready: true });
   const times: number[] = [];
   // A stat every 20 pairs costs far less than the pairs it spaces.

@@ -1,8 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
-import { packObject, unpackObject } from "../core/codec.js";
-import { AbortError, abortErrorFrom, InvalidArgumentError, LostRemoteError, TimeoutError } from "../core/errors.js";
+import { packObject } from "../core/codec.js";
+import {
+  AbortError,
+  abortErrorFrom,
+  InvalidArgumentError,
+  LostRemoteError,
+  RemoteError,
+  TimeoutError,
+} from "../core/errors.js";
 import {
   checkBoolean,
   checkDuration,
@@ -12,10 +19,13 @@ import {
   checkSignal,
   checkString,
 } from "../core/options.js";
-import { type ClientSecurity, checkClientSecurity } from "../core/security/index.js";
+// The options module alone, not the security index: a worker process loads this file before it
+// can take work, and the index would add the authenticator and certificate files it never uses.
+import { type ClientSecurity, checkClientSecurity } from "../core/security/options.js";
 import type { PackedHeaders } from "../rpc/protocol.js";
 import { stateErrorOf, TransactionConflictError } from "./errors.js";
 import { packHeaders, StateLink } from "./link.js";
+import { packValue, unpackValue } from "./values.js";
 import {
   type ArgsOf,
   type Method,
@@ -86,7 +96,7 @@ export interface Transaction<T extends object> {
   delete(key: keyof T & string): void;
 }
 
-const decode = (bytes: unknown): unknown => (bytes ? unpackObject(bytes as Buffer) : undefined);
+const decode = (bytes: unknown): unknown => (bytes ? unpackValue(bytes as Buffer) : undefined);
 
 /**
  * Sets `key` as an own property: keys are user data, and a plain assignment of `__proto__` would
@@ -101,12 +111,12 @@ function encodeEntries(source: object, option: string): [string, Buffer][] {
   if (source instanceof Map) {
     return [...source].map(([k, v]) => {
       if (typeof k !== "string") throw new InvalidArgumentError(`${option} key`, k, "a string");
-      return [k, packObject(v)];
+      return [k, packValue(v)];
     });
   }
   if (source === null || typeof source !== "object" || Array.isArray(source))
     throw new InvalidArgumentError(option, source, "a plain object or a Map of key → value");
-  return Object.entries(source).map(([k, v]) => [k, packObject(v)]);
+  return Object.entries(source).map(([k, v]) => [k, packValue(v)]);
 }
 
 /** The keys argument of a watch or condition: undefined or a list of strings. */
@@ -171,6 +181,8 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   readonly #owner: boolean;
   /** The origin header, packed once: every write carries it. */
   readonly #origin: PackedHeaders;
+  /** Set once the server answered that it has no `getseq` (an older zerokit server). */
+  #noGetseq = false;
 
   constructor(address: string, options: StateOptions = {}, shared?: { link: StateLink; origin: string }) {
     checkString("address", address, { nonEmpty: true });
@@ -221,7 +233,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   }
   /** Sets `key`; resolves with the change's sequence number once the server applied it. */
   set<K extends keyof T & string>(key: K, value: T[K]): Promise<number> {
-    return this.#call("set", [key, packObject(value)]);
+    return this.#call("set", [key, packValue(value)]);
   }
   /** Deletes `key`; resolves true if it existed. */
   delete(key: keyof T & string): Promise<boolean> {
@@ -334,7 +346,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
           return value as never;
         },
         has: async (key) => (await tx.get(key as never)) !== undefined,
-        set: (key, value) => void writes.set(key, packObject(value)),
+        set: (key, value) => void writes.set(key, packValue(value)),
         delete: (key) => void writes.set(key, null),
       };
       const result = await body(tx);
@@ -440,14 +452,44 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     });
   }
 
+  /**
+   * A condition on one key: reads that key alone with the seq it was read at (not a snapshot of
+   * the whole namespace, as {@link when} needs), then watches it from the next seq, so no change
+   * after the read is missed.
+   */
   #whenKey<K extends keyof T & string>(
     key: K,
     test: (value: T[K] | undefined) => boolean,
     options: WaitOptions,
   ): Promise<T[K] | undefined> {
-    return this.when((s) => test(s[key] as T[K] | undefined), { ...options, keys: [key] }).then(
-      (s) => s[key] as T[K] | undefined,
-    );
+    if (this.#noGetseq)
+      return this.when((s) => test(s[key] as T[K] | undefined), { ...options, keys: [key] }).then(
+        (s) => s[key] as T[K] | undefined,
+      );
+    return this.#waitFor(options, async (signal) => {
+      let read: Replies["getseq"];
+      try {
+        read = await this.#call("getseq", [key]);
+      } catch (error) {
+        if (!(error instanceof RemoteError && error.remoteName === "NameError")) throw error;
+        // A server from before getseq: wait on a snapshot, as it then did (and from now on).
+        this.#noGetseq = true;
+        const whole = await this.when((s) => test(s[key] as T[K] | undefined), { ...options, keys: [key] });
+        return { value: whole[key] as T[K] | undefined };
+      }
+      const [seq, bytes] = read;
+      const value = decode(bytes) as T[K] | undefined;
+      if (test(value)) return { value };
+      for await (const change of this.watch([key], {
+        since: seq + 1,
+        signal,
+        excludeOwn: options.excludeOwn ?? false,
+      })) {
+        const next = change.after as T[K] | undefined;
+        if (test(next)) return { value: next };
+      }
+      return undefined;
+    }).then((held) => held.value);
   }
   /** Resolves when `key` deep-equals `value`. */
   whenEqual<K extends keyof T & string>(key: K, value: T[K], options: WaitOptions = {}): Promise<T[K] | undefined> {

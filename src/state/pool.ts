@@ -4,6 +4,7 @@
  * afterwards; `Context.pool` gives one that stays until it is closed.
  */
 import type { ChildProcess } from "node:child_process";
+import { availableParallelism, loadavg } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import { abortErrorFrom, ClosedError, InvalidArgumentError, RemoteError } from "../core/errors.js";
@@ -69,6 +70,16 @@ type Reply = {
   results?: unknown[];
   error?: { name: string; message: string; stack: string };
 };
+
+/**
+ * How many workers may boot at once: the CPUs other work leaves idle (by the 1-minute load
+ * average), at least one. On an idle machine that is every CPU; on a busy one, fewer boots at
+ * once bring the first worker up sooner, and it takes work while the others boot.
+ */
+function idleCpus(): number {
+  const cpus = availableParallelism();
+  return Math.max(1, Math.min(cpus, Math.round(cpus - (loadavg()[0] ?? 0))));
+}
 
 /** Chunks each worker holds at once: the next one is there while a result travels back. */
 const IN_FLIGHT = 2;
@@ -145,17 +156,45 @@ export class WorkerPool implements AsyncDisposable {
   #bootedResolve: (() => void) | undefined;
   /** Whether a worker exit replaces the worker (a warm pool) or not (a one-map pool). */
   readonly #replace: boolean;
+  /** Most workers booting at once (see the constructor). */
+  readonly #startAtOnce: number;
+  /** Workers started and not booted yet. */
+  #booting = 0;
 
-  /** @internal Made by `Context.pool` and `Context.map`. */
-  constructor(size: number, fork: () => ChildProcess, setup: PoolSetup, replace: boolean) {
+  /**
+   * @internal Made by `Context.pool` and `Context.map`. Booting a worker is CPU-bound (Node's
+   * start and the State client's imports), so at most `startAtOnce` (default: the idle CPUs,
+   * see {@link idleCpus}) boot at once: more would not finish sooner in all, they would only make
+   * the first, which can already take work, come up later (4 workers on 2 cores: the first is up
+   * in half the time). Each boot starts the next; a one-map pool starts more only while chunks
+   * wait, so a map the first workers finish never pays for the others.
+   */
+  constructor(size: number, fork: () => ChildProcess, setup: PoolSetup, replace: boolean, startAtOnce = idleCpus()) {
     this.size = size;
     this.#fork = fork;
     this.#setup = setup;
     this.#replace = replace;
+    this.#startAtOnce = Math.max(1, startAtOnce);
     this.#booted = new Promise((resolve) => {
       this.#bootedResolve = resolve;
     });
-    for (let i = 0; i < size; i++) this.#start();
+    this.#startMore();
+  }
+
+  /** Workers started so far (a one-map pool may finish with fewer than its size). */
+  get started(): number {
+    return this.#members.length;
+  }
+
+  /** Starts workers up to the size, at most {@link #startAtOnce} booting at once. */
+  #startMore(): void {
+    while (
+      !this.#closed &&
+      this.#members.length < this.size &&
+      this.#booting < this.#startAtOnce &&
+      (this.#replace || this.#members.length === 0 || this.#queueHead < this.#queue.length)
+    )
+      this.#start();
   }
 
   /** Resolves once every worker has started (maps do not need to wait for it). */
@@ -165,6 +204,7 @@ export class WorkerPool implements AsyncDisposable {
 
   #start(): void {
     const member: Member = { child: this.#fork(), booted: false, holding: [] };
+    this.#booting++;
     this.#members.push(member);
     const child = member.child;
     child.on("message", (message: Reply) => this.#onMessage(member, message));
@@ -173,11 +213,14 @@ export class WorkerPool implements AsyncDisposable {
 
   #onMessage(member: Member, message: Reply): void {
     if (message.type === "boot") {
+      if (member.booted) return;
       member.booted = true;
-      if (this.#members.every((m) => m.booted)) this.#bootedResolve?.();
+      this.#booting--;
+      if (this.#members.length === this.size && this.#members.every((m) => m.booted)) this.#bootedResolve?.();
       if (this.#closed) return;
       member.child.send({ type: "pool", setup: this.#setup });
       this.#dispatch(member);
+      this.#startMore();
       return;
     }
     const run = message.map === undefined ? undefined : this.#runs.get(message.map);
@@ -201,12 +244,13 @@ export class WorkerPool implements AsyncDisposable {
   #onExit(member: Member, code: number | null, signal: NodeJS.Signals | null): void {
     const index = this.#members.indexOf(member);
     if (index >= 0) this.#members.splice(index, 1);
+    if (!member.booted) this.#booting--;
     const error = new WorkerExitError(code, signal);
     for (const { run } of member.holding) this.#fail(run, error);
     member.holding = [];
     if (this.#closed) return;
     // A one-map pool has failed its map already; a warm pool stays warm.
-    if (this.#replace) this.#start();
+    if (this.#replace) this.#startMore();
     else for (const run of this.#runs.values()) this.#fail(run, error);
   }
 
@@ -281,6 +325,7 @@ export class WorkerPool implements AsyncDisposable {
         run.onEnd = () => signal.removeEventListener("abort", onAbort);
       }
       for (const member of this.#members) this.#dispatch(member);
+      this.#startMore();
     }
     return resultOf<R>(run);
   }

@@ -290,6 +290,11 @@ export class StateServer implements AsyncDisposable {
     return {
       ping: () => ["pong", store.seq],
       get: (ns: unknown, k: unknown) => store.get(namespace(ns), key(k)) ?? null,
+      getseq: (ns: unknown, k: unknown) => {
+        const n = namespace(ns);
+        const checked = key(k);
+        return [store.seq, store.get(n, checked) ?? null];
+      },
       getv: (ns: unknown, keys: unknown) => {
         const n = namespace(ns);
         return strings("keys", keys).map((k) => [store.get(n, k) ?? null, store.version(n, k)]);

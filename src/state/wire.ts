@@ -34,6 +34,8 @@ export interface Requests {
   get: [namespace: string, key: string];
   /** The values and versions of keys, for a transaction's reads. */
   getv: [namespace: string, keys: string[]];
+  /** One key's value with the server's seq it was read at, for a wait on that key alone. */
+  getseq: [namespace: string, key: string];
   set: [namespace: string, key: string, value: Encoded];
   del: [namespace: string, key: string];
   has: [namespace: string, key: string];
@@ -58,6 +60,8 @@ export interface Replies {
   ping: ["pong", number];
   get: Encoded | null;
   getv: [Encoded | null, number][];
+  /** The current seq (a watch from seq + 1 misses no later change), then the value. */
+  getseq: [number, Encoded | null];
   /** The seq of the change (the current seq when nothing changed). */
   set: number;
   /** Whether the key existed. */

@@ -176,6 +176,8 @@ describe("state requests are validated", () => {
     ["get", [1, "k"], /invalid namespace/],
     ["get", ["ns", null], /invalid key/],
     ["getv", ["ns", "k"], /invalid keys/],
+    ["getseq", [1, "k"], /invalid namespace/],
+    ["getseq", ["ns", ["k"]], /invalid key/],
     ["getv", ["ns", ["a", 2]], /invalid keys\[1\]/],
     ["set", ["ns", "k", 5], /invalid value/],
     ["set", ["ns", "k", Buffer.from([0xc1])], /0xc1/],

@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
+import { fork } from "node:child_process";
 import { describe, test } from "node:test";
 import { ClosedError, InvalidArgumentError, RemoteError } from "../../src/index.js";
-import { Context, startServer, WorkerExitError } from "../../src/state/index.js";
+import { Context, startServer, WorkerExitError, WorkerPool } from "../../src/state/index.js";
 import { freshEndpoint } from "../helpers.js";
 
 const T = { timeout: 60_000 };
 const work = new URL("./work.js", import.meta.url);
+const workerMain = new URL("../../src/state/worker-main.js", import.meta.url);
+const forkWorker = () =>
+  fork(workerMain, [], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
 
 for (const transport of ["tcp", "ipc"] as const) {
   describe(`worker pools over ${transport}`, () => {
@@ -82,3 +86,24 @@ for (const transport of ["tcp", "ipc"] as const) {
     });
   });
 }
+
+describe("worker pools start at most a few workers at once", () => {
+  test("a one-map pool the first worker finishes starts no other", T, async () => {
+    await using server = await startServer("tcp://127.0.0.1:*", { inProcess: true });
+    const setup = { address: server.address, namespace: "default", security: undefined };
+    // One worker boots at a time: the first takes the map's only chunk, so none is left for more.
+    await using pool = new WorkerPool(4, forkWorker, setup, false, 1);
+    assert.deepEqual(await pool.mapList<number>(work.href, "square", [1, 2, 3], { chunkSize: 3 }), [1, 4, 9]);
+    assert.equal(pool.started, 1);
+  });
+
+  test("a warm pool still starts every worker, one boot after another", T, async () => {
+    await using server = await startServer("tcp://127.0.0.1:*", { inProcess: true });
+    const setup = { address: server.address, namespace: "default", security: undefined };
+    await using pool = new WorkerPool(3, forkWorker, setup, true, 1);
+    await pool.ready();
+    assert.equal(pool.started, 3);
+    const pids = await pool.mapList<number>(work.href, "pid", [1, 2, 3, 4, 5, 6, 7, 8, 9], { chunkSize: 1 });
+    assert.ok(new Set(pids).size <= 3);
+  });
+});

@@ -279,6 +279,30 @@ for (const transport of networkTransports) {
       await assert.rejects(aborted, AbortError);
     });
 
+    test("a wait on one key reads that key alone, with the seq to watch from", T, async () => {
+      await using s = await setup(transport);
+      const { state } = s;
+      await state.update({ big: "x".repeat(100_000), count: 1 });
+      const client = new RpcClient({ timeout: 3000 });
+      client.connect(s.server.address);
+      try {
+        const [seq, bytes] = (await client.call("getseq", ["default", "count"])) as [number, Buffer];
+        assert.equal(seq, (await state.set("other", 0)) - 1);
+        assert.equal(packWire(1).equals(bytes), true);
+        assert.deepEqual(await client.call("getseq", ["default", "missing"]), [seq + 1, null]);
+      } finally {
+        client.close();
+      }
+      // The change right after the read is not missed, and undefined is a value it can wait for.
+      const equal = state.whenEqual("count", 2);
+      const gone = state.whenUndefined("count");
+      await state.set("count", 2);
+      assert.equal(await equal, 2);
+      await state.delete("count");
+      assert.equal(await gone, undefined);
+      assert.equal(await state.whenUndefined("count", { timeout: 0 }), undefined);
+    });
+
     test("bad requests get errors and the server keeps serving", T, async () => {
       await using s = await setup(transport);
       await using raw = new Dealer();
