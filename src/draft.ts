@@ -1,2 +1,2 @@
-/** zerokit/draft — the draft CLIENT/SERVER sockets (loading it prints zeromq's experimental warning). */
-export { Client, Server, type ServerMessage } from "./core/draft.js";
+/** zerokit/draft — the draft CLIENT/SERVER and RADIO/DISH sockets (loading it prints zeromq's experimental warning). */
+export { Client, Dish, type DishMessage, Radio, Server, type ServerMessage } from "./core/draft.js";
