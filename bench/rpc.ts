@@ -21,9 +21,13 @@ const RUNS = 3;
  * Unmeasured rounds first. zerokit runs much more JavaScript per call than raw, and V8 takes a
  * few thousand calls to optimise it: measured from the start, zerokit's first bursts ran at 0.3-0.6
  * of raw and the following ones at 0.8-0.9, while raw's native path is at full speed at once.
- * The rows are about a running service, so they start once both sides are warm.
+ * The rows are about a running service, so they start once both sides are warm: after
+ * {@link WARMUP_ROUNDS} rounds and {@link WARMUP_CALLS} calls, or {@link WARMUP_MS} of warm-up,
+ * whichever ends first (a large-message round is a few hundred calls, six of them too few).
  */
 const WARMUP_ROUNDS = 6;
+const WARMUP_CALLS = 6000;
+const WARMUP_MS = 4000;
 const WINDOW = 100;
 type Impl = "zerokit" | "raw";
 const EMPTY = Buffer.alloc(0);
@@ -207,12 +211,23 @@ async function clientRole(
   dealer.connect(rawAddress!);
   const runners = { zerokit: zerokitRunner(client, mode!), raw: rawRunner(dealer, mode!) };
   const rates: Record<Impl, number[]> = { zerokit: [], raw: [] };
-  for (let round = -WARMUP_ROUNDS; round < rounds; round++) {
+  const warmStart = performance.now();
+  let warmRounds = 0;
+  while (
+    warmRounds < WARMUP_ROUNDS ||
+    (warmRounds * burst < WARMUP_CALLS && performance.now() - warmStart < WARMUP_MS)
+  ) {
+    for (const impl of warmRounds % 2 === 0 ? (["zerokit", "raw"] as const) : (["raw", "zerokit"] as const)) {
+      await runners[impl](burst);
+    }
+    warmRounds++;
+  }
+  for (let round = 0; round < rounds; round++) {
     const order: Impl[] = round % 2 === 0 ? ["zerokit", "raw"] : ["raw", "zerokit"];
     for (const impl of order) {
       const start = performance.now();
       await runners[impl](burst);
-      if (round >= 0) rates[impl].push((burst / (performance.now() - start)) * 1000);
+      rates[impl].push((burst / (performance.now() - start)) * 1000);
     }
   }
   io.report({ zerokit: median(rates.zerokit), raw: median(rates.raw) });
