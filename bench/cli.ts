@@ -4,8 +4,8 @@
  * a bare `node -e 0`, and the ceiling, a minimal raw zeromq.js script making the same call
  * (a DEALER sending one zerorpc request, packed and unpacked with msgpackr, as any Node client of
  * zerorpc must). The same call with a flag (`-j`) is parsed by commander instead of the plain
- * call's own parser (src/cli/quick.ts), and runs without the one-shot settings: its row shows what
- * those save. Then the wall and CPU time of a process that only imports each package entry,
+ * call's own parser (src/cli/quick.ts) and runs from the ES modules of dist/ instead of the plain
+ * call's one-file bundle (src/cli/call.ts): its row shows what those save. Then the wall and CPU time of a process that only imports each package entry,
  * next to one that imports `zeromq` alone. All processes of one round run back to back, round after
  * round, so every case sees the same machine; the rows are medians over the rounds.
  *
@@ -99,8 +99,8 @@ export async function run(): Promise<Row[]> {
     const cases: Record<string, string[]> = {
       floor: ["-e", "0"],
       raw: ["--input-type=module", "-e", rawCallScript(endpoint)],
-      cli: [join(repoRoot, "bin", "zerokit.js"), "rpc", endpoint, "echo", "x"],
-      cliFlag: [join(repoRoot, "bin", "zerokit.js"), "rpc", "-j", endpoint, "echo", '"x"'],
+      cli: [join(repoRoot, "bin", "zerokit.cjs"), "rpc", endpoint, "echo", "x"],
+      cliFlag: [join(repoRoot, "bin", "zerokit.cjs"), "rpc", "-j", endpoint, "echo", '"x"'],
       zeromq: ["--input-type=module", "-e", `import "zeromq";`],
       ...Object.fromEntries(ENTRIES.map((entry) => [entry, ["--input-type=module", "-e", `import "${entry}";`]])),
     };

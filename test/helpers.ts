@@ -238,7 +238,7 @@ export class JsonLinesChild<L extends { type: string }> {
   }
 }
 
-// --- The command line: bin/zerokit.js and bin/zerorpc.js as child processes, servers started
+// --- The command line: bin/zerokit.cjs and bin/zerorpc.cjs as child processes, servers started
 // --- and waited for by their `serving "name" on EP` line (never a sleep), children stopped for sure.
 
 /** The recorded zerorpc vectors, copied into the repository (test/fixtures/vectors). */
@@ -253,7 +253,7 @@ export const workerMjs = "./test/fixtures/cli/worker.mjs";
 export type Bin = "zerokit" | "zerorpc";
 
 function binPath(bin: Bin): string {
-  return join(repoRoot, "bin", `${bin}.js`);
+  return join(repoRoot, "bin", `${bin}.cjs`);
 }
 
 /** A unique ipc endpoint under the temp dir. */

@@ -3,7 +3,7 @@
  * node_modules/zerokit is this repository, built; the README's own tsconfig.json; no other flag)
  * and run on this Node; a block marked `ts no-run` is only type-checked. Its ```sh blocks run as
  * pasted in order: `cmd &` starts a job, `kill %N` stops job N (which must exit 0), every other
- * command must exit 0, and a `# → text` comment is what it prints. `npx zerokit` is bin/zerokit.js;
+ * command must exit 0, and a `# → text` comment is what it prints. `npx zerokit` is bin/zerokit.cjs;
  * tcp ports are replaced by free ones; `npm <script>` lines are checked to exist, not run. The CLI
  * flag table and usage list exactly the flags of `zerokit rpc --help`.
  */

@@ -7,17 +7,15 @@
  *   zerokit --version
  */
 import { existsSync, readFileSync, realpathSync } from "node:fs";
-import { constants } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
+import { type Program, quickCall, rpcIo, rpcProg, rpcUsage, runToExit, waitForSignal } from "./call.js";
 import type { KeygenRunner } from "./keygen.js";
-import { quickRpcArgs, tuneForOneCall } from "./quick.js";
-import type { Io, RpcArgs } from "./rpc.js";
+import type { RpcArgs } from "./rpc.js";
 import type { StateRunner } from "./state.js";
 
-/** Which program was started: decides the command tree and the name in messages. */
-export type Program = "zerokit" | "zerorpc";
+export type { Program };
 
 /** The commands of `zerokit`, in the order its help lists them. */
 const COMMANDS = ["rpc", "state", "keygen", "peers", "gossip-hub"] as const;
@@ -30,36 +28,6 @@ type CommandName = (typeof COMMANDS)[number];
  */
 function chosenCommand(argv: readonly string[]): CommandName | undefined {
   return COMMANDS.find((name) => name === argv[0]);
-}
-
-/**
- * The parsed command line when it is a plain client call (`zerokit rpc ADDRESS METHOD ...` or
- * `zerorpc ...` without a flag), which needs no commander; otherwise undefined.
- */
-function quickCall(argv: readonly string[], program: Program): RpcArgs | undefined {
-  if (program === "zerorpc") return quickRpcArgs(argv);
-  return argv[0] === "rpc" ? quickRpcArgs(argv.slice(1)) : undefined;
-}
-
-/** `rpc --help`'s text, as the full command tree prints it. */
-async function rpcUsage(program: Program): Promise<string> {
-  const [{ Command }, { rpcCommand }] = await Promise.all([import("commander"), import("./rpc-command.js")]);
-  const noop = () => {};
-  if (program === "zerorpc") return rpcCommand("zerorpc", noop).helpInformation();
-  const rpc = rpcCommand("rpc", noop);
-  new Command("zerokit").addCommand(rpc);
-  return rpc.helpInformation();
-}
-
-function rpcIo(prog: string, usage: () => string | Promise<string>): Io {
-  return {
-    prog,
-    stdout: (text, newline = true) => write(process.stdout, newline ? `${text}\n` : text),
-    stderr: (text) => write(process.stderr, `${text}\n`),
-    stdoutIsTty: process.stdout.isTTY === true,
-    usage,
-    interrupted: waitForSignal,
-  };
 }
 
 function packageVersion(): string {
@@ -75,19 +43,6 @@ function packageVersion(): string {
   return "unknown";
 }
 
-function waitForSignal(signals: NodeJS.Signals[]): Promise<NodeJS.Signals> {
-  return new Promise((resolvePromise) => {
-    let seen = false;
-    for (const signal of signals) {
-      process.on(signal, () => {
-        if (seen) process.exit(128 + (constants.signals[signal] ?? 15)); // a second Ctrl-C: leave now
-        seen = true;
-        resolvePromise(signal);
-      });
-    }
-  });
-}
-
 function write(stream: NodeJS.WriteStream, text: string): void {
   stream.write(text);
 }
@@ -97,7 +52,7 @@ function write(stream: NodeJS.WriteStream, text: string): void {
  * status. Long-running servers resolve when stopped with Ctrl-C, SIGTERM or SIGHUP.
  */
 export async function main(argv: readonly string[], program: Program = "zerokit"): Promise<number> {
-  const prog = program === "zerorpc" ? "zerorpc" : "zerokit rpc";
+  const prog = rpcProg(program);
   const quick = quickCall(argv, program);
   if (quick)
     return (await import("./rpc.js")).runRpc(
@@ -214,39 +169,15 @@ export async function main(argv: readonly string[], program: Program = "zerokit"
   );
 }
 
-/** Flushes stdout and stderr, then exits (sockets may linger; the answer is already out). */
-export function exitWith(code: number): void {
-  process.stdout.write("", () => {
-    process.stderr.write("", () => process.exit(code));
-  });
-}
-
-/**
- * A process's command line: a plain call first gets the one-shot settings (before its modules
- * load; see tuneForOneCall), then main runs it.
- */
-async function start(argv: readonly string[], program: Program): Promise<number> {
-  if (quickCall(argv, program)) {
-    const loaded = tuneForOneCall();
-    await import("./rpc.js");
-    loaded();
-  }
-  return main(argv, program);
-}
-
 /** Runs `program` with the process's arguments and exits with its status. */
 export function run(program: Program = "zerokit"): void {
-  process.stdout.on("error", () => process.exit(0)); // e.g. piped into `head`
-  start(process.argv.slice(2), program).then(exitWith, (error: unknown) => {
-    process.stderr.write(`${program}: ${(error as Error)?.stack ?? String(error)}\n`);
-    exitWith(1);
-  });
+  runToExit(program, main(process.argv.slice(2), program));
 }
 
 function isEntryPoint(): boolean {
   const script = process.argv[1];
   // The usual start is through bin/: then the script is not this file, and no path is resolved.
-  if (!script || /[\\/]bin[\\/]zero(kit|rpc)(\.js)?$/.test(script)) return false;
+  if (!script || /[\\/]bin[\\/]zero(kit|rpc)(\.cjs)?$/.test(script)) return false;
   try {
     return realpathSync(resolve(script)) === realpathSync(fileURLToPath(import.meta.url));
   } catch {

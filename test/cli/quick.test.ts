@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Command } from "commander";
-import { quickRpcArgs, tuneForOneCall } from "../../src/cli/quick.js";
+import { quickRpcArgs } from "../../src/cli/quick.js";
 import type { RpcArgs } from "../../src/cli/rpc.js";
 import { rpcCommand } from "../../src/cli/rpc-command.js";
 
@@ -61,23 +61,5 @@ describe("quick parse of a plain call", { timeout: 20_000 }, () => {
 
   test("leaves any command line with a flag, or none at all, to commander", () => {
     for (const argv of WITH_FLAGS) assert.equal(quickRpcArgs(argv), undefined, argv.join(" "));
-  });
-
-  test("the one-shot settings take msgpackr's switch back once loaded, and keep a user's own", () => {
-    const name = "MSGPACKR_NATIVE_ACCELERATION_DISABLED";
-    const before = process.env[name];
-    try {
-      delete process.env[name];
-      const loaded = tuneForOneCall();
-      assert.equal(process.env[name], "true");
-      loaded();
-      assert.equal(process.env[name], undefined);
-      process.env[name] = "false";
-      tuneForOneCall()();
-      assert.equal(process.env[name], "false");
-    } finally {
-      if (before === undefined) delete process.env[name];
-      else process.env[name] = before;
-    }
   });
 });

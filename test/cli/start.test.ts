@@ -1,6 +1,6 @@
 /**
  * `npm start` serves examples/service.ts and prints commands; each printed command works when run
- * as shown (with bin/zerokit.js standing in for npx zerokit). It needs no build: it runs in a
+ * as shown (with bin/zerokit.cjs standing in for npx zerokit). It needs no build: it runs in a
  * copy of the repository that has no dist/. Whatever signal ends it (Ctrl-C, SIGTERM, or SIGHUP
  * when its terminal closes), it removes its ipc socket file.
  */
@@ -92,7 +92,7 @@ describe("npm start", () => {
         return found.args;
       };
       // The clone's own bin, with no dist/: it runs the CLI from the sources.
-      const cloneAdd = new Cli([join(clone, "bin", "zerokit.js"), ...command("add")], "node", { cwd: clone });
+      const cloneAdd = new Cli([join(clone, "bin", "zerokit.cjs"), ...command("add")], "node", { cwd: clone });
       await cloneAdd.exited;
       assert.equal(cloneAdd.stdout, "3\n", cloneAdd.stderr);
       assert.equal((await runCli(command("greet"))).stdout, "'Hello, Ada!'\n");

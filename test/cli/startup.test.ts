@@ -1,8 +1,10 @@
 /**
- * What one command loads. A plain client call must not load the RPC server, the state or ZRE
- * code, the authenticator and certificate code, or tsx: the child records the URL of every
- * module it loads through a `module.register()` load hook (given in NODE_OPTIONS), and the test
- * reads the list when the call is done.
+ * What one command loads. A plain client call runs from the build's one-file CommonJS bundle
+ * (dist/src/cli/call.cjs, see src/cli/call.ts) and loads no ES module of ours; the bundle holds
+ * neither commander nor what only a server or a flag needs. Any other call must not load the
+ * RPC server, the state or ZRE code, the authenticator and certificate code, or tsx. The child
+ * records the URL of every ES module it loads through a `module.register()` load hook (given in
+ * NODE_OPTIONS) and, as it exits, every CommonJS file it required; the test reads both lists.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -11,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { RpcServer } from "../../src/rpc/index.js";
-import { type Bin, runCli } from "../helpers.js";
+import { type Bin, repoRoot, runCli } from "../helpers.js";
 
 const HOOKS = `import { appendFileSync } from "node:fs";
 let log;
@@ -38,11 +40,24 @@ const NOT_FOR_A_CALL = [
   "/node_modules/tsx/",
 ];
 
+/** The plain call's bundle. */
+const BUNDLE = join(repoRoot, "dist", "src", "cli", "call.cjs");
+
 /**
- * A call without flags is parsed by src/cli/quick.ts: neither commander nor the command's
- * definition (flags, help) is loaded. A flag brings both back.
+ * Left out of the bundle (loaded from dist/ if ever needed): a plain call is parsed by
+ * src/cli/quick.ts, so neither commander nor the command's definition (flags, help) is needed,
+ * and it is a client without flags, so neither the module loader and its checks, nor the
+ * authenticator's policy, nor certificate files.
  */
-const NOT_FOR_A_PLAIN_CALL = [...NOT_FOR_A_CALL, "/node_modules/commander/", "/dist/src/cli/rpc-command.js"];
+const NOT_IN_THE_BUNDLE = [
+  "/node_modules/commander/",
+  "dist/src/cli/rpc-command.js",
+  "dist/src/cli/load.js",
+  "dist/src/cli/exposure.js",
+  "dist/src/state/",
+  "dist/src/core/security/certificates.js",
+  "dist/src/core/security/authenticator.js",
+];
 
 describe("startup: a command loads only what it needs", { timeout: 60_000 }, () => {
   let dir: string;
@@ -55,7 +70,13 @@ describe("startup: a command loads only what it needs", { timeout: 60_000 }, () 
     const hooks = pathToFileURL(join(dir, "hooks.mjs")).href;
     writeFileSync(
       join(dir, "register.mjs"),
-      `import { register } from "node:module";\nregister(${JSON.stringify(hooks)}, { data: { log: process.env.ZK_TEST_LOADED } });\n`,
+      [
+        `import { appendFileSync } from "node:fs";`,
+        `import { createRequire, register } from "node:module";`,
+        `register(${JSON.stringify(hooks)}, { data: { log: process.env.ZK_TEST_LOADED } });`,
+        `const required = createRequire(import.meta.url).cache;`,
+        `process.on("exit", () => appendFileSync(process.env.ZK_TEST_LOADED, Object.keys(required).map((file) => "file://" + file + "\\n").join("")));`,
+      ].join("\n"),
     );
     server = new RpcServer({ echo: (x: unknown) => x }, { name: "startup" });
     endpoint = await server.bind("tcp://127.0.0.1:*");
@@ -80,13 +101,31 @@ describe("startup: a command loads only what it needs", { timeout: 60_000 }, () 
     assert.deepEqual(found, [], "modules that should not have been loaded");
   }
 
-  it("`zerokit rpc EP echo x` loads the client and none of the rest", async () => {
+  /** Checks that a plain call ran from the bundle alone. */
+  function assertBundleOnly(modules: readonly string[]): void {
+    // The lists saw the call's own files, so the empty lists below mean something.
+    assert.ok(modules.includes(pathToFileURL(BUNDLE).href), "the bundle ran");
+    assert.ok(modules.some((url) => url.includes("/node_modules/zeromq/")));
+    const bundle = pathToFileURL(BUNDLE).href;
+    assertNone(
+      modules.filter((url) => url !== bundle),
+      ["/dist/src/", "/node_modules/commander/", "/node_modules/tsx/"],
+    );
+  }
+
+  it("the bundle of a plain call holds neither commander nor what only a server or a flag needs", () => {
+    const bundled = readFileSync(BUNDLE, "utf8")
+      .split("\n")
+      .filter((line) => line.startsWith("// dist/"));
+    assert.ok(bundled.includes("// dist/src/rpc/client.js"), "esbuild names each bundled module in a comment");
+    assertNone(bundled, NOT_IN_THE_BUNDLE);
+  });
+
+  it("`zerokit rpc EP echo x` runs from the bundle alone", async () => {
     const ran = await loaded(["rpc", endpoint, "echo", "x"]);
     assert.equal(ran.code, 0, ran.stderr);
     assert.equal(ran.stdout, "'x'\n");
-    // The hook saw the call's own modules, so an empty list below means something.
-    assert.ok(ran.modules.some((url) => url.endsWith("/dist/src/rpc/client.js")));
-    assertNone(ran.modules, NOT_FOR_A_PLAIN_CALL);
+    assertBundleOnly(ran.modules);
   });
 
   it("a call with a flag is parsed by commander, and still loads none of the rest", async () => {
@@ -101,8 +140,7 @@ describe("startup: a command loads only what it needs", { timeout: 60_000 }, () 
     const ran = await loaded([endpoint, "echo", "x"], "zerorpc");
     assert.equal(ran.code, 0, ran.stderr);
     assert.equal(ran.stdout, "'x'\n");
-    assert.ok(ran.modules.some((url) => url.endsWith("/dist/src/rpc/client.js")));
-    assertNone(ran.modules, NOT_FOR_A_PLAIN_CALL);
+    assertBundleOnly(ran.modules);
   });
 
   it("`zerokit --help` lists every command without loading what they run", async () => {

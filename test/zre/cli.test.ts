@@ -10,7 +10,7 @@ import { repoRoot } from "../helpers.js";
 import { loOptions, randomPort, startPeer } from "./util.js";
 
 function zerokit(args: string[]): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [join(repoRoot, "bin", "zerokit.js"), ...args], {
+  return spawn(process.execPath, [join(repoRoot, "bin", "zerokit.cjs"), ...args], {
     stdio: ["pipe", "pipe", "pipe"],
     env: { ...process.env, ZSYS_INTERFACE: "lo" },
   });
