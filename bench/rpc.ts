@@ -195,6 +195,11 @@ function rawRunner(dealer: zmq.Dealer, fullMode: string): Runner {
   };
 }
 
+/** Who goes first in a round: it swaps each round. */
+function orderOf(round: number): readonly Impl[] {
+  return round % 2 === 0 ? ["zerokit", "raw"] : ["raw", "zerokit"];
+}
+
 /** Alternates zerokit and raw bursts (who goes first swaps each round); reports the median rate of each. */
 async function clientRole(
   [mode, burstText, roundsText, zkAddress, rawAddress, framing, serverKey, publicKey, secretKey]: string[],
@@ -217,14 +222,11 @@ async function clientRole(
     warmRounds < WARMUP_ROUNDS ||
     (warmRounds * burst < WARMUP_CALLS && performance.now() - warmStart < WARMUP_MS)
   ) {
-    for (const impl of warmRounds % 2 === 0 ? (["zerokit", "raw"] as const) : (["raw", "zerokit"] as const)) {
-      await runners[impl](burst);
-    }
+    for (const impl of orderOf(warmRounds)) await runners[impl](burst);
     warmRounds++;
   }
   for (let round = 0; round < rounds; round++) {
-    const order: Impl[] = round % 2 === 0 ? ["zerokit", "raw"] : ["raw", "zerokit"];
-    for (const impl of order) {
+    for (const impl of orderOf(round)) {
       const start = performance.now();
       await runners[impl](burst);
       rates[impl].push((burst / (performance.now() - start)) * 1000);

@@ -26,7 +26,7 @@ export function quickCall(argv: readonly string[], program: Program): RpcArgs | 
 }
 
 /** `rpc --help`'s text, as the full command tree prints it (loads commander: error paths only). */
-export async function rpcUsage(program: Program): Promise<string> {
+async function rpcUsage(program: Program): Promise<string> {
   const [{ Command }, { rpcCommand }] = await Promise.all([import("commander"), import("./rpc-command.js")]);
   const noop = () => {};
   if (program === "zerorpc") return rpcCommand("zerorpc", noop).helpInformation();
@@ -66,8 +66,20 @@ export function waitForSignal(signals: NodeJS.Signals[]): Promise<NodeJS.Signals
   });
 }
 
+/**
+ * Runs a parsed plain call to its exit status. The client is imported here, not at the top, so
+ * that main.ts can use this module for every command without loading it.
+ */
+export async function runQuickCall(args: RpcArgs, program: Program): Promise<number> {
+  const { runRpc } = await import("./rpc.js");
+  return runRpc(
+    args,
+    rpcIo(rpcProg(program), () => rpcUsage(program)),
+  );
+}
+
 /** Flushes stdout and stderr, then exits (sockets may linger; the answer is already out). */
-export function exitWith(code: number): void {
+function exitWith(code: number): void {
   process.stdout.write("", () => {
     process.stderr.write("", () => process.exit(code));
   });
@@ -89,13 +101,6 @@ export function runToExit(program: Program, command: Promise<number>): void {
 export function runPlainCall(program: Program): boolean {
   const args = quickCall(process.argv.slice(2), program);
   if (!args) return false;
-  // Imported here, not at the top, so that main.ts can use this module without the client.
-  const call = import("./rpc.js").then(({ runRpc }) =>
-    runRpc(
-      args,
-      rpcIo(rpcProg(program), () => rpcUsage(program)),
-    ),
-  );
-  runToExit(program, call);
+  runToExit(program, runQuickCall(args, program));
   return true;
 }

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { type Program, quickCall, rpcIo, rpcProg, rpcUsage, runToExit, waitForSignal } from "./call.js";
+import { type Program, quickCall, rpcIo, rpcProg, runQuickCall, runToExit, waitForSignal } from "./call.js";
 import type { KeygenRunner } from "./keygen.js";
 import type { RpcArgs } from "./rpc.js";
 import type { StateRunner } from "./state.js";
@@ -54,11 +54,7 @@ function write(stream: NodeJS.WriteStream, text: string): void {
 export async function main(argv: readonly string[], program: Program = "zerokit"): Promise<number> {
   const prog = rpcProg(program);
   const quick = quickCall(argv, program);
-  if (quick)
-    return (await import("./rpc.js")).runRpc(
-      quick,
-      rpcIo(prog, () => rpcUsage(program)),
-    );
+  if (quick) return runQuickCall(quick, program);
 
   let parsed: RpcArgs | undefined;
   let stateRunner: StateRunner | undefined;
