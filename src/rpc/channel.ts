@@ -65,6 +65,8 @@ export class CallChannel<L = unknown> implements ResultSource<unknown, unknown>,
   /** Where the call was sent; set once a peer is picked. */
   link: L;
   request: RequestInfo | undefined = undefined;
+  /** The request's large frame, for its link to reuse once the first reply shows it was read. */
+  sentFrame: Buffer | undefined = undefined;
   /** When the call times out without a first reply (Infinity once a stream has started). */
   deadline: number;
   lastHeard: number;

@@ -42,6 +42,7 @@ import {
   encodeFast,
   encodeFastFrames,
   FEATURES,
+  FrameShelf,
   framesBytes,
   idBytes,
   idString,
@@ -169,6 +170,12 @@ interface Link {
   batch: Buffer[];
   batchBytes: number;
   batchErrors: ((error: Error) => void)[];
+  /**
+   * Large request frames this link's server has read, for its next requests (see FrameShelf):
+   * only for one connected server over tcp or ipc. Over inproc the server's view of a request
+   * is the request's memory itself, and a bound socket's workers share one socket.
+   */
+  shelf: FrameShelf | undefined;
 }
 
 /** Most events, and bytes, one zerokit batch carries before it goes out early. */
@@ -542,7 +549,7 @@ export class RpcClient implements AsyncDisposable {
         this.#messages++;
         // The one boundary of this receive loop: whatever a message does, the loop goes on.
         try {
-          this.#onMessage(frames);
+          this.#onMessage(frames, link);
         } catch (error) {
           this.#violation(undefined, asProtocolError(error, "a message could not be handled"), frames);
         }
@@ -560,6 +567,7 @@ export class RpcClient implements AsyncDisposable {
       batch: [],
       batchBytes: 0,
       batchErrors: [],
+      shelf: peer && !peer.endpoint.startsWith("inproc:") ? new FrameShelf() : undefined,
     };
     return link;
   }
@@ -647,13 +655,24 @@ export class RpcClient implements AsyncDisposable {
         this.#hooks.beforeCall(request);
       }
     }
+    let link: Link;
+    try {
+      link = this.#pickLink();
+    } catch (error) {
+      channel.settle(undefined, error as Error);
+      return result;
+    }
     let blob: Buffer | EventFrames;
     try {
       if (this.#batching)
         blob = header
           ? encodeEventFrames(header, method, args, this.#inproc)
           : encodeFastFrames(key, undefined, method, args, packed, this.#inproc);
-      else blob = header ? encodeEvent(header, method, args) : encodeFast(key, undefined, method, args, packed);
+      else if (header) blob = encodeEvent(header, method, args);
+      else {
+        blob = encodeFast(key, undefined, method, args, packed, link.shelf);
+        if (link.shelf) channel.sentFrame = blob;
+      }
     } catch (error) {
       channel.settle(
         undefined,
@@ -675,13 +694,6 @@ export class RpcClient implements AsyncDisposable {
       channel.signal = signal;
       channel.onAbort = () => this.#cancelChannel(channel, abortErrorFrom(signal));
       signal.addEventListener("abort", channel.onAbort, { once: true });
-    }
-    let link: Link;
-    try {
-      link = this.#pickLink();
-    } catch (error) {
-      channel.settle(undefined, error as Error);
-      return result;
     }
     channel.link = link;
     if (header) this.#onEvent?.("out", method, header, args);
@@ -769,10 +781,10 @@ export class RpcClient implements AsyncDisposable {
    * A message from a server: one event (after an empty delimiter with zerorpc framing), or a
    * zerokit batch of them. Any other frame layout is a protocol error.
    */
-  #onMessage(frames: Message): void {
+  #onMessage(frames: Message, link: Link): void {
     const split = splitParts(frames, 0);
     if (split) {
-      this.#onEventFrame(split.blob, frames, split.parts);
+      this.#onEventFrame(split.blob, frames, link, split.parts);
       return;
     }
     const { first, batch } = replyFrames(frames);
@@ -785,10 +797,10 @@ export class RpcClient implements AsyncDisposable {
       return;
     }
     if (!batch) {
-      this.#onEventFrame(frames[first] as Buffer, frames);
+      this.#onEventFrame(frames[first] as Buffer, frames, link);
       return;
     }
-    for (let i = first; i < frames.length; i++) this.#onEventFrame(frames[i] as Buffer, frames);
+    for (let i = first; i < frames.length; i++) this.#onEventFrame(frames[i] as Buffer, frames, link);
   }
 
   /**
@@ -796,7 +808,7 @@ export class RpcClient implements AsyncDisposable {
    * boundary: a bad one (or a hook that throws on it) fails at most its own call, and the other
    * events of a batch are still delivered.
    */
-  #onEventFrame(blob: Buffer, frames: Message, parts?: Buffer[]): void {
+  #onEventFrame(blob: Buffer, frames: Message, link: Link, parts?: Buffer[]): void {
     let channel: ClientChannel | undefined;
     try {
       // The size counts what the server's check counts: the event and its parts.
@@ -832,6 +844,17 @@ export class RpcClient implements AsyncDisposable {
       if (!channel) {
         this.#stale++;
         return;
+      }
+      if (channel.link !== link) {
+        // Ids are predictable: one server must not answer (or end) a call sent to another.
+        const misrouted = new ProtocolError(`a ${event.name} event for a call sent to another server`);
+        channel = undefined;
+        this.#violation(undefined, misrouted, frames);
+        return;
+      }
+      if (channel.sentFrame) {
+        link.shelf?.give(channel.sentFrame);
+        channel.sentFrame = undefined;
       }
       this.#onEvent?.("in", event.name, event.header, event.args);
       this.#dispatch(channel, event, frames);

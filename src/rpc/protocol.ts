@@ -565,28 +565,75 @@ function sizeClassOf(size: number): number {
   return Math.ceil(size / step) * step;
 }
 
+/** Most bytes a {@link FrameShelf} keeps (more would be memory one idle peer holds for nothing). */
+const SHELF_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Large-frame memory that one peer's socket has finished sending, kept for that socket's next
+ * frames: the pool gets memory back only after a garbage collection, by when it is cold (a
+ * 1 MiB encode into it measured 4x a copy into memory just used), or the frame comes from
+ * fresh memory (page faults). Only the owner knows when libzmq is done with a frame: the RPC
+ * client does, when the reply to a request sent over tcp or ipc arrives (the server read all of
+ * it, so libzmq wrote all of it). One shelf per socket, so that a server that answers before it
+ * has read the request can garble only its own requests, never another peer's.
+ */
+export class FrameShelf {
+  readonly #free: ArrayBuffer[] = [];
+  #bytes = 0;
+
+  /** Memory of `sizeClass` bytes, if the shelf holds some. */
+  take(sizeClass: number): ArrayBuffer | undefined {
+    const free = this.#free;
+    for (let i = free.length - 1; i >= 0; i--) {
+      const memory = free[i] as ArrayBuffer;
+      if (memory.byteLength !== sizeClass) continue;
+      free[i] = free[free.length - 1] as ArrayBuffer;
+      free.pop();
+      this.#bytes -= sizeClass;
+      return memory;
+    }
+    return undefined;
+  }
+
+  /**
+   * Takes back the memory of `frame`, a frame an encoder returned for this shelf's socket, once
+   * libzmq no longer reads it. A frame not from the large-frame pool, or one the shelf has no
+   * room for, is left to the pool's garbage-collection path.
+   */
+  give(frame: Buffer): void {
+    const memory = frame.buffer as ArrayBuffer;
+    if (this.#bytes + memory.byteLength > SHELF_BYTES || !released.unregister(frame)) return;
+    this.#free.push(memory);
+    this.#bytes += memory.byteLength;
+    largeFrames.shelved++;
+  }
+}
+
 /** How many large frames came from reused memory and how many from fresh (for tests and profiles). */
-export const largeFrames = { reused: 0, fresh: 0 };
+export const largeFrames = { reused: 0, fresh: 0, shelved: 0 };
 
 /** A frame for bytes that leave this process and never reach user code: memory may be reused. */
-function allocateLargeFrame(size: number): Buffer {
+function allocateLargeFrame(size: number, shelf: FrameShelf | undefined): Buffer {
   if (size > POOLED_MAX) return Buffer.allocUnsafe(size);
   const sizeClass = sizeClassOf(size);
-  let memory = pooled.get(sizeClass)?.pop();
+  let memory = shelf?.take(sizeClass);
+  if (!memory) {
+    memory = pooled.get(sizeClass)?.pop();
+    if (memory) pooledBytes -= sizeClass;
+  }
   if (memory) {
-    pooledBytes -= sizeClass;
     largeFrames.reused++;
   } else {
     memory = Buffer.allocUnsafeSlow(sizeClass).buffer as ArrayBuffer; // its own memory, not zero-filled
     largeFrames.fresh++;
   }
   const frame = Buffer.from(memory, 0, size);
-  released.register(frame, memory);
+  released.register(frame, memory, frame);
   return frame;
 }
 
-function allocateFrame(size: number): Buffer {
-  if (size > SLAB_MAX_FRAME) return size >= POOLED_MIN ? allocateLargeFrame(size) : Buffer.allocUnsafe(size);
+function allocateFrame(size: number, shelf?: FrameShelf): Buffer {
+  if (size > SLAB_MAX_FRAME) return size >= POOLED_MIN ? allocateLargeFrame(size, shelf) : Buffer.allocUnsafe(size);
   if (slabOffset + size > SLAB_SIZE) {
     slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
     slabOffset = 0;
@@ -599,7 +646,8 @@ function allocateFrame(size: number): Buffer {
 /**
  * Encodes `[{message_id, v: 3, response_to?, ...context}, name, args]` with message id number
  * `id`. `responseTo` is echoed in the msgpack type it came in (bin or str); `context` (at most
- * {@link MAX_PACKED_HEADERS} entries) follows the protocol keys, as Python orders them.
+ * {@link MAX_PACKED_HEADERS} entries) follows the protocol keys, as Python orders them. A large
+ * frame takes its memory from `shelf` first (see {@link FrameShelf}).
  */
 export function encodeFast(
   id: number,
@@ -607,11 +655,12 @@ export function encodeFast(
   name: string,
   args: unknown,
   context?: PackedHeaders,
+  shelf?: FrameShelf,
 ): Buffer {
   const around = packWireAround(args);
   return around
-    ? encodeFront(id, responseTo, name, around.body, context, around)
-    : encodeFront(id, responseTo, name, packWireTransient(args), context, undefined);
+    ? encodeFront(id, responseTo, name, around.body, context, around, shelf)
+    : encodeFront(id, responseTo, name, packWireTransient(args), context, undefined, shelf);
 }
 
 /**
@@ -689,6 +738,7 @@ function encodeFront(
   body: Buffer,
   context: PackedHeaders | undefined,
   around: PackedAround | undefined,
+  shelf?: FrameShelf,
 ): Buffer {
   // `body` is transient (the packer's scratch space): it is copied into `out` before anything else packs.
   const nameLength = Buffer.byteLength(name, "utf8");
@@ -708,7 +758,7 @@ function encodeFront(
     headerLength(nameLength, STR) +
     nameLength +
     (around ? sizeAround(around) : body.length);
-  const out = allocateFrame(size);
+  const out = allocateFrame(size, shelf);
   let offset = 0;
   out[offset++] = 0x93;
   out[offset++] = (responseTo === undefined ? 0x82 : 0x83) + (context === undefined ? 0 : context.count);

@@ -210,6 +210,54 @@ describe("a hostile server never stops the client", () => {
     assert.equal(s.client.stats.protocolErrors, 3);
   });
 
+  test("a server cannot answer, or end, a call sent to another server", T, async () => {
+    const routers = [new Router(), new Router()];
+    const problems: ProtocolError[] = [];
+    const client = new RpcClient({ heartbeat: false, onProtocolError: (error) => void problems.push(error) });
+    const stop = new AbortController();
+    try {
+      const connected = (async () => {
+        let count = 0;
+        for await (const status of client.status({ signal: stop.signal })) {
+          if (status.type === "connected" && ++count === 2) return;
+        }
+      })();
+      for (const router of routers) client.connect(await router.bind(freshEndpoint("tcp")));
+      await connected;
+      // Round-robin over the two: each server gets one of the two calls.
+      const calls = [client.call("echo", ["a"]), client.call("echo", ["b"])];
+      const requests = await Promise.all(
+        routers.map(async (router) => {
+          const [identity, , blob] = await router.receive({ timeout: 10_000 });
+          const [header, , args] = unpackWire(blob as Buffer) as [{ message_id: Buffer }, string, [string]];
+          return { router, identity: identity as Buffer, id: Buffer.from(header.message_id), arg: args[0] };
+        }),
+      );
+      const [first, second] = requests as [(typeof requests)[0], (typeof requests)[0]];
+      const reply = (from: typeof first, to: Buffer, name: string, args: unknown) =>
+        from.router.send([
+          from.identity,
+          EMPTY,
+          packWire([{ message_id: SOME_ID, v: 3, response_to: to }, name, args]),
+        ]);
+      // The second server answers, and then ends, the call sent to the first.
+      await reply(second, first.id, "OK", ["forged"]);
+      await reply(second, first.id, "ERR", ["ValueError", "forged", ""]);
+      await reply(second, second.id, "OK", [second.arg]);
+      // One socket delivers in order: once the second server's own call is answered, its forged
+      // replies have been handled, while the first server's call is still open.
+      assert.equal(await calls[second.arg === "a" ? 0 : 1], second.arg);
+      assert.equal(client.stats.protocolErrors, 2);
+      await reply(first, first.id, "OK", [first.arg]);
+      assert.equal(await calls[first.arg === "a" ? 0 : 1], first.arg);
+      assert.match(problems[0]?.message ?? "", /sent to another server/);
+    } finally {
+      stop.abort();
+      client.close();
+      for (const router of routers) router.close();
+    }
+  });
+
   test("seeded fuzz: every category, legitimate calls interleaved, all answered", { timeout: 60_000 }, async () => {
     const seed = fuzzSeed();
     const random = new Random(seed);

@@ -253,6 +253,18 @@ for (const transport of networkTransports) {
         assert.equal(i, 30);
       });
 
+      test("a sequential client sends each large request from memory its server has read", T, async () => {
+        await using p = await pair();
+        const shelved = largeFrames.shelved;
+        for (let i = 0; i < 20; i++) {
+          const value = pattern(0x10001, i);
+          assert.ok(((await p.client.call("echo", [value])) as Buffer).equals(value), `call ${i}`);
+        }
+        // zerorpc framing: every request is one frame, given back when its answer arrives; zerokit
+        // framing sends the Buffer itself as a frame of its own, so there is no frame to give back.
+        assert.equal(largeFrames.shelved - shelved, framing === "zerorpc" ? 20 : 0);
+      });
+
       test("a value handed to user code does not change with later traffic", T, async () => {
         await using p = await pair();
         const sizes = [N, 0x10001, 300_000, 1 << 20];
@@ -364,6 +376,33 @@ describe("zerokit framing over inproc, where libzmq hands the receiver the sende
       const result = (await client.call("own", [])) as Buffer;
       own.fill(0);
       assert.ok(result.equals(pattern(N * 2, 1)), "the client's result changed with the server's Buffer");
+    } finally {
+      await client[Symbol.asyncDispose]();
+      await server[Symbol.asyncDispose]();
+    }
+  });
+});
+
+describe("zerorpc framing over inproc, where the server's args are views of the request's memory", () => {
+  test("the client never reuses a request's memory, so args the server kept stay as sent", T, async () => {
+    const kept: Buffer[] = [];
+    const server = new RpcServer(
+      {
+        keep(x: Buffer) {
+          kept.push(x);
+          return true;
+        },
+      },
+      { heartbeat: false },
+    );
+    const address = await server.bind(`inproc://zk-large-plain-${process.pid}`);
+    const client = new RpcClient({ heartbeat: false, timeout: 10_000 });
+    client.connect(address);
+    try {
+      const shelved = largeFrames.shelved;
+      for (let i = 0; i < 10; i++) await client.call("keep", [pattern(0x10001, i)]);
+      assert.equal(largeFrames.shelved, shelved, "no inproc request was given back for reuse");
+      for (const [i, arg] of kept.entries()) assert.ok(arg.equals(pattern(0x10001, i)), `kept arg ${i} changed`);
     } finally {
       await client[Symbol.asyncDispose]();
       await server[Symbol.asyncDispose]();
