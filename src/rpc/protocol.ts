@@ -601,6 +601,8 @@ export class FrameShelf {
    * room for, is left to the pool's garbage-collection path.
    */
   give(frame: Buffer): void {
+    // Small frames never came from the pool: asking the registry about them would cost every call.
+    if (frame.length < POOLED_MIN) return;
     const memory = frame.buffer as ArrayBuffer;
     if (this.#bytes + memory.byteLength > SHELF_BYTES || !released.unregister(frame)) return;
     this.#free.push(memory);
