@@ -36,8 +36,12 @@ import { repoRoot } from "../helpers.js";
 import { echoRouter } from "./echo-router.js";
 
 const T = { timeout: 20_000 };
-/** Far longer than any handshake: an error that arrives is from the handshake events, not this. */
-const CALL_TIMEOUT = 30_000;
+/**
+ * Far longer than any handshake, so an error that arrives is from the handshake events, and
+ * shorter than a test's timeout, so an EAUTH that never comes fails its assertion (as a timeout)
+ * instead of hanging the test.
+ */
+const CALL_TIMEOUT = 8_000;
 const certs = join(repoRoot, "test", "fixtures", "certs");
 const scratch = mkdtempSync(join(tmpdir(), "zk-security-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
