@@ -567,7 +567,7 @@ export class RpcClient implements AsyncDisposable {
       batch: [],
       batchBytes: 0,
       batchErrors: [],
-      shelf: peer && !peer.endpoint.startsWith("inproc:") ? new FrameShelf() : undefined,
+      shelf: peer && /^(tcp|ipc):/.test(peer.endpoint) ? new FrameShelf() : undefined,
     };
     return link;
   }
