@@ -533,7 +533,10 @@ export class RpcClient implements AsyncDisposable {
       link.batchBytes = 0;
       link.batchErrors = [];
     }
-    if (status.type === "removed") this.#links.delete(peer);
+    if (status.type === "removed") {
+      link.shelf?.clear();
+      this.#links.delete(peer);
+    }
   }
 
   #newLink(socket: Dealer, peer: Peer<Dealer> | undefined): Link {
@@ -1053,6 +1056,7 @@ export class RpcClient implements AsyncDisposable {
     this.#closed = true;
     this.#ticker.stop();
     for (const channel of [...this.#channels.values()]) this.#forget(channel, new ClosedError("the client was closed"));
+    for (const link of this.#links.values()) link.shelf?.clear();
     this.#peers.close();
     this.#bound?.socket.close();
   }

@@ -546,13 +546,16 @@ const POOL_BYTES = 64 * 1024 * 1024;
 /** Free memory by size class (see sizeClassOf). */
 const pooled = new Map<number, ArrayBuffer[]>();
 let pooledBytes = 0;
-const released = new FinalizationRegistry<ArrayBuffer>((memory) => {
+const released = new FinalizationRegistry<ArrayBuffer>(toPool);
+
+/** Puts memory no frame uses any more in the pool, unless the pool is full (then it is collected). */
+function toPool(memory: ArrayBuffer): void {
   if (pooledBytes + memory.byteLength > POOL_BYTES) return;
   pooledBytes += memory.byteLength;
   const free = pooled.get(memory.byteLength);
   if (free) free.push(memory);
   else pooled.set(memory.byteLength, [memory]);
-});
+}
 
 /**
  * The size of memory a frame of `size` bytes takes: four classes per power of two, so that a
@@ -565,8 +568,9 @@ function sizeClassOf(size: number): number {
   return Math.ceil(size / step) * step;
 }
 
-/** Most bytes a {@link FrameShelf} keeps (more would be memory one idle peer holds for nothing). */
+/** Most bytes one {@link FrameShelf} keeps, and all of them together: a shelf's memory waits for its peer's next request. */
 const SHELF_BYTES = 8 * 1024 * 1024;
+const SHELVES_BYTES = 32 * 1024 * 1024;
 
 /**
  * Large-frame memory that one peer's socket has finished sending, kept for that socket's next
@@ -590,6 +594,7 @@ export class FrameShelf {
       free[i] = free[free.length - 1] as ArrayBuffer;
       free.pop();
       this.#bytes -= sizeClass;
+      largeFrames.shelvedBytes -= sizeClass;
       return memory;
     }
     return undefined;
@@ -604,15 +609,33 @@ export class FrameShelf {
     // Small frames never came from the pool: asking the registry about them would cost every call.
     if (frame.length < POOLED_MIN) return;
     const memory = frame.buffer as ArrayBuffer;
-    if (this.#bytes + memory.byteLength > SHELF_BYTES || !released.unregister(frame)) return;
+    const size = memory.byteLength;
+    if (
+      this.#bytes + size > SHELF_BYTES ||
+      largeFrames.shelvedBytes + size > SHELVES_BYTES ||
+      !released.unregister(frame)
+    )
+      return;
     this.#free.push(memory);
-    this.#bytes += memory.byteLength;
+    this.#bytes += size;
+    largeFrames.shelvedBytes += size;
     largeFrames.shelved++;
+  }
+
+  /** Hands what the shelf holds to the pool: its peer is gone (or its client closed). */
+  clear(): void {
+    for (const memory of this.#free) toPool(memory);
+    largeFrames.shelvedBytes -= this.#bytes;
+    this.#free.length = 0;
+    this.#bytes = 0;
   }
 }
 
-/** How many large frames came from reused memory and how many from fresh (for tests and profiles). */
-export const largeFrames = { reused: 0, fresh: 0, shelved: 0 };
+/**
+ * How many large frames came from reused memory and how many from fresh, how many went to a
+ * {@link FrameShelf}, and the bytes all shelves hold now (for tests and profiles).
+ */
+export const largeFrames = { reused: 0, fresh: 0, shelved: 0, shelvedBytes: 0 };
 
 /** A frame for bytes that leave this process and never reach user code: memory may be reused. */
 function allocateLargeFrame(size: number, shelf: FrameShelf | undefined): Buffer {

@@ -265,6 +265,22 @@ for (const transport of networkTransports) {
         assert.equal(largeFrames.shelved - shelved, framing === "zerorpc" ? 20 : 0);
       });
 
+      test("what a client keeps for its server's next requests is bounded, and freed when it closes", T, async () => {
+        await using p = await pair();
+        const before = largeFrames.shelvedBytes;
+        await Promise.all(
+          Array.from({ length: 20 }, async (_, i) => {
+            const value = pattern(1 << 20, i);
+            assert.ok(((await p.client.call("echo", [value])) as Buffer).equals(value), `call ${i}`);
+          }),
+        );
+        const kept = largeFrames.shelvedBytes - before;
+        if (framing === "zerorpc") assert.ok(kept > 0 && kept <= 8 * 2 ** 20, `kept ${kept} bytes`);
+        else assert.equal(kept, 0);
+        p.client.close();
+        assert.equal(largeFrames.shelvedBytes, before);
+      });
+
       test("a value handed to user code does not change with later traffic", T, async () => {
         await using p = await pair();
         const sizes = [N, 0x10001, 300_000, 1 << 20];
