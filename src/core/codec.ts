@@ -374,22 +374,9 @@ export interface PackedAround {
   readonly parts: LargePart[];
   /** Where each part's reference starts in `body`. */
   readonly at: number[];
-  /**
-   * The UTF-8 byte length of each part, or {@link UNMEASURED} for a long string, whose length
-   * {@link writeAround} learns by writing it.
-   */
+  /** The UTF-8 byte length of each part. */
   readonly sizes: number[];
 }
-
-/**
- * The size of a string part of at least {@link MEASURE_BELOW} UTF-16 units: not measured before it
- * is written. Measuring 1 MiB of text cost more than writing it here (120 against 75 µs), and
- * such a string takes at least 65,536 bytes, so its MessagePack header is a str32 whatever its
- * exact size; a frame for it is sized for the most its UTF-8 can take, 3 bytes a unit.
- */
-export const UNMEASURED = -1;
-const MEASURE_BELOW = 0x10000;
-const MAX_UTF8_PER_UNIT = 3;
 
 class PartRef {
   constructor(
@@ -506,31 +493,15 @@ export function packWireAround(value: unknown): PackedAround | undefined {
   const parts: LargePart[] = [];
   const cut = cutParts(value, PART_SCAN_DEPTH, parts);
   const body = wirePackr.pack(widenIntegers(cut), RESET_BUFFER_MODE);
-  const sizes = parts.map((part) =>
-    typeof part !== "string"
-      ? part.byteLength
-      : part.length >= MEASURE_BELOW
-        ? UNMEASURED
-        : Buffer.byteLength(part, "utf8"),
-  );
+  const sizes = parts.map((part) => (typeof part === "string" ? Buffer.byteLength(part, "utf8") : part.byteLength));
   return { body, parts, at: findPartRefs(body, parts.length), sizes };
 }
 
-/**
- * The size of the plain MessagePack value {@link writeAround} writes; with an {@link UNMEASURED}
- * part, the most it can be (the caller keeps only the bytes writeAround says it wrote).
- */
+/** The size of a plain MessagePack value written by {@link writeAround}. */
 export function sizeAround(packed: PackedAround): number {
   let size = packed.body.length - 4 * packed.parts.length;
-  for (let i = 0; i < packed.sizes.length; i++) {
-    const n = packed.sizes[i] as number;
-    size += n === UNMEASURED ? 5 + MAX_UTF8_PER_UNIT * (packed.parts[i] as string).length : n + headerSize(n);
-  }
+  for (const n of packed.sizes) size += n + (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
   return size;
-}
-
-function headerSize(n: number): number {
-  return n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
 }
 
 /**
@@ -547,13 +518,6 @@ export function writeAround(packed: PackedAround, out: Buffer, offset: number): 
     const part = parts[index] as LargePart;
     const n = sizes[index] as number;
     const text = typeof part === "string";
-    if (n === UNMEASURED) {
-      out[offset] = 0xdb;
-      const written = out.write(part as string, offset + 5, MAX_UTF8_PER_UNIT * part.length, "utf8");
-      out.writeUInt32BE(written, offset + 1);
-      offset += 5 + written;
-      continue;
-    }
     if (n < 0x100) {
       out[offset++] = text ? 0xd9 : 0xc4;
       out[offset++] = n;
