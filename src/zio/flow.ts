@@ -332,6 +332,8 @@ export class Flow implements AsyncDisposable {
 
   /** The next wake (credit, a DAT, the end); rejects with the flow's failure, or when `signal` aborts. */
   #woken(signal: AbortSignal): Promise<void> {
+    // A wait re-arms after each wake; an abort that came between two arms never fires again.
+    if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         if (this.#waiter === waiter) this.#waiter = undefined;
@@ -469,6 +471,8 @@ export class Flow implements AsyncDisposable {
           while (!this.#echo) {
             await this.#woken(signal);
             if (this.#failure) throw this.#failure;
+            if (!this.#echo && this.#state === "ended")
+              throw new FlowEndedError("the flow was closed before its EOT echo");
           }
         });
       }

@@ -176,6 +176,7 @@ describe("zio Flow", () => {
     });
     const controller = new AbortController();
     const waiting = giver.put(new Message(), { signal: controller.signal });
+    await new Promise(setImmediate); // the put is waiting for credit now, not still queued
     controller.abort();
     await assert.rejects(waiting, { name: "AbortError" });
     await assert.rejects(giver.put(new Message(), { signal: controller.signal }), { name: "AbortError" });
@@ -185,6 +186,27 @@ describe("zio Flow", () => {
     await c.close();
     await taker.close();
     await giver.close();
+  });
+
+  test("an EOT wait ends when its flow closes, even when its signal aborts in the same turn", {
+    timeout: 10_000,
+  }, async () => {
+    for (const abortToo of [false, true]) {
+      const [s, c] = await pair("ROUTER", "DEALER");
+      const taker = new Flow(s, { direction: "inject", credit: 2 });
+      const giver = new Flow(c, { direction: "extract", credit: 2 });
+      await Promise.all([taker.bot({ timeout: 5000 }), giver.bot({ timeout: 5000 })]);
+      const giverClosed = giver.close(); // it will not echo the EOT (its loop ends on the next message)
+      const controller = new AbortController();
+      const echo = taker.eot({ signal: controller.signal, timeout: 60_000 });
+      await new Promise(setImmediate); // the EOT is sent and its echo awaited
+      const closed = taker.close();
+      if (abortToo) controller.abort(); // the close woke the wait first: this abort fires before it re-arms
+      await assert.rejects(echo, abortToo ? /FlowEnded|Abort/ : FlowEndedError);
+      await s.close();
+      await c.close();
+      await Promise.all([closed, giverClosed]);
+    }
   });
 
   test("protocol violations are FlowErrors", { timeout: 10_000 }, async () => {
