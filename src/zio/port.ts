@@ -343,12 +343,17 @@ export class Port implements AsyncDisposable {
     (this.#socket as unknown as sockets.Sub | undefined)?.subscribe(prefix);
   }
 
-  /** DISH ports: receive messages sent to `group`. Kept across offline/online. */
+  /**
+   * DISH ports: receive messages sent to `group`. Kept across offline/online; joining a group
+   * already joined does nothing (libzmq refuses a second join, which would leave the port
+   * unable to go online again).
+   */
   join(group: string): void {
     checkGroup("group", group, true);
     if (this.type !== "DISH") throw new NotSupportedError(`a ${this.type} port cannot join groups`);
-    this.#groups.push(group);
+    if (this.#groups.includes(group)) return;
     (this.#socket as unknown as Dish | undefined)?.join(group);
+    this.#groups.push(group);
   }
 
   /**

@@ -272,18 +272,27 @@ describe("zio Port messages", () => {
     await using radio = new Port("radio", "RADIO", { group: "g1" });
     radio.bind();
     await using dish = new Port("dish", "DISH", { group: "g1" });
+    dish.join("g1"); // already joined (its option): nothing to do
     await radio.online();
     dish.connect(radio.addresses[0]!);
     await dish.online();
-    for (;;) {
-      await radio.send(text("other group"), { group: "g2" });
-      await radio.send(text("mine"));
-      const m = await dish.recv({ timeout: 50 });
-      if (m) {
-        assert.equal(m.label, "mine");
-        break;
+    dish.join("g1"); // online too
+    const receive = async () => {
+      for (;;) {
+        await radio.send(text("other group"), { group: "g2" });
+        await radio.send(text("mine"));
+        const m = await dish.recv({ timeout: 50 });
+        if (m) {
+          assert.equal(m.label, "mine");
+          break;
+        }
       }
-    }
+    };
+    await receive();
+    // Its groups are joined again on a new socket, once each.
+    await dish.offline();
+    await dish.online();
+    await receive();
   });
 });
 
