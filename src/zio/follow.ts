@@ -205,10 +205,19 @@ export class Follower {
 
   /**
    * Forgets every hold without disconnecting (the socket went with them): one disconnect
-   * reported per address, without a uuid.
+   * reported per holder, as each connect was (with the peer's uuid for a hold by name).
    */
   forget(): void {
-    for (const address of this.#refs.keys()) this.#changes.emit({ type: "disconnect", address });
+    const direct = new Map(this.#refs);
+    for (const [uuid, addresses] of this.#byPeer) {
+      for (const address of addresses) {
+        this.#changes.emit({ type: "disconnect", address, uuid });
+        direct.set(address, (direct.get(address) ?? 1) - 1);
+      }
+    }
+    for (const [address, count] of direct) {
+      for (let i = 0; i < count; i++) this.#changes.emit({ type: "disconnect", address });
+    }
     this.#byPeer.clear();
     this.#refs.clear();
   }

@@ -51,6 +51,34 @@ describe("zio follower", () => {
     assert.equal((await changes.next()).done, true);
   });
 
+  test("forgetting every hold (the socket went) reports one disconnect per holder, without disconnecting", {
+    timeout: 5000,
+  }, async () => {
+    const connector = recorder();
+    const follower = new Follower(connector, "closed");
+    const changes = follower.changes();
+    follower.hold(A);
+    follower.hold(A);
+    follower.hold(B);
+    follower.forget();
+    assert.deepEqual(follower.connections, []);
+    assert.deepEqual(connector.calls, [`connect ${A}`, `connect ${B}`]);
+    const seen = [];
+    for (let i = 0; i < 6; i++) {
+      const change = (await changes.next()).value;
+      seen.push(`${change?.type} ${change?.address}`);
+    }
+    assert.deepEqual(seen, [
+      `connect ${A}`,
+      `connect ${A}`,
+      `connect ${B}`,
+      `disconnect ${A}`,
+      `disconnect ${A}`,
+      `disconnect ${B}`,
+    ]);
+    follower.close();
+  });
+
   test("an address two peers publish stays connected until the last of them exits", { timeout: 20_000 }, async () => {
     const port = randomPort();
     const discovery = { mode: "beacon", interface: "lo", port } as const;
