@@ -4,7 +4,8 @@
  * zeromq's draft module prints an experimental warning.
  */
 import * as draft from "zeromq/draft.js";
-import { withDefaults, ZSocket } from "./socket.js";
+import { checkGroup } from "./options.js";
+import { translateSocketError, withDefaults, ZSocket } from "./socket.js";
 import type { SocketOptions } from "./sockets.js";
 
 /** What a {@link Server} receives: one frame and the routing id of the client that sent it. */
@@ -52,10 +53,24 @@ export class Radio extends ZSocket<draft.Radio> {
   /**
    * Sends `frame` to `group`; resolves when ZeroMQ took it. zerokit's writer queue has no place
    * for a group, so these sends keep their own order: in call order, one at a time.
+   *
+   * @throws {InvalidArgumentError} (rejected) for a group name not allowed (empty, over 255
+   *   UTF-8 bytes). @throws {ClosedError} (rejected) once the socket is closed.
    */
   sendTo(group: string, frame: Buffer): Promise<void> {
+    try {
+      checkGroup("group", group, true);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const raw = this.raw;
-    const sent = this.#chain.then(() => raw.send(frame, { group }));
+    const sent = this.#chain.then(async () => {
+      try {
+        await raw.send(frame, { group });
+      } catch (error) {
+        throw translateSocketError(error, this.closed, "send");
+      }
+    });
     this.#chain = sent.catch(() => {});
     return sent;
   }
@@ -69,13 +84,28 @@ export class Dish extends ZSocket<draft.Dish, DishMessage> {
     super(new draft.Dish(withDefaults(options)), options);
   }
 
-  /** Receives what is sent to `group` from now on. */
+  /**
+   * Receives what is sent to `group` from now on.
+   *
+   * @throws {InvalidArgumentError} for a group name not allowed (empty, over 255 UTF-8 bytes).
+   * @throws {ClosedError} after close. Any other refusal (a group already joined) is libzmq's `EINVAL`.
+   */
   join(group: string): void {
-    this.raw.join(group);
+    checkGroup("group", group, true);
+    this.#membership(() => this.raw.join(group), "join");
   }
 
-  /** Stops receiving what is sent to `group`. */
+  /** Stops receiving what is sent to `group` (errors as {@link join}; a group not joined is `EINVAL`). */
   leave(group: string): void {
-    this.raw.leave(group);
+    checkGroup("group", group, true);
+    this.#membership(() => this.raw.leave(group), "leave");
+  }
+
+  #membership(change: () => void, what: string): void {
+    try {
+      change();
+    } catch (error) {
+      throw translateSocketError(error, this.closed, what);
+    }
   }
 }

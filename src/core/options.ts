@@ -92,3 +92,21 @@ function describeRange(range: { min?: number; max?: number; integer?: boolean; o
   const text = parts.length > 0 ? `${kind} ${parts.join(" and ")}` : kind;
   return range.orInfinity ? `${text}, or Infinity` : text;
 }
+
+/** The longest group name, bytes: a ZRE string's, and libzmq's ZMQ_GROUP_MAX_LENGTH for RADIO/DISH. */
+export const MAX_GROUP = 255;
+
+/**
+ * A group name, for ZRE groups and RADIO/DISH groups alike: a non-empty string of at most
+ * {@link MAX_GROUP} UTF-8 bytes. Undefined passes (an option not given) unless `required`.
+ */
+export function checkGroup(name: string, group: unknown, required = false): void {
+  if (group === undefined) {
+    if (required) throw new InvalidArgumentError(name, group, "a group name");
+    return;
+  }
+  checkString(name, group, { nonEmpty: true });
+  if (Buffer.byteLength(group as string, "utf8") > MAX_GROUP) {
+    throw new InvalidArgumentError(name, group, `a group name of at most ${MAX_GROUP} UTF-8 bytes`);
+  }
+}

@@ -8,10 +8,10 @@
 import type { Dish, Radio } from "../core/draft.js";
 import { normalizeEndpoint } from "../core/endpoint.js";
 import { InvalidArgumentError, ProtocolError, TimeoutError } from "../core/errors.js";
-import { checkNumber, checkObject, checkOneOf, checkSignal, checkString } from "../core/options.js";
+import { checkGroup, checkNumber, checkObject, checkOneOf, checkSignal, checkString } from "../core/options.js";
 import type { ZSocket } from "../core/socket.js";
 import * as sockets from "../core/sockets.js";
-import { checkGroup, type Peer } from "../zre/peer.js";
+import type { Peer } from "../zre/peer.js";
 import { NotSupportedError, PortStateError } from "./errors.js";
 import { Follower, type PortChange } from "./follow.js";
 import { checkUint64, Message, type Uint64 } from "./message.js";

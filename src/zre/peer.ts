@@ -10,11 +10,13 @@ import { Feed } from "../core/feed.js";
 import {
   checkBoolean,
   checkDuration,
+  checkGroup,
   checkNumber,
   checkObject,
   checkOneOf,
   checkSignal,
   checkString,
+  MAX_GROUP,
 } from "../core/options.js";
 import { type Peer as Link, PeerSet } from "../core/peers.js";
 import type { Frame, Message } from "../core/socket.js";
@@ -125,24 +127,6 @@ interface Remote {
 function byteLength(name: string, value: string, max: number): void {
   if (Buffer.byteLength(value, "utf8") > max) {
     throw new InvalidArgumentError(name, value, `a string of at most ${max} UTF-8 bytes`);
-  }
-}
-
-/** The longest group name, bytes: a ZRE string's, and libzmq's ZMQ_GROUP_MAX_LENGTH for RADIO/DISH. */
-export const MAX_GROUP = 255;
-
-/**
- * A group name, for ZRE groups and RADIO/DISH groups alike: a non-empty string of at most
- * {@link MAX_GROUP} UTF-8 bytes. Undefined passes (an option not given) unless `required`.
- */
-export function checkGroup(name: string, group: unknown, required = false): void {
-  if (group === undefined) {
-    if (required) throw new InvalidArgumentError(name, group, "a group name");
-    return;
-  }
-  checkString(name, group, { nonEmpty: true });
-  if (Buffer.byteLength(group as string, "utf8") > MAX_GROUP) {
-    throw new InvalidArgumentError(name, group, `a group name of at most ${MAX_GROUP} UTF-8 bytes`);
   }
 }
 

@@ -1,8 +1,22 @@
 /** Every socket pattern, over every transport, with real ZeroMQ sockets. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Client, Server } from "../../src/draft.js";
-import { Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub } from "../../src/index.js";
+import { Client, Dish, Radio, Server } from "../../src/draft.js";
+import {
+  ClosedError,
+  Dealer,
+  InvalidArgumentError,
+  Pair,
+  Pub,
+  Pull,
+  Push,
+  Rep,
+  Req,
+  Router,
+  Sub,
+  XPub,
+  XSub,
+} from "../../src/index.js";
 import { freshEndpoint, publishUntilReceived, texts, transports } from "../helpers.js";
 
 const T = { timeout: 10_000 };
@@ -123,3 +137,39 @@ for (const transport of transports) {
     });
   });
 }
+
+describe("draft RADIO/DISH (tcp)", () => {
+  test(
+    "a DISH gets what is sent to the groups it joined; bad group names and closed sockets are typed errors",
+    T,
+    async () => {
+      await using radio = new Radio();
+      await using dish = new Dish();
+      const address = await radio.bind(freshEndpoint("tcp"));
+      dish.connect(address);
+      dish.join("g1");
+      // A DISH's join reaches the RADIO some time after connecting: send until it arrives.
+      for (;;) {
+        await radio.sendTo("g2", Buffer.from("not mine"));
+        await radio.sendTo("g1", Buffer.from("mine"));
+        const got = await dish.receive({ timeout: 50 }).catch(() => undefined);
+        if (!got) continue;
+        assert.equal(got[0].toString(), "mine");
+        assert.equal(got[1].group.toString(), "g1");
+        break;
+      }
+      for (const bad of ["", "x".repeat(256)]) {
+        assert.throws(() => dish.join(bad), InvalidArgumentError);
+        assert.throws(() => dish.leave(bad), InvalidArgumentError);
+        await assert.rejects(radio.sendTo(bad, Buffer.from("x")), InvalidArgumentError);
+      }
+      assert.throws(() => dish.join("g1"), { code: "EINVAL" }); // joined already: libzmq refuses
+      assert.throws(() => dish.leave("never"), { code: "EINVAL" });
+      dish.leave("g1");
+      radio.close();
+      dish.close();
+      await assert.rejects(radio.sendTo("g1", Buffer.from("x")), ClosedError);
+      assert.throws(() => dish.join("g3"), ClosedError);
+    },
+  );
+});
