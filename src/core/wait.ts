@@ -6,9 +6,12 @@
  */
 import { abortErrorFrom } from "./errors.js";
 
+/** The longest delay a Node timer keeps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Options of {@link waitWithin}. */
 export interface WaitWithinOptions {
-  /** ms from the call; undefined or Infinity: no limit. */
+  /** ms from the call; undefined, Infinity or more than 2^31 - 1 (about 25 days): no limit. */
   timeout?: number | undefined;
   /** The caller's signal: its abort rejects with an `AbortError` (or the ZerokitError it carries). */
   signal?: AbortSignal | undefined;
@@ -42,7 +45,8 @@ export async function waitWithin<T>(options: WaitWithinOptions, wait: (signal: A
     return error;
   };
   if (signal?.aborted || closed?.aborted) throw why(undefined);
-  if (timeout !== undefined && timeout !== Number.POSITIVE_INFINITY) {
+  // Node fires a timer of more than 2^31 - 1 ms (about 25 days) after 1 ms: such a wait has no limit.
+  if (timeout !== undefined && timeout <= MAX_TIMER_MS) {
     timer = setTimeout(() => {
       expired = true;
       own.abort();

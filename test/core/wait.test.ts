@@ -46,6 +46,14 @@ describe("waitWithin", () => {
     }
   });
 
+  test("a timeout beyond what a Node timer holds (2^31 - 1 ms) is no limit, not 1 ms", { timeout: 5000 }, async () => {
+    const feed = new Feed<number>(10, () => {});
+    const waiting = waitWithin({ timeout: 3e9, timedOut }, (signal) => feed.first(() => true, signal));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // an overflowed timer fires after 1 ms
+    feed.emit(5);
+    assert.equal(await waiting, 5);
+  });
+
   test("resolves with the wait's value and then aborts its signal", { timeout: 5000 }, async () => {
     let seen: AbortSignal | undefined;
     const value = await waitWithin({ timeout: 60_000, timedOut }, async (signal) => {
