@@ -474,7 +474,12 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
         if (!(error instanceof RemoteError && error.remoteName === "NameError")) throw error;
         // A server from before getseq: wait on a snapshot, as it then did (and from now on).
         this.#noGetseq = true;
-        const whole = await this.when((s) => test(s[key] as T[K] | undefined), { ...options, keys: [key] });
+        // Under this wait's signal (its deadline and the caller's abort), not a second timer.
+        const whole = await this.when((s) => test(s[key] as T[K] | undefined), {
+          keys: [key],
+          excludeOwn: options.excludeOwn,
+          signal,
+        });
         return { value: whole[key] as T[K] | undefined };
       }
       const [seq, bytes] = read;
@@ -525,7 +530,8 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     outer?.addEventListener("abort", onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
-    if (options.timeout !== undefined && options.timeout !== Number.POSITIVE_INFINITY) {
+    // Node fires a timer of more than 2^31 - 1 ms after 1 ms: such a wait has no limit.
+    if (options.timeout !== undefined && options.timeout <= 2 ** 31 - 1) {
       timer = setTimeout(() => {
         timedOut = true;
         controller.abort();
