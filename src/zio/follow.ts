@@ -45,6 +45,8 @@ export class Follower {
   readonly #refs = new Map<string, number>();
   readonly #changes: Feed<PortChange>;
   #unresolved = 0;
+  /** Per remote peer uuid, the wanted names (`node\0port`) it failed to resolve, counted once each. */
+  readonly #unresolvedBy = new Map<string, Set<string>>();
   #changesDropped = 0;
   #peer: Peer | undefined;
   #stop: AbortController | undefined;
@@ -135,15 +137,22 @@ export class Follower {
 
   #entered(uuid: string, name: string, headers: ReadonlyMap<string, string>): void {
     const wanted = new Set<string>();
+    // The known peers are looked at again for each name wanted later: count a name once per peer.
+    const counted = this.#unresolvedBy.get(uuid);
+    const failed = new Set<string>();
     for (const request of this.#names) {
       if (request.node !== name) continue;
       const address = headers.get(`zio.port.${request.port}.address`);
       if (address === undefined || !connectable(address)) {
-        this.#unresolved++;
+        const which = `${request.node}\0${request.port}`;
+        if (!counted?.has(which) && !failed.has(which)) this.#unresolved++;
+        failed.add(which);
         continue;
       }
       wanted.add(address);
     }
+    if (failed.size > 0) this.#unresolvedBy.set(uuid, failed);
+    else this.#unresolvedBy.delete(uuid);
     // A new HELLO from a known uuid replaces what it published before.
     const before = this.#byPeer.get(uuid);
     const held = new Set<string>();
@@ -159,6 +168,7 @@ export class Follower {
   }
 
   #exited(uuid: string): void {
+    this.#unresolvedBy.delete(uuid);
     const addresses = this.#byPeer.get(uuid);
     if (!addresses) return;
     this.#byPeer.delete(uuid);

@@ -105,6 +105,8 @@ describe("zio follower", () => {
       await nextChange(changes, (c) => c.type === "connect" && c.uuid === bad.uuid);
       assert.deepEqual(connector.calls, [`connect ${A}`, `connect ${B}`]);
       assert.equal(follower.unresolved, 3); // one and two publish no other port, bad no svc address
+      follower.follow(watcher); // following already: the known peers are looked at again
+      assert.equal(follower.unresolved, 3, "the same names of the same peers are not counted again");
       await one.stop();
       await nextChange(changes, (c) => c.type === "disconnect" && c.uuid === one.uuid);
       assert.deepEqual(connector.calls, [`connect ${A}`, `connect ${B}`]); // two still holds A
