@@ -26,6 +26,7 @@ const METHODS = [
   "ping",
   "get",
   "getv",
+  "getseq",
   "set",
   "del",
   "has",
@@ -121,6 +122,7 @@ class Hostile {
     let args: unknown[];
     switch (method) {
       case "get":
+      case "getseq":
       case "del":
       case "has":
         args = [ns, key];
