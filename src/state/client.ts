@@ -181,8 +181,6 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   readonly #owner: boolean;
   /** The origin header, packed once: every write carries it. */
   readonly #origin: PackedHeaders;
-  /** Set once the server answered that it has no `getseq` (an older zerokit server). */
-  #noGetseq = false;
 
   constructor(address: string, options: StateOptions = {}, shared?: { link: StateLink; origin: string }) {
     checkString("address", address, { nonEmpty: true });
@@ -462,7 +460,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     test: (value: T[K] | undefined) => boolean,
     options: WaitOptions,
   ): Promise<T[K] | undefined> {
-    if (this.#noGetseq)
+    if (this.#link.noGetseq)
       return this.when((s) => test(s[key] as T[K] | undefined), { ...options, keys: [key] }).then(
         (s) => s[key] as T[K] | undefined,
       );
@@ -473,7 +471,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
       } catch (error) {
         if (!(error instanceof RemoteError && error.remoteName === "NameError")) throw error;
         // A server from before getseq: wait on a snapshot, as it then did (and from now on).
-        this.#noGetseq = true;
+        this.#link.noGetseq = true;
         // Under this wait's signal (its deadline and the caller's abort), not a second timer.
         const whole = await this.when((s) => test(s[key] as T[K] | undefined), {
           keys: [key],

@@ -203,6 +203,8 @@ export class StateLink implements AsyncDisposable {
   stale = 0;
   /** Messages that broke the protocol: dropped (failing their call), counted. */
   protocolErrors = 0;
+  /** The server answered `getseq` with NameError (it is from before it): every namespace on this link waits on snapshots. */
+  noGetseq = false;
 
   constructor(address: string, options: LinkOptions) {
     this.address = address;
