@@ -134,9 +134,20 @@ function readUint64(source: Buffer, offset: number): Uint64 {
   return source.readBigUInt64LE(offset);
 }
 
-/** Microseconds since the epoch, ZIO's default granule. */
+let lastMicros = 0;
+
+/**
+ * Microseconds since the epoch on the wall clock, ZIO's default granule (zclock_usecs):
+ * `Date.now()` for the milliseconds and the monotonic clock for the microseconds within one.
+ * `performance.timeOrigin + performance.now()` alone drifts from the wall clock (2 ms in a
+ * fresh process on this VM, more over a long run). The two clocks' millisecond edges differ, so
+ * a value is kept from stepping back less than a millisecond (a wall-clock step back passes).
+ */
 function nowMicros(): number {
-  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  let micros = Date.now() * 1000 + (Math.floor(performance.now() * 1000) % 1000);
+  if (micros < lastMicros && micros > lastMicros - 1000) micros = lastMicros;
+  lastMicros = micros;
+  return micros;
 }
 
 /**
