@@ -4,7 +4,6 @@ import { isDeepStrictEqual } from "node:util";
 import { packObject } from "../core/codec.js";
 import {
   AbortError,
-  abortErrorFrom,
   InvalidArgumentError,
   LostRemoteError,
   RemoteError,
@@ -22,6 +21,7 @@ import {
 // The options module alone, not the security index: a worker process loads this file before it
 // can take work, and the index would add the authenticator and certificate files it never uses.
 import { type ClientSecurity, checkClientSecurity } from "../core/security/options.js";
+import { waitWithin } from "../core/wait.js";
 import type { PackedHeaders } from "../rpc/protocol.js";
 import { stateErrorOf, TransactionConflictError } from "./errors.js";
 import { packHeaders, StateLink } from "./link.js";
@@ -519,35 +519,18 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     return this.whenDefined(key, options) as Promise<T[K]>;
   }
 
+  /**
+   * Runs a condition wait under core's one deadline-and-signal wait: a body that ends without a
+   * value (its watch ended) fails as the wait stopped, by timeout, by the caller's abort or else.
+   */
   async #waitFor<R>(options: WaitOptions, body: (signal: AbortSignal) => Promise<R | undefined>): Promise<R> {
     checkWaitOptions(options);
-    const controller = new AbortController();
-    const outer = options.signal;
-    if (outer?.aborted) throw abortErrorFrom(outer);
-    const onAbort = () => controller.abort(outer?.reason);
-    outer?.addEventListener("abort", onAbort, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    // Node fires a timer of more than 2^31 - 1 ms after 1 ms: such a wait has no limit.
-    if (options.timeout !== undefined && options.timeout <= 2 ** 31 - 1) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-      }, options.timeout);
-    }
-    try {
-      const result = await body(controller.signal);
-      if (result !== undefined) return result;
-      if (timedOut) throw new TimeoutError(`condition not met within ${options.timeout} ms`, options.timeout ?? 0);
-      if (outer?.aborted) throw abortErrorFrom(outer);
-      throw new AbortError("the wait ended before the condition held");
-    } catch (error) {
-      if (timedOut) throw new TimeoutError(`condition not met within ${options.timeout} ms`, options.timeout ?? 0);
-      throw error;
-    } finally {
-      if (timer) clearTimeout(timer);
-      outer?.removeEventListener("abort", onAbort);
-    }
+    const timedOut = (ms: number) => new TimeoutError(`condition not met within ${ms} ms`, ms);
+    return waitWithin({ timeout: options.timeout, signal: options.signal, timedOut }, async (signal) => {
+      const result = await body(signal);
+      if (result === undefined) throw new AbortError("the wait ended before the condition held");
+      return result;
+    });
   }
 
   /** Closes the connection (a State made by {@link withNamespace} shares its parent's). */
