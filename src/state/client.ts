@@ -2,13 +2,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
 import { packObject } from "../core/codec.js";
-import {
-  AbortError,
-  InvalidArgumentError,
-  LostRemoteError,
-  RemoteError,
-  TimeoutError,
-} from "../core/errors.js";
+import { AbortError, InvalidArgumentError, LostRemoteError, RemoteError, TimeoutError } from "../core/errors.js";
 import {
   checkBoolean,
   checkDuration,
