@@ -34,7 +34,7 @@ export {
   WorkerExitError,
 } from "./errors.js";
 export type { FsyncPolicy, RecoveryReport } from "./persistence.js";
-export { type MapResult, type PoolMapOptions, WorkerPool } from "./pool.js";
+export { type MapResult, type PoolMapOptions, type PoolReadyOptions, WorkerPool } from "./pool.js";
 export type { AuthenticatorPolicy, StartServerSecurity } from "./security.js";
 export { type MutationState, StateServer, type StateServerOptions } from "./server.js";
 export type { StoreStats } from "./store.js";

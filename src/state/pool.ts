@@ -7,9 +7,10 @@ import type { ChildProcess } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
-import { abortErrorFrom, ClosedError, InvalidArgumentError, RemoteError } from "../core/errors.js";
-import { checkNumber, checkObject, checkSignal } from "../core/options.js";
+import { abortErrorFrom, ClosedError, InvalidArgumentError, RemoteError, TimeoutError } from "../core/errors.js";
+import { checkDuration, checkNumber, checkObject, checkSignal } from "../core/options.js";
 import type { ClientSecurity } from "../core/security/index.js";
+import { waitWithin } from "../core/wait.js";
 import { DualResult } from "../rpc/result.js";
 import { WorkerExitError } from "./errors.js";
 
@@ -17,6 +18,13 @@ import { WorkerExitError } from "./errors.js";
 export interface PoolMapOptions {
   /** Items per message to a worker. Default: enough for ~8 chunks per worker. */
   chunkSize?: number;
+  signal?: AbortSignal;
+}
+
+/** Options of {@link WorkerPool.ready}. */
+export interface PoolReadyOptions {
+  /** ms to wait for every worker; default no limit. */
+  timeout?: number;
   signal?: AbortSignal;
 }
 
@@ -152,6 +160,8 @@ export class WorkerPool implements AsyncDisposable {
   readonly #runs = new Map<number, MapRun>();
   #nextRun = 0;
   #closed = false;
+  /** Aborted by {@link close}: ends every {@link ready} wait with `ClosedError`. */
+  readonly #closing = new AbortController();
   readonly #booted: Promise<void>;
   #bootedResolve: (() => void) | undefined;
   /** Whether a worker exit replaces the worker (a warm pool) or not (a one-map pool). */
@@ -197,9 +207,40 @@ export class WorkerPool implements AsyncDisposable {
       this.#start();
   }
 
-  /** Resolves once every worker has started (maps do not need to wait for it). */
-  ready(): Promise<void> {
-    return this.#booted;
+  /**
+   * Resolves once every worker has started (maps do not need to wait for it). A worker that
+   * exits while booting is replaced, so a pool whose workers cannot start never gets ready: give
+   * a `timeout` or `signal` to stop waiting. Any number of callers may wait at once.
+   *
+   * @throws {ClosedError} (rejected) when the pool is or gets closed first.
+   * @throws {TimeoutError} (rejected) when `timeout` ms pass first.
+   * @throws {AbortError} (rejected) when `signal` aborts first.
+   * @throws {InvalidArgumentError} (rejected) for an option not allowed.
+   * @example
+   * await pool.ready({ timeout: 10_000 });
+   */
+  async ready(options: PoolReadyOptions = {}): Promise<void> {
+    checkObject("options", options);
+    checkDuration("timeout", options.timeout, { orInfinity: true });
+    checkSignal("signal", options.signal);
+    return waitWithin(
+      {
+        timeout: options.timeout,
+        signal: options.signal,
+        closed: this.#closing.signal,
+        timedOut: (ms) => new TimeoutError(`the pool's ${this.size} workers were not all up within ${ms} ms`, ms),
+        closedError: () => new ClosedError("the worker pool was closed"),
+      },
+      (signal) =>
+        new Promise<void>((resolve, reject) => {
+          const stop = () => reject(signal.reason);
+          signal.addEventListener("abort", stop, { once: true });
+          void this.#booted.then(() => {
+            signal.removeEventListener("abort", stop);
+            resolve();
+          });
+        }),
+    );
   }
 
   #start(): void {
@@ -351,7 +392,7 @@ export class WorkerPool implements AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#bootedResolve?.();
+    this.#closing.abort();
     const closed = new ClosedError("the worker pool was closed");
     for (const run of [...this.#runs.values()]) this.#fail(run, closed);
     for (const member of this.#members) member.child.kill();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { fork } from "node:child_process";
 import { describe, test } from "node:test";
-import { ClosedError, InvalidArgumentError, RemoteError } from "../../src/index.js";
+import { AbortError, ClosedError, InvalidArgumentError, RemoteError, TimeoutError } from "../../src/index.js";
 import { Context, startServer, WorkerExitError, WorkerPool } from "../../src/state/index.js";
 import { freshEndpoint } from "../helpers.js";
 
@@ -105,5 +105,41 @@ describe("worker pools start at most a few workers at once", () => {
     assert.equal(pool.started, 3);
     const pids = await pool.mapList<number>(work.href, "pid", [1, 2, 3, 4, 5, 6, 7, 8, 9], { chunkSize: 1 });
     assert.ok(new Set(pids).size <= 3);
+  });
+});
+
+describe("waiting for a pool to be ready", () => {
+  // A worker that never reports its boot: the pool can never be ready.
+  const forkMute = () =>
+    fork(new URL("./mute-worker.js", import.meta.url), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const setup = { address: "tcp://127.0.0.1:1", namespace: "default", security: undefined };
+
+  test("ready() gives up at its timeout, at its signal's abort, and when the pool closes", T, async () => {
+    await using pool = new WorkerPool(2, forkMute, setup, true, 2);
+    await assert.rejects(pool.ready({ timeout: 200 }), TimeoutError);
+    const controller = new AbortController();
+    const aborted = pool.ready({ signal: controller.signal });
+    controller.abort();
+    await assert.rejects(aborted, AbortError);
+    const waiting = pool.ready();
+    pool.close();
+    await assert.rejects(waiting, ClosedError);
+    await assert.rejects(pool.ready(), ClosedError);
+  });
+
+  test("ready() checks its options", T, async () => {
+    await using pool = new WorkerPool(1, forkMute, setup, true, 1);
+    await assert.rejects(pool.ready({ timeout: -1 }), /timeout/);
+    await assert.rejects(pool.ready({ signal: "no" as never }), /signal/);
+    await assert.rejects(pool.ready(null as never), InvalidArgumentError);
+  });
+
+  test("a ready pool resolves ready() at once, and rejects it once closed", T, async () => {
+    await using server = await startServer("tcp://127.0.0.1:*", { inProcess: true });
+    await using pool = new WorkerPool(1, forkWorker, { ...setup, address: server.address }, true, 1);
+    await pool.ready({ timeout: 30_000 });
+    await pool.ready({ timeout: 1 });
+    pool.close();
+    await assert.rejects(pool.ready(), ClosedError);
   });
 });
