@@ -208,13 +208,18 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
    * (it is recorded in the change); `map` turns the reply into the result without a promise of
    * its own.
    */
-  #call<M extends Method, R = Replies[M]>(method: M, args: ArgsOf<M>, map?: (reply: Replies[M]) => R): Promise<R> {
+  #call<M extends Method, R = Replies[M]>(
+    method: M,
+    args: ArgsOf<M>,
+    map?: (reply: Replies[M]) => R,
+    signal?: AbortSignal,
+  ): Promise<R> {
     const headers = WRITE_METHODS.has(method) ? this.#origin : undefined;
     return this.#link.call(
       method,
       [this.namespace, ...args],
       headers,
-      undefined,
+      signal,
       map as ((value: unknown) => unknown) | undefined,
     ) as Promise<R>;
   }
@@ -262,8 +267,9 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     return (await this.#snapshotWithSeq()).value;
   }
 
-  async #snapshotWithSeq(): Promise<{ seq: number; value: Partial<T> }> {
-    const [seq, pairs] = await this.#call("snapshot", []);
+  /** A read (never a write) may stop at `signal`: a condition wait's deadline or abort. */
+  async #snapshotWithSeq(signal?: AbortSignal): Promise<{ seq: number; value: Partial<T> }> {
+    const [seq, pairs] = await this.#call("snapshot", [], undefined, signal);
     const value: Record<string, unknown> = {};
     for (const [k, v] of pairs) setOwn(value, k, decode(v));
     return { seq, value: value as Partial<T> };
@@ -415,7 +421,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
   ): Promise<Partial<T>> {
     checkFunction("predicate", predicate);
     return this.#waitFor(options, async (signal) => {
-      const { seq, value } = await this.#snapshotWithSeq();
+      const { seq, value } = await this.#snapshotWithSeq(signal);
       if (predicate(value)) return value;
       const local = value as Record<string, unknown>;
       for await (const change of this.watch(options.keys, {
@@ -461,7 +467,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     return this.#waitFor(options, async (signal) => {
       let read: Replies["getseq"];
       try {
-        read = await this.#call("getseq", [key]);
+        read = await this.#call("getseq", [key], undefined, signal);
       } catch (error) {
         if (!(error instanceof RemoteError && error.remoteName === "NameError")) throw error;
         // A server from before getseq: wait on a snapshot, as it then did (and from now on).

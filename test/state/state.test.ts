@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { packWire } from "../../src/core/codec.js";
-import { AbortError, Dealer, RemoteError } from "../../src/index.js";
+import { AbortError, Dealer, RemoteError, Router } from "../../src/index.js";
 import { RpcClient } from "../../src/rpc/index.js";
 import { HistoryTruncatedError, ping, State, StateServer, TimeoutError } from "../../src/state/index.js";
 import { freshEndpoint, networkTransports } from "../helpers.js";
@@ -330,6 +330,30 @@ for (const transport of networkTransports) {
     });
   });
 }
+
+describe("a condition wait against a server that never answers", () => {
+  test("the first read (getseq, or the snapshot of when()) stops at the wait's signal and deadline", T, async () => {
+    // A ROUTER that reads requests and answers none: the State's own call timeout is far off,
+    // so only the condition's signal or timeout can end the wait.
+    await using mute = new Router({ linger: 0 });
+    const address = freshEndpoint("ipc");
+    await mute.bind(address);
+    await using state = new State(address, { timeout: 600_000, heartbeat: false });
+    for (const wait of [
+      (signal: AbortSignal) => state.whenEqual("k", 1, { signal }),
+      (signal: AbortSignal) => state.when(() => false, { signal }),
+    ]) {
+      const controller = new AbortController();
+      const waiting = wait(controller.signal);
+      await mute.receive(); // the read reached the server
+      controller.abort();
+      await assert.rejects(waiting, AbortError);
+      const timed = state.whenTruthy("k", { timeout: 50 });
+      await mute.receive();
+      await assert.rejects(timed, TimeoutError);
+    }
+  });
+});
 
 describe("state server addresses", () => {
   test("ping tells whether a server is there; a missing server times out, never hangs", T, async () => {
