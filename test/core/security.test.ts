@@ -517,6 +517,25 @@ describe("the ZAP handler", () => {
     other.close();
   });
 
+  test("an authenticator closed right after refused handshakes is replaced at once, many times over", T, async () => {
+    // The handler closes its ZAP socket without unbind() (a worker-thread unbind racing the
+    // pending receive aborted libzmq, pipe.cpp:355), so the next one meets the name still held
+    // for a moment and must retry the bind rather than fail with EADDRINUSE.
+    const serverKeys = generateKeyPair();
+    const stranger = generateKeyPair();
+    for (let round = 0; round < 20; round++) {
+      const auth = new Authenticator({ curve: { keys: [] }, onRefusal: () => {} });
+      const server = await echoRouter(round % 2 ? "ipc" : "tcp", { curve: serverKeys, authenticator: auth });
+      const wrong = { curve: { serverKey: stranger.publicKey, ...stranger } };
+      await assert.rejects(ask(server.endpoint, wrong, "wrong key"), isAuth());
+      await assert.rejects(ask(server.endpoint, { curve: { serverKey: serverKeys.publicKey } }, "unlisted"), isAuth());
+      server.close();
+      auth.close();
+    }
+    await using last = new Authenticator({ curve: "any" });
+    await last.start();
+  });
+
   test("two authenticators may not share a domain; a closed one cannot start", T, async () => {
     await using a = new Authenticator({ domain: "shared", curve: "any" });
     await a.start();

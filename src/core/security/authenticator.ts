@@ -81,6 +81,8 @@ export interface AuthenticatorStats {
 }
 
 const ZAP_ENDPOINT = "inproc://zeromq.zap.01";
+/** How long after a handler closed a new one retries EADDRINUSE on the endpoint. */
+const RELEASE_WAIT_MS = 2_000;
 const ZAP_VERSION = "1.0";
 /** Refusals kept in {@link Authenticator.recentRefusals}. */
 const RECENT_REFUSALS = 100;
@@ -383,8 +385,11 @@ function addressList(name: string, value: Iterable<string> | undefined): BlockLi
  */
 class ZapHandler {
   static readonly #byContext = new Map<zmq.Context, ZapHandler>();
-  /** Handlers of a context still letting go of the endpoint; a new one waits for that. */
-  static readonly #closing = new Map<zmq.Context, Promise<void>>();
+  /**
+   * When a handler of the context last closed: libzmq frees the inproc name only later, in its
+   * reaper thread, so a new handler's bind may meet EADDRINUSE for a few milliseconds after that.
+   */
+  static readonly #closedAt = new Map<zmq.Context, number>();
   readonly #context: zmq.Context;
   readonly #socket: Router;
   readonly #domains = new Map<string, Authenticator>();
@@ -394,17 +399,16 @@ class ZapHandler {
     this.#context = context;
     // linger 0: a reply to a handshake that is gone has nowhere to go.
     this.#socket = new Router({ context, linger: 0 });
-    this.#ready = this.#socket.bind(ZAP_ENDPOINT).then(
+    this.#ready = this.#bind().then(
       () => void this.#serve(),
       (error: unknown) => {
-        this.#close();
+        this.#close(false);
         throw new AddressInUseError(ZAP_ENDPOINT, { cause: error });
       },
     );
   }
 
   static async register(auth: Authenticator): Promise<ZapHandler> {
-    await ZapHandler.#closing.get(auth.context);
     let handler = ZapHandler.#byContext.get(auth.context);
     if (!handler) {
       handler = new ZapHandler(auth.context);
@@ -432,18 +436,35 @@ class ZapHandler {
     if (this.#domains.size === 0) this.#close();
   }
 
-  #close(): void {
+  /**
+   * Binds the endpoint, retrying EADDRINUSE for a while after an earlier handler of the context
+   * closed (its name is still being freed). The async bind runs in a libuv worker thread; that
+   * is safe only because nothing else uses this socket yet (no receive is pending before it).
+   */
+  async #bind(): Promise<void> {
+    const closedAt = ZapHandler.#closedAt.get(this.#context);
+    const deadline = closedAt === undefined ? 0 : closedAt + RELEASE_WAIT_MS;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        await this.#socket.bind(ZAP_ENDPOINT);
+        return;
+      } catch (error) {
+        if (!(error instanceof AddressInUseError) || Date.now() >= deadline) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  /** `bound`: whether this handler held the endpoint (its successor then waits for the name). */
+  #close(bound = true): void {
     if (ZapHandler.#byContext.get(this.#context) === this) ZapHandler.#byContext.delete(this.#context);
-    // close() frees an inproc name only later, in the I/O thread; unbind frees it for the next handler.
-    const context = this.#context;
-    const closing = this.#socket
-      .unbind(ZAP_ENDPOINT)
-      .catch(() => undefined)
-      .then(() => {
-        this.#socket.close();
-        if (ZapHandler.#closing.get(context) === closing) ZapHandler.#closing.delete(context);
-      });
-    ZapHandler.#closing.set(context, closing);
+    // Closed at once, never unbound: zeromq.js runs unbind() in a libuv worker thread while this
+    // socket's pending receive keeps polling it from the main thread, and libzmq sockets are not
+    // thread-safe. The two threads working one socket's pipes aborted the process
+    // (pipe.cpp:355, about 1 run in 10 of security.test.js under load). close() stops the
+    // polling first and runs in the main thread; the next handler retries the bind instead.
+    this.#socket.close();
+    if (bound) ZapHandler.#closedAt.set(this.#context, Date.now());
   }
 
   /** The receive loop: nothing a request does (or a bug in a policy) escapes it. */
