@@ -185,6 +185,8 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   // Reader state: `#inflight` is the raw receive of the fast path; waiters queue behind it, and
   // messages nobody waits for any more are parked in `#parked` for the next receiver.
   #inflight: Promise<unknown> | undefined;
+  /** Whether a raw receive waits in zeromq.js (its poller then watches the libzmq socket). */
+  #rawReceiving = false;
   #pumping = false;
   #waiters: (Waiter | undefined)[] = [];
   #waitHead = 0;
@@ -222,7 +224,10 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   async bind(endpoint: string): Promise<string> {
     const address = this.#checkEndpoint(endpoint, "bind");
     try {
-      await this.raw.bind(address);
+      // Synchronously, in this thread: zeromq.js's async bind() runs in a libuv worker thread,
+      // and if a receive or send is waiting on the socket meanwhile, the two threads work one
+      // libzmq socket at once (it is not thread-safe) and libzmq aborts the process.
+      this.raw.bindSync(address);
     } catch (error) {
       // The endpoint is fine: another socket or process holds the address.
       if ((error as { code?: string }).code === "EADDRINUSE") throw new AddressInUseError(endpoint, { cause: error });
@@ -234,10 +239,42 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
     return connectableAddress(bound);
   }
 
-  /** Stops listening on an endpoint bound before. */
+  /**
+   * Stops listening on an endpoint bound before. zeromq.js unbinds in a libuv worker thread (it
+   * has no working synchronous unbind), and libzmq sockets are not thread-safe, so the socket must
+   * be idle: sends and receives made meanwhile wait until the unbind is done.
+   *
+   * @throws {ZerokitError} (code `EBUSY`) while a receive or a send is waiting on the socket
+   *   (a serving socket always has one): close the socket instead, or unbind before receiving.
+   * @throws {ClosedError} when the socket is closed.
+   * @throws {EndpointError} for a malformed endpoint or one not bound.
+   * @example
+   * await pull.unbind("tcp://127.0.0.1:5555");
+   */
   async unbind(endpoint: string): Promise<void> {
     const address = this.#checkEndpoint(endpoint, "bind");
-    await this.raw.unbind(address);
+    if (this.#closed) throw new ClosedError("cannot unbind: the socket is closed");
+    if (this.#rawReceiving || this.#sending || this.#pumping) {
+      throw new ZerokitError(
+        "cannot unbind while a receive or a send waits on the socket: zeromq.js unbinds in another thread, " +
+          "which would race it on the libzmq socket; close the socket instead",
+        "EBUSY",
+      );
+    }
+    // Hold sends and receives made meanwhile (as if one were in flight) until the unbind is done.
+    this.#sending = true;
+    this.#pumping = true;
+    try {
+      await this.raw.unbind(address);
+    } catch (error) {
+      if (this.#closed) throw new ClosedError("the socket was closed", { cause: error });
+      throw new EndpointError(endpoint, `unbind failed: ${(error as Error).message}`, { cause: error });
+    } finally {
+      this.#pumping = false;
+      if (this.#closed) this.#failWaiters(new ClosedError("the socket was closed"));
+      else if (this.#nextWaiter() !== undefined) void this.#pumpReceives();
+      this.#afterSend();
+    }
   }
 
   /**
@@ -465,7 +502,8 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
       try {
         const inflight = (this.raw as unknown as RawReadable).receive() as Promise<In>;
         this.#inflight = inflight;
-        return inflight.then(undefined, this.#receiveFailure);
+        this.#rawReceiving = true;
+        return inflight.then(this.#received, this.#receiveFailure);
       } catch (error) {
         if (!isBusy(error)) return Promise.reject(translateSocketError(error, this.#closed, "receive"));
         // Another fast-path receive is in flight: queue behind it.
@@ -474,7 +512,13 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
     return this.#enqueueWaiter(options);
   }
 
+  readonly #received = (message: In): In => {
+    this.#rawReceiving = false;
+    return message;
+  };
+
   readonly #receiveFailure = (error: unknown): never => {
+    this.#rawReceiving = false;
     throw translateSocketError(error, this.#closed, "receive");
   };
 
@@ -519,8 +563,11 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
         let message: In;
         try {
           this.#inflight = raw.receive();
+          this.#rawReceiving = true;
           message = (await this.#inflight) as In;
+          this.#rawReceiving = false;
         } catch (error) {
+          this.#rawReceiving = false;
           const failure = translateSocketError(error, this.#closed, "receive");
           if (failure instanceof ClosedError) {
             this.#failWaiters(failure);

@@ -200,3 +200,51 @@ test("post() sends in order with send() and reports failures to its callback", T
   const failure = await new Promise<Error>((resolve) => p.push.post("late", resolve));
   assert.ok(failure instanceof ClosedError, String(failure));
 });
+
+describe("bind and unbind on a socket in use", () => {
+  test("bind() works while a receive waits on the socket, and the new endpoint delivers to it", T, async () => {
+    await using pull = new Pull();
+    const first = await pull.bind(freshEndpoint("ipc"));
+    const waiting = pull.receive();
+    // zeromq.js's async bind ran in a worker thread while this receive polled the socket.
+    const second = await pull.bind("tcp://127.0.0.1:*");
+    const third = await pull.bind(freshEndpoint("inproc"));
+    await using push = new Push();
+    push.connect(second);
+    await push.send("via tcp");
+    assert.deepEqual(texts(await waiting), ["via tcp"]);
+    await using other = new Push();
+    other.connect(third);
+    other.connect(first);
+    await other.send("via the others");
+    assert.deepEqual(texts(await pull.receive()), ["via the others"]);
+  });
+
+  test("unbind() refuses with EBUSY while a receive waits, and works on an idle socket", T, async () => {
+    await using pull = new Pull();
+    const address = await pull.bind("tcp://127.0.0.1:*");
+    const spare = await pull.bind("tcp://127.0.0.1:*");
+    const controller = new AbortController();
+    const waiting = pull.receive({ signal: controller.signal });
+    await assert.rejects(
+      pull.unbind(address),
+      (error: unknown) => error instanceof Error && (error as { code?: string }).code === "EBUSY",
+    );
+    await using push = new Push();
+    push.connect(spare);
+    await push.send("still serving");
+    assert.deepEqual(texts(await waiting), ["still serving"]);
+    controller.abort();
+    await pull.unbind(address);
+    // A receive made during an unbind waits for it, then gets the next message.
+    const unbinding = pull.unbind(spare).catch((error: unknown) => error);
+    const after = pull.receive();
+    assert.equal(await unbinding, undefined);
+    await using late = new Push();
+    const third = await pull.bind(freshEndpoint("ipc"));
+    late.connect(third);
+    await late.send("after the unbind");
+    assert.deepEqual(texts(await after), ["after the unbind"]);
+    await assert.rejects(pull.unbind("tcp://127.0.0.1:1"), /unbind failed/);
+  });
+});
