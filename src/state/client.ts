@@ -75,8 +75,12 @@ export interface WatchOptions {
 
 /** Options of the `when...` conditions. */
 export interface WaitOptions {
-  /** Milliseconds to wait before failing with TimeoutError. Default: wait forever. */
+  /**
+   * Milliseconds to wait before failing with TimeoutError, the first read of the value included.
+   * 0 checks the value now and waits for no change. Default: wait forever.
+   */
   timeout?: number;
+  /** Ends the wait, its first read included, with AbortError. */
   signal?: AbortSignal;
   /** Skip changes written by this State. */
   excludeOwn?: boolean;
@@ -420,8 +424,8 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
     options: WaitOptions & { keys?: (keyof T & string)[] } = {},
   ): Promise<Partial<T>> {
     checkFunction("predicate", predicate);
-    return this.#waitFor(options, async (signal) => {
-      const { seq, value } = await this.#snapshotWithSeq(signal);
+    return this.#waitFor(options, async (signal, read) => {
+      const { seq, value } = await this.#snapshotWithSeq(read);
       if (predicate(value)) return value;
       const local = value as Record<string, unknown>;
       for await (const change of this.watch(options.keys, {
@@ -464,10 +468,10 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
       return this.when((s) => test(s[key] as T[K] | undefined), { ...options, keys: [key] }).then(
         (s) => s[key] as T[K] | undefined,
       );
-    return this.#waitFor(options, async (signal) => {
+    return this.#waitFor(options, async (signal, readSignal) => {
       let read: Replies["getseq"];
       try {
-        read = await this.#call("getseq", [key], undefined, signal);
+        read = await this.#call("getseq", [key], undefined, readSignal);
       } catch (error) {
         if (!(error instanceof RemoteError && error.remoteName === "NameError")) throw error;
         // A server from before getseq: wait on a snapshot, as it then did (and from now on).
@@ -523,11 +527,19 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
    * Runs a condition wait under core's one deadline-and-signal wait: a body that ends without a
    * value (its watch ended) fails as the wait stopped, by timeout, by the caller's abort or else.
    */
-  async #waitFor<R>(options: WaitOptions, body: (signal: AbortSignal) => Promise<R | undefined>): Promise<R> {
+  /**
+   * Runs a condition wait under one deadline and the caller's signal. `body` gets that signal for
+   * its watch and `read` for its first read: the same, except with `timeout: 0`, which means
+   * "check the value now" — that read then stops only at the caller's signal or the call timeout.
+   */
+  async #waitFor<R>(
+    options: WaitOptions,
+    body: (signal: AbortSignal, read: AbortSignal | undefined) => Promise<R | undefined>,
+  ): Promise<R> {
     checkWaitOptions(options);
     const timedOut = (ms: number) => new TimeoutError(`condition not met within ${ms} ms`, ms);
     return waitWithin({ timeout: options.timeout, signal: options.signal, timedOut }, async (signal) => {
-      const result = await body(signal);
+      const result = await body(signal, options.timeout === 0 ? options.signal : signal);
       if (result === undefined) throw new AbortError("the wait ended before the condition held");
       return result;
     });
