@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import {
   hasLargeParts,
   type LargePart,
+  measureAround,
   type PackedAround,
   packWire,
   packWireAround,
@@ -17,6 +18,7 @@ import {
   unpackWire,
   unpackWireParts,
   writeAround,
+  writeTextGuessed,
 } from "../core/codec.js";
 import { ProtocolError } from "../core/errors.js";
 
@@ -102,11 +104,12 @@ export function encodeEvent(header: EventHeader, name: string, args: unknown): B
   // args written around their large parts.
   const front = packWire([header, name, null]);
   const around = packWireAround(args) as PackedAround;
-  const size = front.length - 1 + sizeAround(around);
-  const out = Buffer.allocUnsafe(size);
-  front.copy(out, 0, 0, front.length - 1);
-  writeAround(around, out, front.length - 1);
-  return out;
+  for (;;) {
+    const out = Buffer.allocUnsafe(front.length - 1 + sizeAround(around));
+    front.copy(out, 0, 0, front.length - 1);
+    if (writeAround(around, out, front.length - 1) >= 0) return out;
+    measureAround(around); // a string that is not ASCII: once more with the sizes measured
+  }
 }
 
 /** Bounds on the decoding work one event may cause (see {@link checkStructure}). */
@@ -732,6 +735,9 @@ function pushParts(frames: EventFrames, parts: readonly LargePart[], copy: boole
  * fresh memory (507 µs per 1 MiB sent here), where this writes it into a pooled frame.
  */
 function textFrame(text: string): Buffer {
+  // Sized for ASCII first, which spares measuring it (as long as writing it); measured if not.
+  const guess = allocateFrame(text.length);
+  if (writeTextGuessed(text, guess)) return guess;
   const frame = allocateFrame(Buffer.byteLength(text, "utf8"));
   frame.write(text, 0, frame.length, "utf8");
   return frame;
@@ -812,8 +818,12 @@ function encodeFront(
   if (context !== undefined) offset += context.bytes.copy(out, offset);
   offset = writeHeader(out, offset, nameLength, STR);
   offset += out.write(name, offset, nameLength, "utf8");
-  if (around) writeAround(around, out, offset);
-  else body.copy(out, offset);
+  if (!around) body.copy(out, offset);
+  else if (writeAround(around, out, offset) < 0) {
+    // A string part that is not ASCII: once more with the sizes measured (`body` is still intact).
+    measureAround(around);
+    return encodeFront(id, responseTo, name, body, context, around, shelf);
+  }
   return out;
 }
 

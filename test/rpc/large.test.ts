@@ -49,6 +49,8 @@ function texts(size: number): string[] {
     `${"€".repeat(size - 1)}x`,
     "😀".repeat(Math.ceil(size / 2)),
     `${"b".repeat(size - 1)}\ud800`,
+    // ASCII but for one character mid-way: the writer's guess (one byte a unit) fails half-way.
+    `${"c".repeat(size >> 1)}ß${"d".repeat(size - (size >> 1) - 1)}`,
   ];
 }
 
