@@ -13,7 +13,7 @@ import { checkDuration, checkNumber, checkObject, checkOneOf, checkSignal } from
 import { waitWithin } from "../core/wait.js";
 import { FlowEndedError, FlowError, PortStateError } from "./errors.js";
 import { Message } from "./message.js";
-import type { Port } from "./port.js";
+import { handOverReceive, type Port } from "./port.js";
 import { pyJson } from "./pyjson.js";
 
 /** `extract`: this side gives (sends DAT); `inject`: this side takes (receives DAT, grants PAY). */
@@ -120,6 +120,8 @@ export class Flow implements AsyncDisposable {
   #waiter: Waiter | undefined;
   #echo: Message | undefined;
   #pump: Promise<void> | undefined;
+  /** The receive the loop waits on, if it waits. */
+  #pending: Promise<Message | null> | undefined;
   readonly #stop = new AbortController();
   #puts: Promise<unknown> = Promise.resolve();
   #gets: Promise<unknown> = Promise.resolve();
@@ -249,9 +251,14 @@ export class Flow implements AsyncDisposable {
     while (this.#state === "flowing" || this.#state === "ending") {
       let message: Message | null;
       try {
-        // No signal: a receive with one takes zerokit's slower waiter path, once per message.
-        message = await this.port.recv();
+        // No signal: a receive with one takes zerokit's slower waiter path, once per message
+        // (15-35% of a flow's rate). close() hands a waiting receive over to the port instead.
+        const pending = this.port.recv();
+        this.#pending = pending;
+        message = await pending;
+        this.#pending = undefined;
       } catch (error) {
+        this.#pending = undefined;
         if (signal.aborted) return;
         if ((error as { code?: string }).code === "EPROTO") continue; // not ZIO: the port counted it
         this.#fail(error instanceof PortStateError ? error : new FlowError("the port failed", { cause: error }));
@@ -484,12 +491,26 @@ export class Flow implements AsyncDisposable {
     return this.#echo!; // the wait ended with it
   }
 
-  /** Stops the flow's receive loop (without EOT). Safe twice. */
+  /**
+   * Stops the flow's receive loop (without EOT), at once even when the peer sends nothing: a
+   * receive the loop was waiting on goes to the port, whose next `recv()` gets its message.
+   * Safe twice.
+   *
+   * @example
+   * await flow.close(); // the port is the caller's again
+   */
   async close(): Promise<void> {
     if (this.#state !== "ended") {
       this.#state = "ended";
       this.#stop.abort();
       this.#wake();
+    }
+    const pending = this.#pending;
+    if (pending) {
+      // The loop sees its stop signal when that receive settles, and does nothing more.
+      this.#pending = undefined;
+      handOverReceive(this.port, pending);
+      return;
     }
     await this.#pump;
   }

@@ -7,7 +7,7 @@
  */
 import type { Dish, Radio } from "../core/draft.js";
 import { normalizeEndpoint } from "../core/endpoint.js";
-import { InvalidArgumentError, ProtocolError, TimeoutError } from "../core/errors.js";
+import { AbortError, abortErrorFrom, InvalidArgumentError, ProtocolError, TimeoutError } from "../core/errors.js";
 import { checkGroup, checkNumber, checkObject, checkOneOf, checkSignal, checkString } from "../core/options.js";
 import type { ZSocket } from "../core/socket.js";
 import * as sockets from "../core/sockets.js";
@@ -149,6 +149,18 @@ function publishedAddress(bound: readonly string[]): string | undefined {
  * await port.online();
  * await port.send(new Message({ form: "TEXT", payload: ["hi"] }));
  */
+/**
+ * Receives handed over by a {@link Flow} that closed while waiting for a message: the port's next
+ * `recv()` takes the waiting one before any other, so what comes next is neither lost nor taken
+ * out of order, and the flow's close need not wait for a silent peer.
+ */
+const handedOver = new WeakMap<Port, Promise<Message | null>>();
+
+/** @internal Lets the port's next `recv()` take a receive its flow no longer wants (see {@link handedOver}). */
+export function handOverReceive(port: Port, pending: Promise<Message | null>): void {
+  handedOver.set(port, pending);
+}
+
 export class Port implements AsyncDisposable {
   readonly name: string;
   readonly type: SocketType;
@@ -534,8 +546,60 @@ export class Port implements AsyncDisposable {
     }
     if (!this.#online || !socket) return Promise.reject(new PortStateError(`port ${this.name} is not online`));
     if (SEND_ONLY.has(this.type)) return Promise.reject(new NotSupportedError(`a ${this.type} port cannot receive`));
+    const held = handedOver.get(this);
+    if (held) {
+      handedOver.delete(this);
+      return options === undefined ? held : this.#takeHeld(held, options);
+    }
     const waiting = options === undefined ? socket.receive() : socket.receive(options);
     return waiting.then(this.#decode, this.#timedOut);
+  }
+
+  /** A handed-over receive under a timeout or signal: given up, it stays for the next `recv()`. */
+  #takeHeld(held: Promise<Message | null>, options: PortRecvOptions): Promise<Message | null> {
+    const { timeout, signal } = options;
+    if (signal?.aborted) {
+      handedOver.set(this, held);
+      return Promise.reject(abortErrorFrom(signal));
+    }
+    return new Promise((resolve, reject) => {
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        done = true;
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const giveUp = () => {
+        finish();
+        if (!handedOver.has(this)) handedOver.set(this, held);
+      };
+      const onAbort = () => {
+        if (done) return;
+        giveUp();
+        reject(signal ? abortErrorFrom(signal) : new AbortError("the receive was aborted"));
+      };
+      if (timeout !== undefined && timeout !== Number.POSITIVE_INFINITY) {
+        timer = setTimeout(() => {
+          if (done) return;
+          giveUp();
+          resolve(null);
+        }, timeout);
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      held.then(
+        (message) => {
+          if (done) return;
+          finish();
+          resolve(message);
+        },
+        (error: unknown) => {
+          if (done) return;
+          finish();
+          reject(error);
+        },
+      );
+    });
   }
 
   readonly #timedOut = (error: unknown): null => {

@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import * as zmq from "zeromq";
+import { AbortError } from "../../src/index.js";
 import { Flow, FlowEndedError, FlowError, Message, Port, type SocketType } from "../../src/zio/index.js";
 import { pyJson } from "../../src/zio/pyjson.js";
 import { distDir } from "../helpers.js";
@@ -207,6 +208,30 @@ describe("zio Flow", () => {
       await c.close();
       await Promise.all([closed, giverClosed]);
     }
+  });
+
+  test("close() stops a flow whose peer is silent, and the port keeps what comes after", {
+    timeout: 10_000,
+  }, async () => {
+    const [s, c] = await pair("ROUTER", "DEALER");
+    const taker = new Flow(s, { direction: "inject", credit: 2 });
+    const giver = new Flow(c, { direction: "extract", credit: 2 });
+    await Promise.all([taker.bot({ timeout: 5000 }), giver.bot({ timeout: 5000 })]);
+    // Both loops wait for a message that never comes: close() must not wait for one.
+    await Promise.all([taker.close(), giver.close()]);
+    // The loop's receive went to the port: a recv that gives up leaves it for the next one.
+    assert.equal(await s.recv({ timeout: 20 }), null);
+    const controller = new AbortController();
+    const aborted = s.recv({ signal: controller.signal });
+    controller.abort();
+    await assert.rejects(aborted, AbortError);
+    await c.send(new Message({ payload: ["first after the flow"] }));
+    await c.send(new Message({ payload: ["second"] }));
+    const [first, second] = await Promise.all([s.recv({ timeout: 5000 }), s.recv({ timeout: 5000 })]);
+    assert.equal(first?.payload[0]?.toString(), "first after the flow");
+    assert.equal(second?.payload[0]?.toString(), "second");
+    await s.close();
+    await c.close();
   });
 
   test("protocol violations are FlowErrors", { timeout: 10_000 }, async () => {
