@@ -115,6 +115,19 @@ interface Waiter {
 }
 
 type RawReadable = zmq.Socket & { receive(): Promise<unknown> };
+
+/**
+ * @internal A receive its caller may abandon: then its message goes to the receiver after it
+ * (or is kept for the next one), as if it had never been asked for, and `message` resolves
+ * undefined. For loops that must stop at once without a signal's cost on every message.
+ */
+export const RECEIVE_ABANDONABLE = Symbol("zerokit.receiveAbandonable");
+
+/** @internal What {@link RECEIVE_ABANDONABLE} returns. */
+export interface AbandonableReceive<In> {
+  message: Promise<In | undefined>;
+  abandon(): void;
+}
 type RawWritable = zmq.Socket & {
   send(message: Outgoing, routing?: { routingId: number }): Promise<void>;
   sendTimeout: number;
@@ -187,6 +200,8 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   #inflight: Promise<unknown> | undefined;
   /** Whether a raw receive waits in zeromq.js (its poller then watches the libzmq socket). */
   #rawReceiving = false;
+  /** Whether the fast path's receive in flight was abandoned (its message goes to the next receiver). */
+  #abandoned = false;
   #pumping = false;
   #waiters: (Waiter | undefined)[] = [];
   #waitHead = 0;
@@ -514,13 +529,71 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
 
   readonly #received = (message: In): In => {
     this.#rawReceiving = false;
+    if (this.#abandoned) {
+      this.#abandoned = false;
+      this.#deliver(message);
+      return undefined as In;
+    }
     return message;
   };
 
   readonly #receiveFailure = (error: unknown): never => {
     this.#rawReceiving = false;
+    this.#abandoned = false;
     throw translateSocketError(error, this.#closed, "receive");
   };
+
+  /** Gives a message to the first receiver still waiting, or keeps it for the next one. */
+  #deliver(message: In): void {
+    const waiter = this.#nextWaiter();
+    if (!waiter) {
+      this.#parked.push(message);
+      return;
+    }
+    waiter.done = true;
+    waiter.cleanup?.();
+    this.#waiters[this.#waitHead++] = undefined;
+    waiter.resolve(message as never);
+  }
+
+  /** @internal See {@link RECEIVE_ABANDONABLE}. */
+  [RECEIVE_ABANDONABLE](): AbandonableReceive<In> {
+    if (this.#parked.length > 0) return { message: Promise.resolve(this.#parked.shift() as In), abandon: noop };
+    if (this.#closed) {
+      return { message: Promise.reject(new ClosedError("cannot receive: the socket is closed")), abandon: noop };
+    }
+    if (!this.#pumping && this.#waitHead === this.#waiters.length) {
+      try {
+        const inflight = (this.raw as unknown as RawReadable).receive() as Promise<In>;
+        this.#inflight = inflight;
+        this.#rawReceiving = true;
+        const message = inflight.then(this.#received, this.#receiveFailure);
+        return {
+          message,
+          abandon: () => {
+            // Before it settled: #received hands its message on (in order: it was first in line).
+            if (this.#inflight === inflight && this.#rawReceiving) this.#abandoned = true;
+          },
+        };
+      } catch (error) {
+        if (!isBusy(error))
+          return { message: Promise.reject(translateSocketError(error, this.#closed, "receive")), abandon: noop };
+      }
+    }
+    // The queued path: abandoning gives up the wait, as a timeout does (the message stays in line).
+    const before = this.#waiters.length;
+    const message = this.#enqueueWaiter(undefined) as Promise<In | undefined>;
+    const waiter = this.#waiters.length > before ? this.#waiters[this.#waiters.length - 1] : undefined;
+    return {
+      message,
+      abandon: () => {
+        if (!waiter || waiter.done) return;
+        waiter.done = true;
+        waiter.cleanup?.();
+        waiter.resolve(undefined as never);
+      },
+    };
+  }
 
   #enqueueWaiter(options: ReceiveOptions | undefined): Promise<In> {
     const signal = options?.signal;

@@ -13,7 +13,7 @@ import { checkDuration, checkNumber, checkObject, checkOneOf, checkSignal } from
 import { waitWithin } from "../core/wait.js";
 import { FlowEndedError, FlowError, PortStateError } from "./errors.js";
 import { Message } from "./message.js";
-import { handOverReceive, type Port } from "./port.js";
+import { giveBack, type Port, receiveAbandonable } from "./port.js";
 import { pyJson } from "./pyjson.js";
 
 /** `extract`: this side gives (sends DAT); `inject`: this side takes (receives DAT, grants PAY). */
@@ -120,8 +120,10 @@ export class Flow implements AsyncDisposable {
   #waiter: Waiter | undefined;
   #echo: Message | undefined;
   #pump: Promise<void> | undefined;
-  /** The receive the loop waits on, if it waits. */
-  #pending: Promise<Message | null> | undefined;
+  /** Abandons the receive the loop waits on, if it waits. */
+  #abandon: (() => void) | undefined;
+  /** Whether close() abandoned that receive (the loop then ends when it settles, and is not awaited). */
+  #abandoned = false;
   readonly #stop = new AbortController();
   #puts: Promise<unknown> = Promise.resolve();
   #gets: Promise<unknown> = Promise.resolve();
@@ -252,19 +254,23 @@ export class Flow implements AsyncDisposable {
       let message: Message | null;
       try {
         // No signal: a receive with one takes zerokit's slower waiter path, once per message
-        // (15-35% of a flow's rate). close() hands a waiting receive over to the port instead.
-        const pending = this.port.recv();
-        this.#pending = pending;
-        message = await pending;
-        this.#pending = undefined;
+        // (15-35% of a flow's rate). close() abandons the waiting receive instead.
+        const receive = receiveAbandonable(this.port);
+        this.#abandon = receive.abandon;
+        message = (await receive.message) ?? null;
+        this.#abandon = undefined;
       } catch (error) {
-        this.#pending = undefined;
+        this.#abandon = undefined;
         if (signal.aborted) return;
         if ((error as { code?: string }).code === "EPROTO") continue; // not ZIO: the port counted it
         this.#fail(error instanceof PortStateError ? error : new FlowError("the port failed", { cause: error }));
         return;
       }
-      if (message === null || signal.aborted) return;
+      if (message === null) return; // abandoned by close()
+      if (signal.aborted) {
+        giveBack(this.port, message); // received just before close(): it is the port's next message
+        return;
+      }
       if (this.serverish && !sameRemote(message.routingId, this.#remote)) continue; // another client's
       try {
         this.#handle(message);
@@ -492,9 +498,9 @@ export class Flow implements AsyncDisposable {
   }
 
   /**
-   * Stops the flow's receive loop (without EOT), at once even when the peer sends nothing: a
-   * receive the loop was waiting on goes to the port, whose next `recv()` gets its message.
-   * Safe twice.
+   * Stops the flow's receive loop (without EOT), at once even when the peer sends nothing: the
+   * receive the loop was waiting on is abandoned, and its message goes to the port's next
+   * `recv()`, in order. Safe twice.
    *
    * @example
    * await flow.close(); // the port is the caller's again
@@ -505,14 +511,14 @@ export class Flow implements AsyncDisposable {
       this.#stop.abort();
       this.#wake();
     }
-    const pending = this.#pending;
-    if (pending) {
-      // The loop sees its stop signal when that receive settles, and does nothing more.
-      this.#pending = undefined;
-      handOverReceive(this.port, pending);
-      return;
+    const abandon = this.#abandon;
+    if (abandon) {
+      this.#abandon = undefined;
+      this.#abandoned = true;
+      abandon();
     }
-    await this.#pump;
+    // An abandoned receive settles only when a message comes: the loop then just ends.
+    if (!this.#abandoned) await this.#pump;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

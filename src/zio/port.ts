@@ -7,9 +7,9 @@
  */
 import type { Dish, Radio } from "../core/draft.js";
 import { normalizeEndpoint } from "../core/endpoint.js";
-import { AbortError, abortErrorFrom, InvalidArgumentError, ProtocolError, TimeoutError } from "../core/errors.js";
+import { InvalidArgumentError, ProtocolError, TimeoutError } from "../core/errors.js";
 import { checkGroup, checkNumber, checkObject, checkOneOf, checkSignal, checkString } from "../core/options.js";
-import type { ZSocket } from "../core/socket.js";
+import { RECEIVE_ABANDONABLE, type ZSocket } from "../core/socket.js";
 import * as sockets from "../core/sockets.js";
 import type { Peer } from "../zre/peer.js";
 import { NotSupportedError, PortStateError } from "./errors.js";
@@ -150,16 +150,13 @@ function publishedAddress(bound: readonly string[]): string | undefined {
  * await port.send(new Message({ form: "TEXT", payload: ["hi"] }));
  */
 /**
- * Receives handed over by a {@link Flow} that closed while waiting for a message: the port's next
- * `recv()` takes the waiting one before any other, so what comes next is neither lost nor taken
- * out of order, and the flow's close need not wait for a silent peer.
+ * @internal A receive a flow's loop may abandon when it closes (its message then goes to the
+ * port's next receiver, in order), and the way to give back a message the loop received but
+ * can no longer handle. Set by Port's static block, which reaches its private socket.
  */
-const handedOver = new WeakMap<Port, Promise<Message | null>>();
-
-/** @internal Lets the port's next `recv()` take a receive its flow no longer wants (see {@link handedOver}). */
-export function handOverReceive(port: Port, pending: Promise<Message | null>): void {
-  handedOver.set(port, pending);
-}
+export let receiveAbandonable: (port: Port) => { message: Promise<Message | undefined>; abandon(): void };
+/** @internal See {@link receiveAbandonable}: the port's next `recv()` returns `message` first. */
+export let giveBack: (port: Port, message: Message) => void;
 
 export class Port implements AsyncDisposable {
   readonly name: string;
@@ -179,6 +176,8 @@ export class Port implements AsyncDisposable {
   #headers = new Map<string, string>();
   #online = false;
   #closed = false;
+  /** Messages a closing flow received and gave back: the next `recv()`s return them first. */
+  #givenBack: Message[] = [];
   #peer: Peer | undefined;
   #malformed = 0;
   /** Every connect of the socket, direct and by name, reference-counted. */
@@ -434,6 +433,7 @@ export class Port implements AsyncDisposable {
   }
 
   #dropSocket(): void {
+    this.#givenBack = [];
     this.#follower.forget();
     this.#socket?.close();
     this.#socket = undefined;
@@ -546,66 +546,33 @@ export class Port implements AsyncDisposable {
     }
     if (!this.#online || !socket) return Promise.reject(new PortStateError(`port ${this.name} is not online`));
     if (SEND_ONLY.has(this.type)) return Promise.reject(new NotSupportedError(`a ${this.type} port cannot receive`));
-    const held = handedOver.get(this);
-    if (held) {
-      handedOver.delete(this);
-      return options === undefined ? held : this.#takeHeld(held, options);
-    }
+    if (this.#givenBack.length > 0) return Promise.resolve(this.#givenBack.shift() as Message);
     const waiting = options === undefined ? socket.receive() : socket.receive(options);
     return waiting.then(this.#decode, this.#timedOut);
-  }
-
-  /** A handed-over receive under a timeout or signal: given up, it stays for the next `recv()`. */
-  #takeHeld(held: Promise<Message | null>, options: PortRecvOptions): Promise<Message | null> {
-    const { timeout, signal } = options;
-    if (signal?.aborted) {
-      handedOver.set(this, held);
-      return Promise.reject(abortErrorFrom(signal));
-    }
-    return new Promise((resolve, reject) => {
-      let done = false;
-      let timer: NodeJS.Timeout | undefined;
-      const finish = () => {
-        done = true;
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      const giveUp = () => {
-        finish();
-        if (!handedOver.has(this)) handedOver.set(this, held);
-      };
-      const onAbort = () => {
-        if (done) return;
-        giveUp();
-        reject(signal ? abortErrorFrom(signal) : new AbortError("the receive was aborted"));
-      };
-      if (timeout !== undefined && timeout !== Number.POSITIVE_INFINITY) {
-        timer = setTimeout(() => {
-          if (done) return;
-          giveUp();
-          resolve(null);
-        }, timeout);
-      }
-      signal?.addEventListener("abort", onAbort, { once: true });
-      held.then(
-        (message) => {
-          if (done) return;
-          finish();
-          resolve(message);
-        },
-        (error: unknown) => {
-          if (done) return;
-          finish();
-          reject(error);
-        },
-      );
-    });
   }
 
   readonly #timedOut = (error: unknown): null => {
     if (error instanceof TimeoutError) return null;
     throw error;
   };
+
+  static {
+    receiveAbandonable = (port) => {
+      const socket = port.#socket;
+      if (!port.#online || !socket) {
+        return { message: Promise.reject(new PortStateError(`port ${port.name} is not online`)), abandon: () => {} };
+      }
+      if (port.#givenBack.length > 0) return { message: Promise.resolve(port.#givenBack.shift()), abandon: () => {} };
+      const receive = socket[RECEIVE_ABANDONABLE]();
+      return {
+        message: receive.message.then((frames) => (frames === undefined ? undefined : port.#decode(frames))),
+        abandon: receive.abandon,
+      };
+    };
+    giveBack = (port, message) => {
+      if (port.#online) port.#givenBack.unshift(message);
+    };
+  }
 
   readonly #decode = (received: unknown): Message => {
     try {

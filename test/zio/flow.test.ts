@@ -217,19 +217,42 @@ describe("zio Flow", () => {
     const taker = new Flow(s, { direction: "inject", credit: 2 });
     const giver = new Flow(c, { direction: "extract", credit: 2 });
     await Promise.all([taker.bot({ timeout: 5000 }), giver.bot({ timeout: 5000 })]);
-    // Both loops wait for a message that never comes: close() must not wait for one.
+    // Both loops wait for a message that never comes: close() must not wait for one, twice.
     await Promise.all([taker.close(), giver.close()]);
-    // The loop's receive went to the port: a recv that gives up leaves it for the next one.
+    await Promise.all([taker.close(), giver[Symbol.asyncDispose]()]);
+    // The loop's receive was abandoned: receivers that give up, and those after them, keep order.
     assert.equal(await s.recv({ timeout: 20 }), null);
     const controller = new AbortController();
     const aborted = s.recv({ signal: controller.signal });
     controller.abort();
     await assert.rejects(aborted, AbortError);
+    const timedOut = s.recv({ timeout: 1 });
+    const plain = s.recv();
+    assert.equal(await timedOut, null);
     await c.send(new Message({ payload: ["first after the flow"] }));
     await c.send(new Message({ payload: ["second"] }));
-    const [first, second] = await Promise.all([s.recv({ timeout: 5000 }), s.recv({ timeout: 5000 })]);
-    assert.equal(first?.payload[0]?.toString(), "first after the flow");
-    assert.equal(second?.payload[0]?.toString(), "second");
+    assert.equal((await plain)?.payload[0]?.toString(), "first after the flow");
+    assert.equal((await s.recv({ timeout: 5000 }))?.payload[0]?.toString(), "second");
+    // Offline and online again: nothing of the old socket is left for the new one.
+    // (c's next message is the PAY the first taker sent its closed giver: kept, not lost.)
+    assert.equal((await c.recv({ timeout: 5000 }))?.label, '{"flow": "PAY", "credit": 2}');
+    const c3 = new Port("c3", "DEALER");
+    c3.connect(s.addresses[0]!);
+    await c3.online();
+    const other = new Flow(s, { direction: "inject", credit: 2 });
+    const again = new Flow(c3, { direction: "extract", credit: 2 });
+    await Promise.all([other.bot({ timeout: 5000 }), again.bot({ timeout: 5000 })]);
+    await other.close();
+    await s.offline();
+    await s.online();
+    const fresh = new Port("c2", "DEALER");
+    fresh.connect(s.addresses[0]!);
+    await fresh.online();
+    await fresh.send(new Message({ payload: ["on the new socket"] }));
+    assert.equal((await s.recv({ timeout: 5000 }))?.payload[0]?.toString(), "on the new socket");
+    await again.close();
+    await fresh.close();
+    await c3.close();
     await s.close();
     await c.close();
   });
