@@ -477,10 +477,11 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
         // A server from before getseq: wait on a snapshot, as it then did (and from now on).
         this.#link.noGetseq = true;
         // Under this wait's signal (its deadline and the caller's abort), not a second timer.
+        // (With timeout 0, "check now": its snapshot runs under the caller's signal alone.)
         const whole = await this.when((s) => test(s[key] as T[K] | undefined), {
           keys: [key],
           excludeOwn: options.excludeOwn,
-          signal,
+          ...(options.timeout === 0 ? { timeout: 0, signal: options.signal } : { signal }),
         });
         return { value: whole[key] as T[K] | undefined };
       }

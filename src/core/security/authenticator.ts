@@ -438,8 +438,8 @@ class ZapHandler {
 
   /**
    * Binds the endpoint, retrying EADDRINUSE for a while after an earlier handler of the context
-   * closed (its name is still being freed). The async bind runs in a libuv worker thread; that
-   * is safe only because nothing else uses this socket yet (no receive is pending before it).
+   * closed (its name is still being freed). ZSocket binds in the main thread, so no bind races
+   * the socket's receive.
    */
   async #bind(): Promise<void> {
     const closedAt = ZapHandler.#closedAt.get(this.#context);
