@@ -23,7 +23,7 @@ export interface PoolMapOptions {
 
 /** Options of {@link WorkerPool.ready}. */
 export interface PoolReadyOptions {
-  /** ms to wait for every worker; default no limit. */
+  /** ms to wait for every worker (0: only tell whether they are up); default no limit. */
   timeout?: number;
   signal?: AbortSignal;
 }
@@ -162,8 +162,9 @@ export class WorkerPool implements AsyncDisposable {
   #closed = false;
   /** Aborted by {@link close}: ends every {@link ready} wait with `ClosedError`. */
   readonly #closing = new AbortController();
-  readonly #booted: Promise<void>;
-  #bootedResolve: (() => void) | undefined;
+  /** Whether every worker has booted once; {@link ready} waits on `#readyWakers` until then. */
+  #isBooted = false;
+  readonly #readyWakers = new Set<() => void>();
   /** Whether a worker exit replaces the worker (a warm pool) or not (a one-map pool). */
   readonly #replace: boolean;
   /** Most workers booting at once (see the constructor). */
@@ -185,9 +186,6 @@ export class WorkerPool implements AsyncDisposable {
     this.#setup = setup;
     this.#replace = replace;
     this.#startAtOnce = Math.max(1, startAtOnce);
-    this.#booted = new Promise((resolve) => {
-      this.#bootedResolve = resolve;
-    });
     this.#startMore();
   }
 
@@ -221,7 +219,7 @@ export class WorkerPool implements AsyncDisposable {
    */
   async ready(options: PoolReadyOptions = {}): Promise<void> {
     checkObject("options", options);
-    checkDuration("timeout", options.timeout, { orInfinity: true });
+    checkDuration("timeout", options.timeout, { allowZero: true, orInfinity: true });
     checkSignal("signal", options.signal);
     return waitWithin(
       {
@@ -232,14 +230,21 @@ export class WorkerPool implements AsyncDisposable {
         closedError: () => new ClosedError("the worker pool was closed"),
       },
       (signal) =>
-        new Promise<void>((resolve, reject) => {
-          const stop = () => reject(signal.reason);
-          signal.addEventListener("abort", stop, { once: true });
-          void this.#booted.then(() => {
-            signal.removeEventListener("abort", stop);
-            resolve();
-          });
-        }),
+        this.#isBooted
+          ? Promise.resolve()
+          : new Promise<void>((resolve, reject) => {
+              // A waker in a set, dropped when the wait gives up: waits that time out leave nothing.
+              const wake = () => {
+                signal.removeEventListener("abort", stop);
+                resolve();
+              };
+              const stop = () => {
+                this.#readyWakers.delete(wake);
+                reject(signal.reason);
+              };
+              signal.addEventListener("abort", stop, { once: true });
+              this.#readyWakers.add(wake);
+            }),
     );
   }
 
@@ -257,7 +262,11 @@ export class WorkerPool implements AsyncDisposable {
       if (member.booted) return;
       member.booted = true;
       this.#booting--;
-      if (this.#members.length === this.size && this.#members.every((m) => m.booted)) this.#bootedResolve?.();
+      if (!this.#isBooted && this.#members.length === this.size && this.#members.every((m) => m.booted)) {
+        this.#isBooted = true;
+        for (const wake of this.#readyWakers) wake();
+        this.#readyWakers.clear();
+      }
       if (this.#closed) return;
       member.child.send({ type: "pool", setup: this.#setup });
       this.#dispatch(member);

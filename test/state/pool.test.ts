@@ -117,6 +117,7 @@ describe("waiting for a pool to be ready", () => {
   test("ready() gives up at its timeout, at its signal's abort, and when the pool closes", T, async () => {
     await using pool = new WorkerPool(2, forkMute, setup, true, 2);
     await assert.rejects(pool.ready({ timeout: 200 }), TimeoutError);
+    await assert.rejects(pool.ready({ timeout: 0 }), TimeoutError);
     const controller = new AbortController();
     const aborted = pool.ready({ signal: controller.signal });
     controller.abort();
@@ -138,7 +139,7 @@ describe("waiting for a pool to be ready", () => {
     await using server = await startServer("tcp://127.0.0.1:*", { inProcess: true });
     await using pool = new WorkerPool(1, forkWorker, { ...setup, address: server.address }, true, 1);
     await pool.ready({ timeout: 30_000 });
-    await pool.ready({ timeout: 1 });
+    await pool.ready({ timeout: 0 }); // ready already: resolves at once
     pool.close();
     await assert.rejects(pool.ready(), ClosedError);
   });
