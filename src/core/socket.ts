@@ -260,7 +260,10 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
    * be idle: sends and receives made meanwhile wait until the unbind is done.
    *
    * @throws {ZerokitError} (code `EBUSY`) while a receive or a send is waiting on the socket
-   *   (a serving socket always has one): close the socket instead, or unbind before receiving.
+   *   (a serving socket always has one, and after a `receive({ timeout })` gave up, its raw
+   *   receive stays armed for the next message): close the socket instead, or unbind before
+   *   receiving. Draft `Radio.sendTo` and `Dish.join` bypass this check: do not call them during
+   *   an unbind.
    * @throws {ClosedError} when the socket is closed.
    * @throws {EndpointError} for a malformed endpoint or one not bound.
    * @example
