@@ -518,16 +518,21 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
     if (this.#closed) return Promise.reject(new ClosedError("cannot receive: the socket is closed"));
     if (options === undefined && !this.#pumping && this.#waitHead === this.#waiters.length) {
       try {
-        const inflight = (this.raw as unknown as RawReadable).receive() as Promise<In>;
-        this.#inflight = inflight;
-        this.#rawReceiving = true;
-        return inflight.then(this.#received, this.#receiveFailure);
+        return this.#startFastReceive();
       } catch (error) {
         if (!isBusy(error)) return Promise.reject(translateSocketError(error, this.#closed, "receive"));
         // Another fast-path receive is in flight: queue behind it.
       }
     }
     return this.#enqueueWaiter(options);
+  }
+
+  /** Starts the fast path's raw receive (throws zeromq.js's EBUSY when one is in flight). */
+  #startFastReceive(): Promise<In> {
+    const inflight = (this.raw as unknown as RawReadable).receive() as Promise<In>;
+    this.#inflight = inflight;
+    this.#rawReceiving = true;
+    return inflight.then(this.#received, this.#receiveFailure);
   }
 
   readonly #received = (message: In): In => {
@@ -567,10 +572,8 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
     }
     if (!this.#pumping && this.#waitHead === this.#waiters.length) {
       try {
-        const inflight = (this.raw as unknown as RawReadable).receive() as Promise<In>;
-        this.#inflight = inflight;
-        this.#rawReceiving = true;
-        const message = inflight.then(this.#received, this.#receiveFailure);
+        const message = this.#startFastReceive();
+        const inflight = this.#inflight;
         return {
           message,
           abandon: () => {
@@ -652,15 +655,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
           this.#nextWaiter()?.reject(failure);
           continue;
         }
-        const waiter = this.#nextWaiter();
-        if (waiter) {
-          waiter.done = true;
-          waiter.cleanup?.();
-          this.#waiters[this.#waitHead++] = undefined;
-          waiter.resolve(message as never);
-        } else {
-          this.#parked.push(message);
-        }
+        this.#deliver(message);
       }
     } finally {
       this.#inflight = undefined;

@@ -138,6 +138,15 @@ function publishedAddress(bound: readonly string[]): string | undefined {
 }
 
 /**
+ * @internal A receive a flow's loop may abandon when it closes (its message then goes to the
+ * port's next receiver, in order), and the way to give back a message the loop received but
+ * can no longer handle. Set by Port's static block, which reaches its private socket.
+ */
+export let receiveAbandonable: (port: Port) => { message: Promise<Message | undefined>; abandon(): void };
+/** @internal See {@link receiveAbandonable}: the port's next `recv()` returns `message` first. */
+export let giveBack: (port: Port, message: Message) => void;
+
+/**
  * A named ZIO port. Single-threaded like everything in Node: any number of `send()` and
  * `recv()` calls may be pending at once (sends go out in call order, each message goes to one
  * receiver, in call order); `online()` and `offline()` must not overlap each other.
@@ -149,15 +158,6 @@ function publishedAddress(bound: readonly string[]): string | undefined {
  * await port.online();
  * await port.send(new Message({ form: "TEXT", payload: ["hi"] }));
  */
-/**
- * @internal A receive a flow's loop may abandon when it closes (its message then goes to the
- * port's next receiver, in order), and the way to give back a message the loop received but
- * can no longer handle. Set by Port's static block, which reaches its private socket.
- */
-export let receiveAbandonable: (port: Port) => { message: Promise<Message | undefined>; abandon(): void };
-/** @internal See {@link receiveAbandonable}: the port's next `recv()` returns `message` first. */
-export let giveBack: (port: Port, message: Message) => void;
-
 export class Port implements AsyncDisposable {
   readonly name: string;
   readonly type: SocketType;
