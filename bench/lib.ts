@@ -32,6 +32,12 @@ export function row(name: string, unit: string, zerokit: number, raw: number): R
   return { name, unit, zerokit, raw, ratio: raw === 0 ? 0 : zerokit / raw };
 }
 
+/** `ZK_BENCH_ROWS=regexp` runs only the rows whose name matches (for a quick look at a few). */
+export function wanted(label: string): boolean {
+  const only = process.env.ZK_BENCH_ROWS;
+  return only === undefined || only === "" || new RegExp(only).test(label);
+}
+
 /** The median of some numbers. */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

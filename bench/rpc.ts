@@ -14,7 +14,7 @@ import * as zmq from "zeromq";
 import { Authenticator, type ClientSecurity, generateKeyPair, publicKeyOf } from "../src/core/security/index.js";
 import { RpcClient, RpcServer } from "../src/rpc/index.js";
 import { encodeFast, nextIdNumber } from "../src/rpc/protocol.js";
-import { Child, childMain, median, type Row, row } from "./lib.js";
+import { Child, childMain, median, type Row, row, wanted } from "./lib.js";
 
 const RUNS = 3;
 const LARGE_RUNS = 5;
@@ -324,12 +324,6 @@ async function largeRows(): Promise<Row[]> {
     }
   }
   return rows;
-}
-
-/** `ZK_BENCH_ROWS=regexp` runs only the rows whose name matches (for a quick look at a few). */
-function wanted(label: string): boolean {
-  const only = process.env.ZK_BENCH_ROWS;
-  return only === undefined || only === "" || new RegExp(only).test(label);
 }
 
 export async function run(): Promise<Row[]> {

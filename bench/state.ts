@@ -10,6 +10,7 @@
  * raw), a 16-process row shows many clients, and two map rows time a cold map (processes started
  * by the call) and a map on a warm pool.
  */
+import { spawn } from "node:child_process";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
 import { Authenticator, type ClientSecurity, generateKeyPair, publicKeyOf } from "../src/core/security/index.js";
 import { Context, State, startServer } from "../src/state/index.js";
-import { Child, childMain, median, type Row, row } from "./lib.js";
+import { Child, childMain, median, type Row, repoRoot, row, wanted } from "./lib.js";
 
 const now = () => Number(process.hrtime.bigint()) / 1000; // µs, CLOCK_MONOTONIC: comparable across processes
 
@@ -350,44 +351,38 @@ async function watchLatency(impl: "zerokit" | "raw", count: number): Promise<{ p
 }
 
 /**
- * zerokit and raw pairs/s from one client alternating bursts, median of {@link RUNS} process
- * pairs; with `curve`, fresh CURVE keys for each pair of processes.
+ * zerokit and raw pairs/s from one client process alternating bursts against one server process
+ * (the medians of its bursts); with `curve`, fresh CURVE keys for this pair of processes.
  */
 async function alternatingPairs(
   window: number,
   burst: number,
   curve = false,
 ): Promise<{ zerokit: number; raw: number }> {
-  const zk: number[] = [];
-  const raw: number[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    const serverKeys = generateKeyPair();
-    const clientKeys = generateKeyPair();
-    const server = Child.spawn(
-      import.meta.url,
-      "both",
-      curve ? [serverKeys.secretKey as string, clientKeys.publicKey as string] : [],
-    );
-    try {
-      const addresses = await server.next<{ zerokit: string; raw: string }>();
-      const keys = curve ? [publicKeyOf(serverKeys.secretKey), clientKeys.publicKey, clientKeys.secretKey] : [];
-      const client = Child.spawn(import.meta.url, "alternating", [
-        window,
-        burst,
-        8,
-        addresses.zerokit,
-        addresses.raw,
-        ...(keys as string[]),
-      ]);
-      const rates = await client.next<{ zerokit: number; raw: number }>();
-      await client.finish();
-      zk.push(rates.zerokit);
-      raw.push(rates.raw);
-    } finally {
-      await server.finish().catch(() => server.kill());
-    }
+  const serverKeys = generateKeyPair();
+  const clientKeys = generateKeyPair();
+  const server = Child.spawn(
+    import.meta.url,
+    "both",
+    curve ? [serverKeys.secretKey as string, clientKeys.publicKey as string] : [],
+  );
+  try {
+    const addresses = await server.next<{ zerokit: string; raw: string }>();
+    const keys = curve ? [publicKeyOf(serverKeys.secretKey), clientKeys.publicKey, clientKeys.secretKey] : [];
+    const client = Child.spawn(import.meta.url, "alternating", [
+      window,
+      burst,
+      8,
+      addresses.zerokit,
+      addresses.raw,
+      ...(keys as string[]),
+    ]);
+    const rates = await client.next<{ zerokit: number; raw: number }>();
+    await client.finish();
+    return rates;
+  } finally {
+    await server.finish().catch(() => server.kill());
   }
-  return { zerokit: median(zk), raw: median(raw) };
 }
 
 async function rawRoundTripUs(durationMs: number): Promise<number> {
@@ -442,55 +437,152 @@ async function med(f: () => Promise<number>): Promise<number> {
   return median(values);
 }
 
-/** The medians of {@link RUNS} runs of each, alternating zerokit and raw runs. */
-async function interleaved(
-  zerokit: () => Promise<number>,
-  raw: () => Promise<number>,
-): Promise<{ zerokit: number; raw: number }> {
+/**
+ * {@link RUNS} rounds of `measure` (zerokit and raw), each followed by a run of `zproc` when
+ * given, so all three see the same machine state; the medians of each.
+ */
+async function sideBySide(
+  measure: () => Promise<{ zerokit: number; raw: number }>,
+  zproc?: () => Promise<number>,
+): Promise<{ zerokit: number; raw: number; zproc: number }> {
   const zk: number[] = [];
   const rw: number[] = [];
+  const zp: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    zk.push(await zerokit());
-    rw.push(await raw());
+    const { zerokit, raw } = await measure();
+    zk.push(zerokit);
+    rw.push(raw);
+    if (zproc) zp.push(await zproc());
   }
-  return { zerokit: median(zk), raw: median(rw) };
+  return { zerokit: median(zk), raw: median(rw), zproc: zproc ? median(zp) : 0 };
+}
+
+// --- ZProc beside zerokit ----------------------------------------------------------------------
+
+/**
+ * The Python that runs ZProc's side (bench/python/zproc_state.py, the same workloads on ZProc's
+ * own code). ZProc is not a dependency: when this Python cannot import `zproc`, its rows are left
+ * out and the suite says so.
+ */
+const PYTHON = process.env.ZK_BENCH_PYTHON ?? "python3";
+const ZPROC_SCRIPT = join(repoRoot, "bench", "python", "zproc_state.py");
+
+/** Runs one role of the ZProc script and resolves with the JSON object it printed last. */
+function zprocRun<T>(args: readonly (string | number)[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, [ZPROC_SCRIPT, ...args.map(String)], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (text: string) => {
+      stdout += text;
+    });
+    child.stderr.setEncoding("utf8").on("data", (text: string) => {
+      stderr += text;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      // ZProc's exit handler prints to stdout too: the result is the last JSON line.
+      const last = stdout.split("\n").findLast((line) => line.startsWith("{")) ?? "";
+      if (code !== 0 || !last.startsWith("{")) {
+        reject(new Error(`${PYTHON} zproc_state.py ${args.join(" ")} exited with ${code}\n${stderr}`));
+        return;
+      }
+      resolve(JSON.parse(last) as T);
+    });
+  });
+}
+
+async function zprocRate(args: readonly (string | number)[]): Promise<number> {
+  return (await zprocRun<{ rate: number }>(args)).rate;
+}
+
+async function zprocAvailable(): Promise<boolean> {
+  try {
+    const { zproc } = await zprocRun<{ zproc: string }>(["probe"]);
+    console.log(`state: ZProc ${zproc} (${PYTHON}) runs beside zerokit; its rows have ZProc in the raw column`);
+    return true;
+  } catch {
+    console.log(`state: ${PYTHON} cannot import zproc (set ZK_BENCH_PYTHON); the ZProc rows are left out`);
+    return false;
+  }
 }
 
 export async function run(): Promise<Row[]> {
   const rows: Row[] = [];
-  const sequential = await alternatingPairs(1, 1000);
-  rows.push(row("set+get pairs, 1 client sequential", "pairs/s", sequential.zerokit, sequential.raw));
-  const four = await interleaved(
-    () => pairs("zerokit", 4, 2000),
-    () => pairs("raw", 4, 2000),
-  );
-  rows.push(row("set+get pairs, 4 client processes", "pairs/s", four.zerokit, four.raw));
-  const sixteen = await interleaved(
-    () => pairs("zerokit", 16, 2000),
-    () => pairs("raw", 16, 2000),
-  );
-  rows.push(row("set+get pairs, 16 client processes", "pairs/s", sixteen.zerokit, sixteen.raw));
-  const curve = await alternatingPairs(1, 1000, true);
-  rows.push(row("CURVE: set+get pairs, 1 client sequential (raw: same keys)", "pairs/s", curve.zerokit, curve.raw));
-  const inflight = await alternatingPairs(100, 5000);
-  rows.push(row("set+get pairs, 100 in flight", "pairs/s", inflight.zerokit, inflight.raw));
-  const watch = await watchLatency("zerokit", 2000);
-  const rawWatch = await watchLatency("raw", 2000);
-  rows.push(
-    row("watcher latency p50, write→change (raw: relayed write; lower is better)", "µs", watch.p50, rawWatch.p50),
-  );
-  rows.push(row("watcher latency p99, write→change (raw: relayed write)", "µs", watch.p99, rawWatch.p99));
-  const rt = await rawRoundTripUs(1500);
-  const small = await med(() => withServer("server", [10], (address) => oneSetLatency(address)));
-  const large = await med(() => withServer("server", [100_000], (address) => oneSetLatency(address)));
-  rows.push(row("set latency, 10 keys (raw: one round trip; lower is better)", "µs", small, rt));
-  rows.push(row("set latency, 100,000 keys (raw: one round trip)", "µs", large, rt));
-  rows.push(row("ctx.map 10k small items, 4 workers, cold (raw: n/a)", "items/s", await med(() => mapRate(10_000)), 0));
-  rows.push(
-    row("ctx.map 200k small items, 4 workers, cold (raw: n/a)", "items/s", await med(() => mapRate(200_000)), 0),
-  );
-  rows.push(row("pool.map 200k small items, 4 warm workers (raw: n/a)", "items/s", await warmMapRate(200_000), 0));
+  const zp = await zprocAvailable();
+  /** A row of zerokit against ZProc, measured in the same rounds. */
+  const vsZproc = (name: string, unit: string, zerokit: number, zproc: number) => {
+    if (zp) rows.push(row(`${name} (raw column: ZProc)`, unit, zerokit, zproc));
+  };
+  const pairRows = [
+    ["set+get pairs, 1 client sequential", () => alternatingPairs(1, 1000), ["seq", 1000, 8]],
+    ["set+get pairs, 4 client processes", () => both((impl) => pairs(impl, 4, 2000)), ["many", 4, 2000]],
+    ["set+get pairs, 16 client processes", () => both((impl) => pairs(impl, 16, 2000)), ["many", 16, 2000]],
+  ] as const;
+  for (const [name, measure, zprocArgs] of pairRows) {
+    if (!wanted(name)) continue;
+    const r = await sideBySide(measure, zp ? () => zprocRate(zprocArgs) : undefined);
+    rows.push(row(name, "pairs/s", r.zerokit, r.raw));
+    vsZproc(`ZProc: ${name}`, "pairs/s", r.zerokit, r.zproc);
+  }
+  const curveName = "CURVE: set+get pairs, 1 client sequential (raw: same keys)";
+  if (wanted(curveName)) {
+    const curve = await sideBySide(() => alternatingPairs(1, 1000, true));
+    rows.push(row(curveName, "pairs/s", curve.zerokit, curve.raw));
+  }
+  if (wanted("set+get pairs, 100 in flight")) {
+    const inflight = await sideBySide(() => alternatingPairs(100, 5000));
+    rows.push(row("set+get pairs, 100 in flight", "pairs/s", inflight.zerokit, inflight.raw));
+  }
+  if (wanted("watcher latency")) {
+    const watch = await watchLatency("zerokit", 2000);
+    const rawWatch = await watchLatency("raw", 2000);
+    const zprocWatch = zp ? await zprocRun<{ p50: number; p99: number }>(["watch", 2000]) : undefined;
+    const lower = "write→change (raw: relayed write; lower is better)";
+    rows.push(row(`watcher latency p50, ${lower}`, "µs", watch.p50, rawWatch.p50));
+    rows.push(row("watcher latency p99, write→change (raw: relayed write)", "µs", watch.p99, rawWatch.p99));
+    vsZproc("ZProc: watcher latency p50, write→change (lower is better)", "µs", watch.p50, zprocWatch?.p50 ?? 0);
+    vsZproc("ZProc: watcher latency p99, write→change", "µs", watch.p99, zprocWatch?.p99 ?? 0);
+  }
+  if (wanted("set latency")) {
+    const rt = await rawRoundTripUs(1500);
+    const small = await med(() => withServer("server", [10], (address) => oneSetLatency(address)));
+    const large = await med(() => withServer("server", [100_000], (address) => oneSetLatency(address)));
+    rows.push(row("set latency, 10 keys (raw: one round trip; lower is better)", "µs", small, rt));
+    rows.push(row("set latency, 100,000 keys (raw: one round trip)", "µs", large, rt));
+  }
+  for (const items of [10_000, 200_000]) {
+    const name = `ctx.map ${items / 1000}k small items, 4 workers, cold`;
+    if (!wanted(name)) continue;
+    const cold = await sideBySide(
+      async () => ({ zerokit: await mapRate(items), raw: 0 }),
+      zp ? () => zprocRate(["map", items]) : undefined,
+    );
+    rows.push(row(`${name} (raw: n/a)`, "items/s", cold.zerokit, 0));
+    vsZproc(`ZProc: ${name} (ZProc: a swarm of 4 started by the call)`, "items/s", cold.zerokit, cold.zproc);
+  }
+  const warmName = "pool.map 200k small items, 4 warm workers";
+  if (wanted(warmName)) {
+    const warm = await warmMapRate(200_000);
+    rows.push(row(`${warmName} (raw: n/a)`, "items/s", warm, 0));
+    vsZproc(
+      `ZProc: ${warmName} (ZProc: a warm swarm of 4)`,
+      "items/s",
+      warm,
+      zp ? await zprocRate(["warm", 200_000]) : 0,
+    );
+  }
   return rows;
+}
+
+/** zerokit's run, then raw's. */
+async function both(measure: (impl: "zerokit" | "raw") => Promise<number>): Promise<{ zerokit: number; raw: number }> {
+  return { zerokit: await measure("zerokit"), raw: await measure("raw") };
 }
 
 async function oneSetLatency(address: string): Promise<number> {
