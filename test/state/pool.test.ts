@@ -40,6 +40,31 @@ for (const transport of ["tcp", "ipc"] as const) {
       assert.deepEqual(streamed, [25, 36, 49]);
     });
 
+    test(
+      "a map function of two parameters gets the State; one of one parameter runs without loading it",
+      T,
+      async () => {
+        await using server = await startServer(address(), { inProcess: true });
+        await using ctx = await Context.start(server.address);
+        await using pool = ctx.pool({ workers: 2 });
+        // Before any State is needed, neither worker has zeromq loaded (the client import is lazy).
+        assert.deepEqual(await pool.map<boolean>(work, "loadedZeromq", [1, 2, 3, 4], { chunkSize: 1 }), [
+          false,
+          false,
+          false,
+          false,
+        ]);
+        const items = Array.from({ length: 40 }, (_, i) => i);
+        assert.deepEqual(await pool.map<number>(work, "addToTotal", items, { chunkSize: 3 }), items);
+        assert.equal(
+          await ctx.state.get("total" as never),
+          items.reduce((a, b) => a + b, 0),
+        );
+        // ctx.map's one-map pool takes the same path.
+        assert.deepEqual(await ctx.map<boolean>(work, "loadedZeromq", [1, 2], { workers: 1 }), [false, false]);
+      },
+    );
+
     test("maps at once share a pool; a failing map fails alone and a dead worker is replaced", T, async () => {
       await using server = await startServer(address(), { inProcess: true });
       await using ctx = await Context.start(server.address);

@@ -1,4 +1,5 @@
 /** Worker functions for the state tests (run in worker processes). */
+import { readFileSync } from "node:fs";
 import type { State } from "../../src/state/index.js";
 
 export default async function count(state: State, times: number): Promise<number> {
@@ -51,4 +52,15 @@ export async function slowSquare(x: number): Promise<number> {
 export function dieOnThree(x: number): number {
   if (x === 3) process.exit(5);
   return x;
+}
+
+/** A map function that uses its State: adds each item to "total". */
+export async function addToTotal(x: number, state: State): Promise<number> {
+  await state.increment("total", x);
+  return x;
+}
+
+/** Whether this worker process has loaded zeromq's native addon (a map function of one parameter should not need it). */
+export function loadedZeromq(_x: number): boolean {
+  return readFileSync("/proc/self/maps", "utf8").includes("zeromq");
 }
