@@ -12,6 +12,7 @@
  */
 import type { ClientSecurity } from "../core/security/index.js";
 import type { State } from "./client.js";
+import { packNumbers } from "./numbers.js";
 
 interface Setup {
   address: string;
@@ -26,7 +27,7 @@ interface Task {
 type Command =
   | { type: "run"; setup: Setup & Task; args: unknown[] }
   | { type: "pool"; setup: Setup }
-  | { type: "chunk"; map: number; id: number; task: Task; items: unknown[] };
+  | { type: "chunk"; map: number; id: number; task: Task; items: unknown[] | Float64Array };
 
 // biome-ignore lint/suspicious/noExplicitAny: user functions take anything.
 type UserFn = (...args: any[]) => unknown;
@@ -78,7 +79,7 @@ function load(task: Task): Promise<UserFn> {
 }
 
 /** Applies `fn` to each item; awaits only results that are promises, so a plain function costs no microtask per item. */
-async function apply(fn: UserFn, items: unknown[], state: State | undefined): Promise<unknown[]> {
+async function apply(fn: UserFn, items: ArrayLike<unknown>, state: State | undefined): Promise<unknown[]> {
   const results = new Array<unknown>(items.length);
   for (let i = 0; i < items.length; i++) {
     let value = fn(items[i], state);
@@ -107,7 +108,7 @@ process.on("message", async (command: Command) => {
         // and `function () { … arguments … }` (length 2, 0, 0) get a State.
         const state = fn.length === 1 ? undefined : await shared();
         const results = await apply(fn, command.items, state);
-        process.send?.({ type: "chunk", map: command.map, id: command.id, results });
+        process.send?.({ type: "chunk", map: command.map, id: command.id, results: packNumbers(results) });
       } catch (error) {
         process.send?.({ type: "chunkError", map: command.map, id: command.id, error: errorOf(error) });
       }

@@ -65,6 +65,47 @@ for (const transport of ["tcp", "ipc"] as const) {
       },
     );
 
+    test(
+      "chunks of numbers (packed as Float64Array) come back as the same numbers, -0 and NaN included; mixed chunks are untouched",
+      T,
+      async () => {
+        await using server = await startServer(address(), { inProcess: true });
+        await using ctx = await Context.start(server.address);
+        await using pool = ctx.pool({ workers: 2 });
+        const special = [
+          -0,
+          Number.NaN,
+          Number.POSITIVE_INFINITY,
+          Number.NEGATIVE_INFINITY,
+          0.1,
+          1e300,
+          -(2 ** 53),
+          2 ** 31,
+        ];
+        const numbers = Array.from({ length: 300 }, (_, i) => special[i % special.length] as number);
+        const back = await pool.map<number>(work, "identity", numbers, { chunkSize: 100 });
+        assert.equal(back.length, numbers.length);
+        for (let i = 0; i < numbers.length; i++) assert.ok(Object.is(back[i], numbers[i]), `item ${i}`);
+        assert.deepEqual(
+          await pool.map<string>(work, "kind", numbers, { chunkSize: 100 }),
+          numbers.map(() => "number"),
+        );
+        // One value that is not a number keeps its chunk a plain array, on the way there and back.
+        const mixed: unknown[] = [...numbers.slice(0, 99), "x", 5n, ...numbers.slice(0, 99)];
+        const mixedBack = await pool.map(work, "identity", mixed, { chunkSize: 100 });
+        assert.equal(mixedBack[99], "x");
+        assert.equal(mixedBack[100], 5n);
+        assert.ok(Object.is(mixedBack[0], -0));
+        const streamed: number[] = [];
+        for await (const value of pool.map<number>(work, "square", numbers.slice(0, 200), { chunkSize: 70 }))
+          streamed.push(value);
+        assert.deepEqual(
+          streamed,
+          numbers.slice(0, 200).map((x) => x * x),
+        );
+      },
+    );
+
     test("maps at once share a pool; a failing map fails alone and a dead worker is replaced", T, async () => {
       await using server = await startServer(address(), { inProcess: true });
       await using ctx = await Context.start(server.address);
