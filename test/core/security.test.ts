@@ -28,6 +28,7 @@ import {
   readCertificate,
   readPublicKeys,
   serverSocketOptions,
+  TimeoutError,
   writeCertificates,
   z85Decode,
   z85Encode,
@@ -376,7 +377,15 @@ for (const transport of ["tcp", "ipc"] as const) {
 
     test("a CURVE server without an authenticator accepts any client key (libzmq's default)", T, async () => {
       await using server = await echoRouter(transport, { curve: { secretKey: z85Decode(serverKeys.secretKey) } });
-      assert.equal(await ask(server.endpoint, toServer(stranger), "hello"), "hello");
+      // Known open race (see issue 14's note): just after the previous test's authenticator
+      // closed, libzmq may still route this handshake's ZAP request to its dying socket, where it
+      // is lost and the handshake stalls. A second connection's request finds no handler. A
+      // refusal is not retried, so the point of the test (any key is accepted) still holds.
+      const hello = await ask(server.endpoint, toServer(stranger), "hello").catch((error: unknown) => {
+        if (!(error instanceof TimeoutError)) throw error;
+        return ask(server.endpoint, toServer(stranger), "hello");
+      });
+      assert.equal(hello, "hello");
     });
 
     test("the directory allowlist picks up a new certificate without a restart", T, async () => {
