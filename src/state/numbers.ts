@@ -9,9 +9,17 @@
 /** Below this many values the check and copy cost more than they save. */
 const SMALLEST = 64;
 
-/** `values` as a Float64Array when every one is a number, else `values` itself. */
-export function packNumbers(values: unknown[]): unknown[] | Float64Array {
-  if (values.length < SMALLEST) return values;
-  for (let i = 0; i < values.length; i++) if (typeof values[i] !== "number") return values;
-  return Float64Array.from(values as number[]);
+/**
+ * `values[start..end)` as a Float64Array when every one is a number, else as an array (`values`
+ * itself when that is the whole of it). One copy either way: a pool packs a chunk straight from
+ * its map's list.
+ */
+export function packNumbers(values: unknown[], start = 0, end = values.length): unknown[] | Float64Array {
+  const whole = start === 0 && end === values.length;
+  const plain = () => (whole ? values : values.slice(start, end));
+  if (end - start < SMALLEST) return plain();
+  for (let i = start; i < end; i++) if (typeof values[i] !== "number") return plain();
+  const packed = new Float64Array(end - start);
+  for (let i = start; i < end; i++) packed[i - start] = values[i] as number;
+  return packed;
 }

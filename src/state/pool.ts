@@ -112,8 +112,9 @@ class MapRun {
   get finished(): boolean {
     return this.failure !== undefined || this.done === this.chunks;
   }
-  items(id: number): unknown[] {
-    return this.list.slice(id * this.chunkSize, (id + 1) * this.chunkSize);
+  /** Chunk `id`'s items as they travel (see {@link packNumbers}). */
+  items(id: number): unknown[] | Float64Array {
+    return packNumbers(this.list, id * this.chunkSize, Math.min(this.list.length, (id + 1) * this.chunkSize));
   }
   notify(): void {
     const wakers = this.#wakers;
@@ -318,7 +319,7 @@ export class WorkerPool implements AsyncDisposable {
         map: next.run.id,
         id: next.id,
         task: next.run.task,
-        items: packNumbers(next.run.items(next.id)),
+        items: next.run.items(next.id),
       });
     }
     if (this.#queueHead === this.#queue.length) {

@@ -4,11 +4,11 @@
  * IPC (advanced serialization: Map, Set, BigInt, typed arrays, Date survive). It exits when the
  * parent goes away, so workers are never orphaned.
  *
- * It listens before it loads anything and says "boot" at once: the State client (and zeromq with
- * it) loads in parallel with the user's module, and chunks sent meanwhile wait for both. A map
- * function that declares one parameter (`(item) => …`) cannot use the State, so a pool worker
- * loads the client only for a function that may take it: that import is about half of a
- * worker's start-up CPU (85 of 180 ms here), which a cold map of small tasks pays four times.
+ * It listens before it loads anything and says "boot" at once. A spawned task's State client
+ * (and zeromq with it) loads in parallel with the user's module. A pool worker loads the client
+ * only once a chunk's function may take it: a map function that declares one parameter
+ * (`(item) => …`) cannot use the State, and that import is about half of a worker's start-up
+ * CPU (85 of 180 ms here), which a cold map of small tasks pays once per worker.
  */
 import type { ClientSecurity } from "../core/security/index.js";
 import type { State } from "./client.js";
@@ -44,13 +44,7 @@ function errorOf(error: unknown): { name: string; message: string; stack: string
   return { name: "Error", message: String(error), stack: "" };
 }
 
-/** Starts loading the State client for `given` now, or (`lazily`) when a function first needs it. */
-function connect(given: Setup, lazily = false): void {
-  setup = given;
-  if (!lazily) shared();
-}
-
-/** The worker's State, connected on first need (one for every task of the worker). */
+/** The worker's State on `setup`, connected on first need (one for every task of the worker). */
 function shared(): Promise<State> {
   if (!state) {
     const { address, namespace, security } = setup as Setup;
@@ -92,7 +86,7 @@ async function apply(fn: UserFn, items: ArrayLike<unknown>, state: State | undef
 process.on("message", async (command: Command) => {
   try {
     if (command.type === "run") {
-      connect(command.setup);
+      setup = command.setup;
       const [fn, state] = await Promise.all([load(command.setup), shared()]);
       const value = await fn(state, ...command.args);
       process.send?.({ type: "result", value }, () => {
@@ -100,7 +94,7 @@ process.on("message", async (command: Command) => {
         process.exit(0);
       });
     } else if (command.type === "pool") {
-      connect(command.setup, true);
+      setup = command.setup;
     } else if (command.type === "chunk") {
       try {
         const fn = await load(command.task);

@@ -19,4 +19,11 @@ test("packNumbers: 64 or more numbers become one Float64Array; fewer, holes or a
   assert.equal(packNumbers(holey), holey);
   const withBigInt: unknown[] = [...numbers, 1n];
   assert.equal(packNumbers(withBigInt), withBigInt);
+  // A range of a longer list: packed when its own values are all numbers, else copied as an array.
+  const list: unknown[] = ["head", ...numbers, "tail"];
+  const range = packNumbers(list, 1, 65);
+  assert.ok(range instanceof Float64Array);
+  assert.deepEqual([...range], numbers);
+  assert.deepEqual(packNumbers(list, 0, 64), list.slice(0, 64));
+  assert.deepEqual(packNumbers(list, 60, 66), list.slice(60, 66));
 });
