@@ -525,7 +525,7 @@ async function runServer(args: RpcArgs, io: Io): Promise<number> {
   } finally {
     await announced?.close();
     server.close();
-    authenticator?.close();
+    await authenticator?.close();
     // libzmq leaves the socket file of an ipc bind behind.
     for (const path of ipcPaths) rmSync(path, { force: true });
   }

@@ -122,7 +122,7 @@ export async function fromWire(
     try {
       await authenticator.start();
     } catch (error) {
-      authenticator.close();
+      await authenticator.close();
       throw error;
     }
     security.authenticator = authenticator;

@@ -81,7 +81,10 @@ export interface AuthenticatorStats {
 }
 
 const ZAP_ENDPOINT = "inproc://zeromq.zap.01";
-/** How long after a handler closed a new one retries EADDRINUSE on the endpoint. */
+/**
+ * The longest a closing handler waits for libzmq to free the endpoint, and how long after a
+ * handler closed a new one retries EADDRINUSE on it when that could not be watched.
+ */
 const RELEASE_WAIT_MS = 2_000;
 const ZAP_VERSION = "1.0";
 /** Refusals kept in {@link Authenticator.recentRefusals}. */
@@ -135,6 +138,10 @@ export class Authenticator implements AsyncDisposable {
   #handler: ZapHandler | undefined;
   #starting: Promise<void> | undefined;
   #closed = false;
+  /** Settles when close() is done (see there). */
+  #released: Promise<void> | undefined;
+  /** What unregistering from the handler returned when close() came before start() ended. */
+  #lateRelease: Promise<void> | undefined;
 
   constructor(options: AuthenticatorOptions = {}) {
     checkObject("options", options);
@@ -185,7 +192,7 @@ export class Authenticator implements AsyncDisposable {
     this.#starting ??= (async () => {
       if (this.#directory !== undefined) await this.reload();
       const handler = await ZapHandler.register(this);
-      if (this.#closed) handler.unregister(this);
+      if (this.#closed) this.#lateRelease = handler.unregister(this);
       else this.#handler = handler;
     })().catch((error: unknown) => {
       this.#starting = undefined;
@@ -328,18 +335,35 @@ export class Authenticator implements AsyncDisposable {
     }
   }
 
-  /** Stops answering; servers using it then refuse every CURVE client (their domain is unknown). */
-  close(): void {
-    if (this.#closed) return;
+  /**
+   * Stops answering; servers using it then refuse every CURVE client (their domain is unknown).
+   * It stops at once; the promise settles when libzmq has let go of the context's ZAP endpoint
+   * (at once when other authenticators of the context still serve it). Until then a handshake
+   * that starts on another server in the context can send its ZAP request to the closing socket,
+   * where nothing answers it and the handshake stalls, so await it before starting servers or
+   * another ZAP handler in the same context. Idempotent: every call returns the same promise.
+   *
+   * @example
+   * await auth.close();
+   * const open = new RpcServer(target); // no ZAP handler left: libzmq lets every client in
+   */
+  close(): Promise<void> {
+    if (this.#released) return this.#released;
     this.#closed = true;
     this.#watcher?.close();
-    this.#handler?.unregister(this);
+    const handler = this.#handler;
     this.#handler = undefined;
+    this.#released = handler
+      ? handler.unregister(this)
+      : (this.#starting ?? Promise.resolve()).then(
+          () => this.#lateRelease,
+          () => undefined,
+        );
+    return this.#released;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.#starting?.catch(() => undefined);
-    this.close();
+    await this.close();
   }
 }
 
@@ -390,8 +414,12 @@ class ZapHandler {
    * reaper thread, so a new handler's bind may meet EADDRINUSE for a few milliseconds after that.
    */
   static readonly #closedAt = new Map<zmq.Context, number>();
+  /** The last closed handler of each context, until libzmq has freed the endpoint it held. */
+  static readonly #releasing = new Map<zmq.Context, Promise<void>>();
   readonly #context: zmq.Context;
   readonly #socket: Router;
+  /** Settles when libzmq has destroyed the socket, and so has unregistered its endpoint. */
+  readonly #destroyed: Promise<void> | undefined;
   readonly #domains = new Map<string, Authenticator>();
   readonly #ready: Promise<void>;
 
@@ -399,6 +427,7 @@ class ZapHandler {
     this.#context = context;
     // linger 0: a reply to a handshake that is gone has nowhere to go.
     this.#socket = new Router({ context, linger: 0 });
+    this.#destroyed = destruction(this.#socket);
     this.#ready = this.#bind().then(
       () => void this.#serve(),
       (error: unknown) => {
@@ -431,9 +460,10 @@ class ZapHandler {
     return handler;
   }
 
-  unregister(auth: Authenticator): void {
+  /** Settles when the handler is gone and its endpoint free, or at once while others use it. */
+  unregister(auth: Authenticator): Promise<void> {
     if (this.#domains.get(auth.domain) === auth) this.#domains.delete(auth.domain);
-    if (this.#domains.size === 0) this.#close();
+    return this.#domains.size === 0 ? this.#close() : Promise.resolve();
   }
 
   /**
@@ -442,6 +472,7 @@ class ZapHandler {
    * the socket's receive.
    */
   async #bind(): Promise<void> {
+    await ZapHandler.#releasing.get(this.#context);
     const closedAt = ZapHandler.#closedAt.get(this.#context);
     const deadline = closedAt === undefined ? 0 : closedAt + RELEASE_WAIT_MS;
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
@@ -455,16 +486,33 @@ class ZapHandler {
     }
   }
 
-  /** `bound`: whether this handler held the endpoint (its successor then waits for the name). */
-  #close(bound = true): void {
+  /**
+   * `bound`: whether this handler held the endpoint (its successor then waits for the name).
+   * Settles once libzmq has freed the name, or after RELEASE_WAIT_MS if that cannot be seen.
+   */
+  #close(bound = true): Promise<void> {
     if (ZapHandler.#byContext.get(this.#context) === this) ZapHandler.#byContext.delete(this.#context);
     // Closed at once, never unbound: zeromq.js runs unbind() in a libuv worker thread while this
     // socket's pending receive keeps polling it from the main thread, and libzmq sockets are not
     // thread-safe. The two threads working one socket's pipes aborted the process
     // (pipe.cpp:355, about 1 run in 10 of security.test.js under load). close() stops the
-    // polling first and runs in the main thread; the next handler retries the bind instead.
+    // polling first and runs in the main thread; libzmq's reaper thread frees the name later.
     this.#socket.close();
-    if (bound) ZapHandler.#closedAt.set(this.#context, Date.now());
+    if (!bound) return Promise.resolve();
+    ZapHandler.#closedAt.set(this.#context, Date.now());
+    if (!this.#destroyed) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const released = Promise.race([
+      this.#destroyed,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, RELEASE_WAIT_MS);
+      }),
+    ]).finally(() => {
+      clearTimeout(timer);
+      if (ZapHandler.#releasing.get(this.#context) === released) ZapHandler.#releasing.delete(this.#context);
+    });
+    ZapHandler.#releasing.set(this.#context, released);
+    return released;
   }
 
   /** The receive loop: nothing a request does (or a bug in a policy) escapes it. */
@@ -531,5 +579,19 @@ class ZapHandler {
     } catch {
       // a failing error hook must not stop the loop
     }
+  }
+}
+
+/**
+ * When libzmq has destroyed a socket: its monitor stops (zeromq.js's "end" event) only after
+ * the reaper thread has unregistered the socket's inproc endpoints. Undefined when the monitor
+ * cannot be made (zeromq.js throws EINTR when a signal interrupts it).
+ */
+function destruction(socket: Router): Promise<void> | undefined {
+  try {
+    const events = socket.raw.events;
+    return new Promise((resolve) => events.on("end", () => resolve()));
+  } catch {
+    return undefined;
   }
 }
