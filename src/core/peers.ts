@@ -8,6 +8,7 @@
 import { normalizeEndpoint } from "./endpoint.js";
 import { type AuthenticationError, ClosedError, InvalidArgumentError, ZerokitError } from "./errors.js";
 import { Feed } from "./feed.js";
+import { observe } from "./interrupted.js";
 import { checkBoolean, checkFunction, checkNumber, checkObject, checkSignal } from "./options.js";
 import {
   type ClientSecurity,
@@ -460,7 +461,7 @@ export class PeerSet<S extends ZSocket = ZSocket> implements AsyncDisposable {
 
   #observe(peer: Peer<S>): void {
     // The observer must exist before connect(), or it misses the first handshake.
-    const events = peer.socket.raw.events;
+    const events = observe(peer.socket.raw);
     events.on("handshake", () => {
       if (peer.handshake()) this.#emit({ type: "connected", endpoint: peer.endpoint }, peer);
     });

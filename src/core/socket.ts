@@ -14,6 +14,7 @@ import {
   TimeoutError,
   ZerokitError,
 } from "./errors.js";
+import { retryInterrupted } from "./interrupted.js";
 import { checkDuration, checkFunction, checkNumber, checkObject, checkSignal } from "./options.js";
 
 /** One frame as it may be sent: bytes (sent without a copy above 128 B) or a string (UTF-8). */
@@ -304,7 +305,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   connect(endpoint: string): void {
     const address = this.#checkEndpoint(endpoint, "connect");
     try {
-      this.raw.connect(address);
+      retryInterrupted(() => this.raw.connect(address));
     } catch (error) {
       throw new EndpointError(endpoint, `connect failed: ${(error as Error).message}`, { cause: error });
     }
@@ -313,7 +314,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   /** Drops a connection made with `connect()`. */
   disconnect(endpoint: string): void {
     const address = this.#checkEndpoint(endpoint, "connect");
-    this.raw.disconnect(address);
+    retryInterrupted(() => this.raw.disconnect(address));
   }
 
   #checkEndpoint(endpoint: string, use: EndpointUse): string {

@@ -11,6 +11,7 @@ import {
   RemoteError,
   TimeoutError,
 } from "../core/errors.js";
+import { observe } from "../core/interrupted.js";
 import {
   checkBoolean,
   checkDuration,
@@ -507,10 +508,11 @@ export class RpcClient implements AsyncDisposable {
       const bound = this.#newLink(socket, undefined);
       // Counted before bind, or the first worker's handshake is missed. A worker's failed
       // handshake is that worker's: the others (and the calls they run) are fine.
-      socket.raw.events.on("handshake", () => {
+      const events = observe(socket.raw);
+      events.on("handshake", () => {
         bound.connections++;
       });
-      socket.raw.events.on("disconnect", () => {
+      events.on("disconnect", () => {
         bound.connections = Math.max(0, bound.connections - 1);
       });
       this.#bound = bound;

@@ -9,6 +9,7 @@ import { stat } from "node:fs/promises";
 import { BlockList, isIP } from "node:net";
 import * as zmq from "zeromq";
 import { AddressInUseError, ClosedError, InvalidArgumentError } from "../errors.js";
+import { observe } from "../interrupted.js";
 import { checkBoolean, checkFunction, checkObject, checkString } from "../options.js";
 import { Router } from "../sockets.js";
 import { readPublicKeys } from "./certificates.js";
@@ -589,7 +590,7 @@ class ZapHandler {
  */
 function destruction(socket: Router): Promise<void> | undefined {
   try {
-    const events = socket.raw.events;
+    const events = observe(socket.raw);
     return new Promise((resolve) => events.on("end", () => resolve()));
   } catch {
     return undefined;

@@ -6,6 +6,7 @@
  */
 import type * as zmq from "zeromq";
 import { AuthenticationError, InvalidArgumentError } from "../errors.js";
+import { observe } from "../interrupted.js";
 import { checkObject } from "../options.js";
 import type { Authenticator } from "./authenticator.js";
 import { type CurveKey, checkCurveKey, generateKeyPair, keyToZ85, publicKeyOf } from "./keys.js";
@@ -201,8 +202,9 @@ export function onHandshakeFailure(socket: zmq.Socket, listener: (error: Authent
     const error = handshakeError(event);
     if (error) listener(error);
   };
-  for (const type of FAILURES) socket.events.on(type, handle);
+  const events = observe(socket);
+  for (const type of FAILURES) events.on(type, handle);
   return () => {
-    for (const type of FAILURES) socket.events.off(type, handle);
+    for (const type of FAILURES) events.off(type, handle);
   };
 }
