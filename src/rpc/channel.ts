@@ -29,21 +29,24 @@ export type ChannelVerdict = "timeout" | "lost" | "beat" | undefined;
 
 /**
  * The heartbeat rule of a channel, on either side: `"lost"` after more than 2 periods without
- * a beat heard, `"beat"` when a period passed since this side last sent something, else
- * undefined. Clocks are plain numbers (ms), so the rule is tested with a fake clock; the client's
- * {@link CallChannel} and the server's channels both ask it.
+ * a beat heard, `"beat"` when a period passed since this side's last beat, else undefined. Other
+ * events never stand in for a beat, sent or heard: a zerorpc peer refreshes liveness only on
+ * `_zpc_hb`, so a side that skipped its beats while it streamed items or granted credit was
+ * declared lost mid-stream (a watch fed every 10 ms lost its server after 3 periods). Clocks are
+ * plain numbers (ms), so the rule is tested with a fake clock; the client's {@link CallChannel}
+ * and the server's channels both ask it.
  *
  * @example
- * heartbeatVerdict(channel.lastHeard, channel.lastSent, performance.now(), 5000);
+ * heartbeatVerdict(channel.lastHeard, channel.lastBeat, performance.now(), 5000);
  */
 export function heartbeatVerdict(
   lastHeard: number,
-  lastSent: number,
+  lastBeat: number,
   now: number,
   period: number,
 ): "lost" | "beat" | undefined {
   if (now - lastHeard > 2 * period) return "lost";
-  if (now - lastSent >= period) return "beat";
+  if (now - lastBeat >= period) return "beat";
   return undefined;
 }
 
@@ -70,7 +73,8 @@ export class CallChannel<L = unknown> implements ResultSource<unknown, unknown>,
   /** When the call times out without a first reply (Infinity once a stream has started). */
   deadline: number;
   lastHeard: number;
-  lastSent: number;
+  /** When this side last sent a heartbeat (or opened the call): the next is due a period later. */
+  lastBeat: number;
   /** Whether the liveness clock runs: at once (active), or from the server's first beat (passive). */
   beating: boolean;
   mode: ConsumeMode;
@@ -106,7 +110,7 @@ export class CallChannel<L = unknown> implements ResultSource<unknown, unknown>,
     this.timeoutMs = timing.timeoutMs;
     this.deadline = timing.now + timing.timeoutMs;
     this.lastHeard = timing.now;
-    this.lastSent = timing.now;
+    this.lastBeat = timing.now;
     this.beating = !timing.passive;
     this.mode = mode;
   }
@@ -122,20 +126,20 @@ export class CallChannel<L = unknown> implements ResultSource<unknown, unknown>,
     this.beating = true;
   }
 
-  /** Something went to the server at `now` (the next heartbeat is due a period later). */
-  sent(now: number): void {
-    this.lastSent = now;
+  /** A heartbeat went to the server at `now` (the next is due a period later). */
+  beat(now: number): void {
+    this.lastBeat = now;
   }
 
   /**
    * The clocks at `now`, with heartbeat period `period` (false: none): `"timeout"` when no first
    * reply came by the deadline, `"lost"` after more than 2 periods without a beat heard,
-   * `"beat"` when a period passed since this side last sent something, else undefined.
+   * `"beat"` when a period passed since this side's last beat, else undefined.
    */
   check(now: number, period: number | false): ChannelVerdict {
     if (now >= this.deadline) return "timeout";
     if (period === false || !this.beating) return undefined;
-    return heartbeatVerdict(this.lastHeard, this.lastSent, now, period);
+    return heartbeatVerdict(this.lastHeard, this.lastBeat, now, period);
   }
 
   /**

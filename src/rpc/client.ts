@@ -954,7 +954,6 @@ export class RpcClient implements AsyncDisposable {
       v: PROTOCOL_VERSION,
       response_to: idBytes(idString(channel.key)),
     };
-    channel.sent(performance.now());
     this.#onEvent?.("out", name, header, args);
     // A credit grant or heartbeat that cannot leave would leave the call waiting for nothing.
     this.#post(channel.link, encodeEvent(header, name, args), (error) => {
@@ -1042,6 +1041,7 @@ export class RpcClient implements AsyncDisposable {
           break;
         }
         case "beat":
+          channel.beat(now);
           this.#sendEvent(channel, channelEventName("heartbeat"), [0]);
           break;
       }

@@ -180,7 +180,8 @@ interface ServerChannel {
   credit: number;
   creditWaiter: (() => void) | undefined;
   lastHeard: number;
-  lastSent: number;
+  /** When this side last sent a heartbeat (or took the call); -1 once the call finished or aborted. */
+  lastBeat: number;
   controller: AbortController | undefined;
   info: CallInfo;
   context: CallContext | undefined;
@@ -820,7 +821,7 @@ export class RpcServer implements AsyncDisposable {
       // Like Python, the liveness clock starts at the first beat, one period in: a passive client
       // only starts beating once it has heard us.
       lastHeard: now + (this.#heartbeat === false ? 0 : this.#heartbeat),
-      lastSent: now,
+      lastBeat: now,
       controller: undefined,
       info: new Call(name, args, headers, envelope),
       context: undefined,
@@ -941,7 +942,7 @@ export class RpcServer implements AsyncDisposable {
 
   /** True when the channel finished, or was aborted (client lost or cancelled): nothing more is sent. */
   #isGone(channel: ServerChannel): boolean {
-    return channel.lastSent < 0 || channel.controller?.signal.aborted === true;
+    return channel.lastBeat < 0 || channel.controller?.signal.aborted === true;
   }
 
   #waitCredit(channel: ServerChannel): Promise<void> {
@@ -990,8 +991,8 @@ export class RpcServer implements AsyncDisposable {
 
   /** Ends a call's bookkeeping once (its channel, its pool slot). */
   #finish(channel: ServerChannel): void {
-    if (channel.lastSent < 0) return;
-    channel.lastSent = -1;
+    if (channel.lastBeat < 0) return;
+    channel.lastBeat = -1;
     this.#unregister(channel);
     this.#releaseSlot();
   }
@@ -1008,8 +1009,8 @@ export class RpcServer implements AsyncDisposable {
     if (!controller.signal.aborted) controller.abort(reason);
     channel.creditWaiter?.();
     channel.creditWaiter = undefined;
-    if (channel.lastSent >= 0) {
-      channel.lastSent = -1;
+    if (channel.lastBeat >= 0) {
+      channel.lastBeat = -1;
       this.#releaseSlot();
     }
   }
@@ -1018,7 +1019,7 @@ export class RpcServer implements AsyncDisposable {
     try {
       for (const peer of this.#peers.values()) {
         for (const channel of peer.channels.values()) {
-          const verdict = heartbeatVerdict(channel.lastHeard, channel.lastSent, now, period);
+          const verdict = heartbeatVerdict(channel.lastHeard, channel.lastBeat, now, period);
           if (verdict === "lost") {
             this.#abortChannel(
               channel,
@@ -1027,7 +1028,7 @@ export class RpcServer implements AsyncDisposable {
             continue;
           }
           if (verdict === "beat") {
-            channel.lastSent = now;
+            channel.lastBeat = now;
             this.#send(
               channel.envelope,
               channel.requestId,
@@ -1092,7 +1093,6 @@ export class RpcServer implements AsyncDisposable {
         );
       }
     }
-    if (channel && channel.lastSent >= 0) channel.lastSent = performance.now();
     if (this.#batchReplies && envelope[0] === this.#batchPeer) this.#batchReplies.push(blob);
     else if (!Buffer.isBuffer(blob)) this.#deliver([...envelope, ...blob]);
     else this.#deliver(envelope.length === 1 ? [envelope[0] as Buffer, blob] : [...envelope, blob]);

@@ -18,6 +18,7 @@ import { type Peer, PeerSet, type PendingWork } from "../core/peers.js";
 import type { ClientSecurity } from "../core/security/index.js";
 import type { Message } from "../core/socket.js";
 import { Dealer } from "../core/sockets.js";
+import { heartbeatVerdict } from "../rpc/channel.js";
 import { currentCall, Ticker } from "../rpc/context.js";
 import {
   CANCEL,
@@ -76,7 +77,8 @@ interface Route {
 class Channel implements PendingWork {
   done = false;
   lastHeard: number;
-  lastSent: number;
+  /** When this side last sent a heartbeat (or opened the call). */
+  lastBeat: number;
   deadline: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
@@ -95,7 +97,7 @@ class Channel implements PendingWork {
     now: number,
   ) {
     this.lastHeard = now;
-    this.lastSent = now;
+    this.lastBeat = now;
     this.deadline = now + timeoutMs;
   }
   /** From the peer set: the peer was removed or refused its handshake. */
@@ -478,7 +480,6 @@ export class StateLink implements AsyncDisposable {
 
   /** An event on an open channel (credit, heartbeat, cancel). */
   #send(channel: Channel, name: string, args: unknown): void {
-    channel.lastSent = performance.now();
     const blob = encodeFast(nextIdNumber(), idBytes(idString(channel.key)), name, args);
     this.#post(channel.route, blob, channel);
   }
@@ -527,15 +528,17 @@ export class StateLink implements AsyncDisposable {
         continue;
       }
       if (period === false) continue;
-      if (now - channel.lastHeard > 2 * period) {
+      const verdict = heartbeatVerdict(channel.lastHeard, channel.lastBeat, now, period);
+      if (verdict === "lost") {
         channel.route.peer.suspect(2 * period);
         this.finish(
           channel,
           new LostRemoteError(`lost the state server at ${this.address} after ${2 * period} ms without heartbeat`),
         );
-        continue;
+      } else if (verdict === "beat") {
+        channel.lastBeat = now;
+        this.#send(channel, HEARTBEAT, [0]);
       }
-      if (now - channel.lastSent >= period) this.#send(channel, HEARTBEAT, [0]);
     }
   }
 

@@ -45,15 +45,15 @@ describe("call channel clocks", () => {
     assert.equal(s.check(1_000_000, false), undefined);
   });
 
-  test("active heartbeats: a beat is due each period after the last send; lost after more than 2 silent periods", () => {
+  test("active heartbeats: a beat is due each period after the last beat; lost after more than 2 silent periods", () => {
     const { host } = fakeHost();
     const c = channel(host, { timeoutMs: 1e9 });
     assert.equal(c.check(99, 100), undefined);
     assert.equal(c.check(100, 100), "beat");
-    c.sent(100);
+    c.beat(100);
     assert.equal(c.check(150, 100), undefined);
     c.heard(150);
-    c.sent(200);
+    c.beat(200);
     assert.equal(c.check(250, 100), undefined);
     // 200 after the beat heard is not yet more than 2 periods: only a beat is due.
     assert.equal(c.check(350, 100), "beat");
