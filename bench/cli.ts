@@ -9,8 +9,14 @@
  * next to one that imports `zeromq` alone. All processes of one round run back to back, round after
  * round, so every case sees the same machine; the rows are medians over the rounds.
  *
- * Python's `zerorpc` CLI is not installed here: the figures the README compares with were
- * measured by hand (see issue 14), and are not rows of this table.
+ * Python's own `zerorpc` CLI makes the same call in the same rounds when it can: the Python named
+ * by `ZK_BENCH_PYTHON` (default `python3`) runs `zerorpc.cli:main`, what zerorpc-python's
+ * console script runs, with the arguments of the plain call; `zerorpc` comes from wherever that
+ * Python finds it (an install, or a checkout on PYTHONPATH; byte-compile a checkout with
+ * `python3 -m compileall` as an install is, or under PYTHONDONTWRITEBYTECODE every call compiles
+ * zerorpc again). Its rows have it in the raw column. zerorpc-python is not a dependency: when
+ * that Python cannot import it, or its CLI prints something else than zerokit's for the call, the
+ * suite says why and leaves those rows out.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -53,16 +59,45 @@ const HAS_TIME = existsSync(TIME);
 const EXIT_HOOK = `data:text/javascript,process.on("exit",()=>{const u=process.resourceUsage();process.stderr.write("\\nusage="+(u.userCPUTime+u.systemCPUTime)/1000+" "+u.maxRSS+"\\n")})`;
 
 /**
- * Runs `node ...args` in the repository. CPU time is the steadier figure when the machine is
- * shared: wall time includes waiting for a core.
+ * The Python that runs zerorpc-python's CLI. Like the ZProc rows of the state suite, it is not a
+ * dependency: without it (or without `zerorpc` on its path) the Python rows are left out.
  */
-function measure(args: readonly string[]): Promise<Run> {
-  const [command, argv] = HAS_TIME
-    ? [TIME, ["-f", "usage=%e %U %S %M", process.execPath, ...args]]
-    : [process.execPath, ["--import", EXIT_HOOK, ...args]];
+const PYTHON = process.env.ZK_BENCH_PYTHON ?? "python3";
+/** What zerorpc-python's `zerorpc` console script runs (setup.py: `zerorpc = zerorpc.cli:main`). */
+const PYTHON_CLI = "import sys; from zerorpc.cli import main; sys.exit(main())";
+/** The same, reporting its CPU time and max RSS at exit as {@link EXIT_HOOK} does (no /usr/bin/time). */
+const PYTHON_CLI_HOOKED = `import atexit, resource, sys
+def usage():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    sys.stderr.write("\\nusage=%s %s\\n" % ((u.ru_utime + u.ru_stime) * 1000, u.ru_maxrss))
+atexit.register(usage)
+${PYTHON_CLI}`;
+
+/** A process to time: its command line, and the same reporting its own usage where /usr/bin/time is missing. */
+interface Case {
+  argv: string[];
+  selfReporting: string[];
+}
+
+const nodeCase = (...args: string[]): Case => ({
+  argv: [process.execPath, ...args],
+  selfReporting: [process.execPath, "--import", EXIT_HOOK, ...args],
+});
+
+const pythonCase = (...args: string[]): Case => ({
+  argv: [PYTHON, "-c", PYTHON_CLI, ...args],
+  selfReporting: [PYTHON, "-c", PYTHON_CLI_HOOKED, ...args],
+});
+
+/**
+ * Runs one case in the repository. CPU time is the steadier figure when the machine is shared:
+ * wall time includes waiting for a core.
+ */
+function measure(c: Case): Promise<Run> {
+  const [command, ...argv] = HAS_TIME ? [TIME, "-f", "usage=%e %U %S %M", ...c.argv] : c.selfReporting;
   return new Promise((resolve, reject) => {
     const start = performance.now();
-    const child = spawn(command, argv, { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(command!, argv, { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (text: string) => {
       stderr += text;
@@ -72,7 +107,7 @@ function measure(args: readonly string[]): Promise<Run> {
       const ms = performance.now() - start;
       const usage = /usage=([\d. ]+)\s*$/.exec(stderr)?.[1]?.trim().split(" ").map(Number);
       if (code !== 0 || !usage) {
-        reject(new Error(`node ${args.join(" ")} exited with ${code}\n${stderr}`));
+        reject(new Error(`${c.argv.join(" ")} exited with ${code}\n${stderr}`));
         return;
       }
       const [cpuMs, rssKiB] = HAS_TIME
@@ -81,6 +116,58 @@ function measure(args: readonly string[]): Promise<Run> {
       resolve({ ms, cpuMs, rssMiB: rssKiB / 1024 });
     });
   });
+}
+
+/** The outcome of {@link capture}: code null means the process did not start. */
+interface Captured {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command line once in the repository and resolves with its exit code and output. */
+function capture([command, ...args]: readonly string[]): Promise<Captured> {
+  return new Promise((resolve) => {
+    const child = spawn(command!, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (text: string) => {
+      stdout += text;
+    });
+    child.stderr.setEncoding("utf8").on("data", (text: string) => {
+      stderr += text;
+    });
+    child.on("error", (error) => resolve({ code: null, stdout, stderr: error.message }));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Whether Python's zerorpc CLI can make the call, printing what zerokit's prints for it (both
+ * pprint the result: `'x'`). Says which, in one line, either way.
+ */
+async function pythonAvailable(cli: Case, python: Case): Promise<boolean> {
+  const leftOut = (why: string) => {
+    console.log(`cli: ${why} (set ZK_BENCH_PYTHON, PYTHONPATH); the Python zerorpc rows are left out`);
+    return false;
+  };
+  const probe = await capture([PYTHON, "-c", "from zerorpc.version import __version__; print(__version__)"]);
+  if (probe.code !== 0) {
+    const why = probe.stderr.trim().split("\n").at(-1) || `exit ${probe.code}`;
+    return leftOut(
+      probe.code === null ? `${PYTHON} does not start: ${why}` : `${PYTHON} cannot import zerorpc: ${why}`,
+    );
+  }
+  const zk = await capture(cli.argv);
+  const py = await capture(python.argv);
+  if (py.code !== 0 || zk.code !== 0 || py.stdout !== zk.stdout) {
+    const printed = (r: Captured) => `${JSON.stringify(r.stdout)} (exit ${r.code})`;
+    return leftOut(`Python's zerorpc CLI printed ${printed(py)} where zerokit printed ${printed(zk)}`);
+  }
+  console.log(
+    `cli: zerorpc ${probe.stdout.trim()} CLI (${PYTHON}) makes the call beside zerokit; its rows have it in the raw column`,
+  );
+  return true;
 }
 
 childMain(import.meta.url, {
@@ -96,23 +183,30 @@ export async function run(): Promise<Row[]> {
   const server = Child.spawn(import.meta.url, "server");
   try {
     const { endpoint } = await server.next<{ endpoint: string }>();
-    const cases: Record<string, string[]> = {
-      floor: ["-e", "0"],
-      raw: ["--input-type=module", "-e", rawCallScript(endpoint)],
-      cli: [join(repoRoot, "bin", "zerokit.cjs"), "rpc", endpoint, "echo", "x"],
-      cliFlag: [join(repoRoot, "bin", "zerokit.cjs"), "rpc", "-j", endpoint, "echo", '"x"'],
-      zeromq: ["--input-type=module", "-e", `import "zeromq";`],
-      ...Object.fromEntries(ENTRIES.map((entry) => [entry, ["--input-type=module", "-e", `import "${entry}";`]])),
+    const cli = nodeCase(join(repoRoot, "bin", "zerokit.cjs"), "rpc", endpoint, "echo", "x");
+    const python = pythonCase(endpoint, "echo", "x");
+    const hasPython = await pythonAvailable(cli, python);
+    const cases: Record<string, Case> = {
+      floor: nodeCase("-e", "0"),
+      raw: nodeCase("--input-type=module", "-e", rawCallScript(endpoint)),
+      cli,
+      ...(hasPython ? { python } : {}),
+      cliFlag: nodeCase(join(repoRoot, "bin", "zerokit.cjs"), "rpc", "-j", endpoint, "echo", '"x"'),
+      zeromq: nodeCase("--input-type=module", "-e", `import "zeromq";`),
+      ...Object.fromEntries(
+        ENTRIES.map((entry) => [entry, nodeCase("--input-type=module", "-e", `import "${entry}";`)]),
+      ),
     };
     const runs = new Map<string, Run[]>(Object.keys(cases).map((name) => [name, []]));
-    for (const args of Object.values(cases)) await measure(args); // unmeasured: warm the file cache
+    for (const c of Object.values(cases)) await measure(c); // unmeasured: warm the file cache
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, args] of Object.entries(cases)) runs.get(name)!.push(await measure(args));
+      for (const [name, c] of Object.entries(cases)) runs.get(name)!.push(await measure(c));
     }
     const of = (name: string, key: keyof Run) => runs.get(name)!.map((r) => r[key]);
     const p50 = (name: string, key: keyof Run = "ms") => median(of(name, key));
     const p90 = (name: string) => percentile(of(name, "ms"), 0.9);
     const call = "`zerokit rpc EP echo x`";
+    const pyCall = "Python zerorpc's `zerorpc EP echo x`";
     const floor = "`node -e 0` (the floor)";
     const flagged = "`zerokit rpc -j EP echo '\"x\"'` (commander)";
     const rows = [
@@ -120,6 +214,13 @@ export async function run(): Promise<Row[]> {
       row(`${call}, wall p90 (raw: zeromq.js script)`, "ms", p90("cli"), p90("raw")),
       row(`${call}, CPU p50 (raw: zeromq.js script)`, "ms", p50("cli", "cpuMs"), p50("raw", "cpuMs")),
       row(`${call}, max RSS (raw: zeromq.js script)`, "MiB", p50("cli", "rssMiB"), p50("raw", "rssMiB")),
+      ...(hasPython
+        ? [
+            row(`${call}, wall p50 (raw column: ${pyCall})`, "ms", p50("cli"), p50("python")),
+            row(`${call}, CPU p50 (raw column: ${pyCall})`, "ms", p50("cli", "cpuMs"), p50("python", "cpuMs")),
+            row(`${call}, max RSS (raw column: ${pyCall})`, "MiB", p50("cli", "rssMiB"), p50("python", "rssMiB")),
+          ]
+        : []),
       row(`${flagged}, wall p50 (raw: zeromq.js script)`, "ms", p50("cliFlag"), p50("raw")),
       row(`${flagged}, CPU p50 (raw: zeromq.js script)`, "ms", p50("cliFlag", "cpuMs"), p50("raw", "cpuMs")),
       row(`${flagged}, max RSS (raw: zeromq.js script)`, "MiB", p50("cliFlag", "rssMiB"), p50("raw", "rssMiB")),
