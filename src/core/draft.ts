@@ -5,7 +5,7 @@
  */
 import * as draft from "zeromq/draft.js";
 import { checkGroup } from "./options.js";
-import { translateSocketError, withDefaults, ZSocket } from "./socket.js";
+import { ASSERT_NOT_UNBINDING, SEND_ROUTED, translateSocketError, withDefaults, ZSocket } from "./socket.js";
 import type { SocketOptions } from "./sockets.js";
 
 /** What a {@link Server} receives: one frame and the routing id of the client that sent it. */
@@ -44,15 +44,14 @@ export class Client extends ZSocket<draft.Client, [Buffer]> {
  */
 export class Radio extends ZSocket<draft.Radio> {
   declare receive: never;
-  #chain: Promise<void> = Promise.resolve();
 
   constructor(options?: SocketOptions<draft.Radio>) {
     super(new draft.Radio(withDefaults(options)), options);
   }
 
   /**
-   * Sends `frame` to `group`; resolves when ZeroMQ took it. zerokit's writer queue has no place
-   * for a group, so these sends keep their own order: in call order, one at a time.
+   * Sends `frame` to `group`; resolves when ZeroMQ took it. It goes through the writer queue as
+   * any send does: in call order with every other send, and after an unbind under way.
    *
    * @throws {InvalidArgumentError} (rejected) for a group name not allowed (empty, over 255
    *   UTF-8 bytes). @throws {ClosedError} (rejected) once the socket is closed.
@@ -63,16 +62,7 @@ export class Radio extends ZSocket<draft.Radio> {
     } catch (error) {
       return Promise.reject(error);
     }
-    const raw = this.raw;
-    const sent = this.#chain.then(async () => {
-      try {
-        await raw.send(frame, { group });
-      } catch (error) {
-        throw translateSocketError(error, this.closed, "send");
-      }
-    });
-    this.#chain = sent.catch(() => {});
-    return sent;
+    return this[SEND_ROUTED](frame, { group });
   }
 }
 
@@ -88,7 +78,8 @@ export class Dish extends ZSocket<draft.Dish, DishMessage> {
    * Receives what is sent to `group` from now on.
    *
    * @throws {InvalidArgumentError} for a group name not allowed (empty, over 255 UTF-8 bytes).
-   * @throws {ClosedError} after close. Any other refusal (a group already joined) is libzmq's `EINVAL`.
+   * @throws {ClosedError} after close. @throws {ZerokitError} (code `EBUSY`) while an unbind runs.
+   *   Any other refusal (a group already joined) is libzmq's `EINVAL`.
    */
   join(group: string): void {
     checkGroup("group", group, true);
@@ -102,6 +93,7 @@ export class Dish extends ZSocket<draft.Dish, DishMessage> {
   }
 
   #membership(change: () => void, what: string): void {
+    this[ASSERT_NOT_UNBINDING](what);
     try {
       change();
     } catch (error) {

@@ -98,9 +98,12 @@ function checkSendOptions(options: SendOptions): void {
 /** Eager sends in a row before one waits for the event loop (zeromq.js's own guard is off then). */
 const EAGER_STREAK_LIMIT = 512;
 
+/** What a raw send may take besides the message: a SERVER's peer, or a RADIO's group. */
+type RawRoute = { routingId: number } | { group: string };
+
 interface QueuedSend {
   message: Outgoing;
-  routing: { routingId: number } | undefined;
+  routing: RawRoute | undefined;
   resolve: () => void;
   reject: (error: unknown) => void;
   signal: AbortSignal | undefined;
@@ -129,8 +132,20 @@ export interface AbandonableReceive<In> {
   message: Promise<In | undefined>;
   abandon(): void;
 }
+/**
+ * @internal A send with a raw route zerokit's {@link SendOptions} do not carry (a RADIO's
+ * group), through the writer queue like any send: in order, and never during an unbind.
+ */
+export const SEND_ROUTED = Symbol("zerokit.sendRouted");
+
+/**
+ * @internal Throws EBUSY while an unbind runs: a synchronous libzmq call on the socket then (a
+ * DISH's join) would race the unbind's worker thread.
+ */
+export const ASSERT_NOT_UNBINDING = Symbol("zerokit.assertNotUnbinding");
+
 type RawWritable = zmq.Socket & {
-  send(message: Outgoing, routing?: { routingId: number }): Promise<void>;
+  send(message: Outgoing, routing?: RawRoute): Promise<void>;
   sendTimeout: number;
 };
 
@@ -204,6 +219,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   /** Whether the fast path's receive in flight was abandoned (its message goes to the next receiver). */
   #abandoned = false;
   #pumping = false;
+  #unbinding = false;
   #waiters: (Waiter | undefined)[] = [];
   #waitHead = 0;
   #parked: In[] = [];
@@ -263,8 +279,8 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
    * @throws {ZerokitError} (code `EBUSY`) while a receive or a send is waiting on the socket
    *   (a serving socket always has one, and after a `receive({ timeout })` gave up, its raw
    *   receive stays armed for the next message): close the socket instead, or unbind before
-   *   receiving. Draft `Radio.sendTo` and `Dish.join` bypass this check: do not call them during
-   *   an unbind.
+   *   receiving. A draft `Radio.sendTo` made meanwhile waits like any send; `Dish.join` and
+   *   `leave` throw EBUSY.
    * @throws {ClosedError} when the socket is closed.
    * @throws {EndpointError} for a malformed endpoint or one not bound.
    * @example
@@ -283,12 +299,14 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
     // Hold sends and receives made meanwhile (as if one were in flight) until the unbind is done.
     this.#sending = true;
     this.#pumping = true;
+    this.#unbinding = true;
     try {
       await this.raw.unbind(address);
     } catch (error) {
       if (this.#closed) throw new ClosedError("the socket was closed", { cause: error });
       throw new EndpointError(endpoint, `unbind failed: ${(error as Error).message}`, { cause: error });
     } finally {
+      this.#unbinding = false;
       this.#pumping = false;
       if (this.#closed) this.#failWaiters(new ClosedError("the socket was closed"));
       else if (this.#nextWaiter() !== undefined) void this.#pumpReceives();
@@ -341,10 +359,26 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
         return Promise.reject(error);
       }
     }
+    const routing = options?.routingId === undefined ? undefined : { routingId: options.routingId };
+    return this.#send(message, options, routing);
+  }
+
+  /** @internal See {@link SEND_ROUTED}. */
+  [SEND_ROUTED](message: Outgoing, routing: RawRoute): Promise<void> {
+    return this.#send(message, undefined, routing);
+  }
+
+  /** @internal See {@link ASSERT_NOT_UNBINDING}. */
+  [ASSERT_NOT_UNBINDING](what: string): void {
+    if (this.#unbinding) {
+      throw new ZerokitError(`cannot ${what} while an unbind runs: zeromq.js unbinds in another thread`, "EBUSY");
+    }
+  }
+
+  #send(message: Outgoing, options: SendOptions | undefined, routing: RawRoute | undefined): Promise<void> {
     if (this.#closed) return Promise.reject(new ClosedError("cannot send: the socket is closed"));
     if (!this.#sending) {
       if (options?.signal?.aborted) return Promise.reject(abortErrorFrom(options.signal));
-      const routing = options?.routingId === undefined ? undefined : { routingId: options.routingId };
       let sent: Promise<void>;
       try {
         sent = this.#startSend(message, routing);
@@ -353,7 +387,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
       }
       return sent.then(this.#afterSend, (error: unknown) => this.#sendFailed(error, message, routing));
     }
-    return this.#enqueueSend(message, options);
+    return this.#enqueueSend(message, options, routing);
   }
 
   /**
@@ -373,7 +407,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
       return;
     }
     if (this.#sending) {
-      this.#enqueueSend(message, undefined).then(undefined, report);
+      this.#enqueueSend(message, undefined, undefined).then(undefined, report);
       return;
     }
     let sent: Promise<void>;
@@ -389,7 +423,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   }
 
   /** Marks the writer busy and starts one raw send (see {@link #rawSend}). */
-  #startSend(message: Outgoing, routing: { routingId: number } | undefined): Promise<void> {
+  #startSend(message: Outgoing, routing: RawRoute | undefined): Promise<void> {
     this.#sending = true;
     try {
       return this.#rawSend(message, routing);
@@ -406,7 +440,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
    * Every {@link EAGER_STREAK_LIMIT} sends wait for the next event-loop turn, because eager sends
    * resolve at once and a send loop would otherwise starve timers and I/O.
    */
-  #rawSend(message: Outgoing, routing: { routingId: number } | undefined): Promise<void> {
+  #rawSend(message: Outgoing, routing: RawRoute | undefined): Promise<void> {
     const raw = this.raw as unknown as RawWritable;
     if (this.#eager && ++this.#eagerStreak >= EAGER_STREAK_LIMIT) {
       this.#eagerStreak = 0;
@@ -416,7 +450,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   }
 
   /** A raw send failed: retries an eager EAGAIN blocking, otherwise rejects with a zerokit error. */
-  async #sendFailed(error: unknown, message: Outgoing, routing: { routingId: number } | undefined): Promise<void> {
+  async #sendFailed(error: unknown, message: Outgoing, routing: RawRoute | undefined): Promise<void> {
     if (this.#eager && isAgain(error) && !this.#closed) {
       try {
         await this.#sendBlocking(message, routing);
@@ -430,7 +464,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
   }
 
   /** Sends with the raw socket's blocking timeout; only one raw send runs at a time, so switching it is safe. */
-  async #sendBlocking(message: Outgoing, routing: { routingId: number } | undefined): Promise<void> {
+  async #sendBlocking(message: Outgoing, routing: RawRoute | undefined): Promise<void> {
     const raw = this.raw as unknown as RawWritable;
     raw.sendTimeout = -1;
     try {
@@ -450,9 +484,8 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
     throw translateSocketError(error, this.#closed, "send");
   };
 
-  #enqueueSend(message: Outgoing, options: SendOptions | undefined): Promise<void> {
+  #enqueueSend(message: Outgoing, options: SendOptions | undefined, routing: RawRoute | undefined): Promise<void> {
     const signal = options?.signal;
-    const routing = options?.routingId === undefined ? undefined : { routingId: options.routingId };
     if (this.#sendQueue.length - this.#sendHead >= this.#sendQueueLimit) {
       return Promise.reject(new QueueFullError(this.#sendQueueLimit));
     }

@@ -172,4 +172,26 @@ describe("draft RADIO/DISH (tcp)", () => {
       assert.throws(() => dish.join("g3"), ClosedError);
     },
   );
+
+  test("a RADIO's sends wait for an unbind under way, and a DISH refuses to join during one", T, async () => {
+    // zeromq.js unbinds in a worker thread; a send or join on the libzmq socket meanwhile would
+    // race it (libzmq sockets are not thread-safe).
+    await using radio = new Radio();
+    const first = await radio.bind(freshEndpoint("tcp"));
+    await radio.bind(freshEndpoint("tcp"));
+    const order: string[] = [];
+    const unbound = radio.unbind(first).then(() => void order.push("unbind"));
+    const sent = radio.sendTo("g", Buffer.from("x")).then(() => void order.push("send"));
+    await Promise.all([unbound, sent]);
+    assert.deepEqual(order, ["unbind", "send"]);
+
+    await using dish = new Dish();
+    const endpoint = await dish.bind(freshEndpoint("tcp"));
+    await dish.bind(freshEndpoint("tcp"));
+    const unbinding = dish.unbind(endpoint);
+    assert.throws(() => dish.join("g"), { code: "EBUSY" });
+    assert.throws(() => dish.leave("g"), { code: "EBUSY" });
+    await unbinding;
+    dish.join("g");
+  });
 });
