@@ -259,7 +259,7 @@ export class ZSocket<Raw extends zmq.Socket = zmq.Socket, In = Message> implemen
       // Synchronously, in this thread: zeromq.js's async bind() runs in a libuv worker thread,
       // and if a receive or send is waiting on the socket meanwhile, the two threads work one
       // libzmq socket at once (it is not thread-safe) and libzmq aborts the process.
-      this.raw.bindSync(address);
+      retryInterrupted(() => this.raw.bindSync(address));
     } catch (error) {
       // The endpoint is fine: another socket or process holds the address.
       if ((error as { code?: string }).code === "EADDRINUSE") throw new AddressInUseError(endpoint, { cause: error });

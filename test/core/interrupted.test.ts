@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { distDir } from "../helpers.js";
 
-test("sockets connect and watch their handshakes through a storm of signals", { timeout: 60_000 }, async () => {
+test("sockets bind, connect and watch their handshakes through a storm of signals", { timeout: 60_000 }, async () => {
   // A profiler's SIGPROF every 20 µs interrupts libzmq: before zerokit retried EINTR, making 300
   // State clients failed in 5 of 5 runs, first in the socket monitor, then in connect().
   const profiles = mkdtempSync(join(tmpdir(), "zk-signals-"));

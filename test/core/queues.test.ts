@@ -206,7 +206,8 @@ describe("bind and unbind on a socket in use", () => {
     await using pull = new Pull();
     const first = await pull.bind(freshEndpoint("ipc"));
     const waiting = pull.receive();
-    // zeromq.js's async bind ran in a worker thread while this receive polled the socket.
+    // zerokit binds in this thread (bindSync): zeromq.js's async bind ran in a worker thread
+    // while this receive polled the socket, and the two threads on one libzmq socket aborted it.
     const second = await pull.bind("tcp://127.0.0.1:*");
     const third = await pull.bind(freshEndpoint("inproc"));
     await using push = new Push();
