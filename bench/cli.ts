@@ -22,7 +22,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { RpcServer } from "../src/rpc/index.js";
-import { Child, childMain, median, type Row, repoRoot, row } from "./lib.js";
+import { Child, childMain, median, type ProcessOutput, type Row, repoRoot, row, runProcess } from "./lib.js";
 
 const ROUNDS = 15;
 const ENTRIES = ["zerokit", "zerokit/rpc", "zerokit/state", "zerokit/zre", "zerokit/draft"];
@@ -118,30 +118,6 @@ function measure(c: Case): Promise<Run> {
   });
 }
 
-/** The outcome of {@link capture}: code null means the process did not start. */
-interface Captured {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command line once in the repository and resolves with its exit code and output. */
-function capture([command, ...args]: readonly string[]): Promise<Captured> {
-  return new Promise((resolve) => {
-    const child = spawn(command!, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (text: string) => {
-      stdout += text;
-    });
-    child.stderr.setEncoding("utf8").on("data", (text: string) => {
-      stderr += text;
-    });
-    child.on("error", (error) => resolve({ code: null, stdout, stderr: error.message }));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 /**
  * Whether Python's zerorpc CLI can make the call, printing what zerokit's prints for it (both
  * pprint the result: `'x'`). Says which, in one line, either way.
@@ -151,17 +127,17 @@ async function pythonAvailable(cli: Case, python: Case): Promise<boolean> {
     console.log(`cli: ${why} (set ZK_BENCH_PYTHON, PYTHONPATH); the Python zerorpc rows are left out`);
     return false;
   };
-  const probe = await capture([PYTHON, "-c", "from zerorpc.version import __version__; print(__version__)"]);
+  const probe = await runProcess(PYTHON, ["-c", "from zerorpc.version import __version__; print(__version__)"]);
   if (probe.code !== 0) {
     const why = probe.stderr.trim().split("\n").at(-1) || `exit ${probe.code}`;
     return leftOut(
       probe.code === null ? `${PYTHON} does not start: ${why}` : `${PYTHON} cannot import zerorpc: ${why}`,
     );
   }
-  const zk = await capture(cli.argv);
-  const py = await capture(python.argv);
+  const zk = await runProcess(cli.argv[0]!, cli.argv.slice(1));
+  const py = await runProcess(python.argv[0]!, python.argv.slice(1));
   if (py.code !== 0 || zk.code !== 0 || py.stdout !== zk.stdout) {
-    const printed = (r: Captured) => `${JSON.stringify(r.stdout)} (exit ${r.code})`;
+    const printed = (r: ProcessOutput) => `${JSON.stringify(r.stdout)} (exit ${r.code})`;
     return leftOut(`Python's zerorpc CLI printed ${printed(py)} where zerokit printed ${printed(zk)}`);
   }
   console.log(

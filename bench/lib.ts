@@ -114,6 +114,42 @@ export interface RoleIO {
   released: Promise<void>;
 }
 
+/** How a process run by {@link runProcess} ended: `code` null when it did not start or was killed. */
+export interface ProcessOutput {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command in the repository to its end, killing it after `limitMs`, and resolves with its
+ * exit code and output (never rejects: a process that cannot start has code null and the reason
+ * in stderr). For the reference implementations the suites run beside zerokit (Python's zerorpc
+ * CLI, ZProc).
+ */
+export function runProcess(command: string, args: readonly string[], limitMs = 300_000): Promise<ProcessOutput> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (text: string) => {
+      stdout += text;
+    });
+    child.stderr.setEncoding("utf8").on("data", (text: string) => {
+      stderr += text;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), limitMs);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout, stderr: error.message });
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 /**
  * When the module at `moduleUrl` is the process entry (`node dist/bench/x.js <role> ...args`),
  * runs that role and exits; otherwise does nothing, so a suite can be imported by the runner.

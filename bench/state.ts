@@ -10,7 +10,6 @@
  * raw), a 16-process row shows many clients, and two map rows time a cold map (processes started
  * by the call) and a map on a warm pool.
  */
-import { spawn } from "node:child_process";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
 import { Authenticator, type ClientSecurity, generateKeyPair, publicKeyOf } from "../src/core/security/index.js";
 import { Context, State, startServer } from "../src/state/index.js";
-import { Child, childMain, median, type Row, repoRoot, row, wanted } from "./lib.js";
+import { Child, childMain, median, type Row, repoRoot, row, runProcess, wanted } from "./lib.js";
 
 const now = () => Number(process.hrtime.bigint()) / 1000; // µs, CLOCK_MONOTONIC: comparable across processes
 
@@ -468,33 +467,14 @@ const PYTHON = process.env.ZK_BENCH_PYTHON ?? "python3";
 const ZPROC_SCRIPT = join(repoRoot, "bench", "python", "zproc_state.py");
 
 /** Runs one role of the ZProc script and resolves with the JSON object it printed last. */
-function zprocRun<T>(args: readonly (string | number)[]): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [ZPROC_SCRIPT, ...args.map(String)], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (text: string) => {
-      stdout += text;
-    });
-    child.stderr.setEncoding("utf8").on("data", (text: string) => {
-      stderr += text;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      // ZProc's exit handler prints to stdout too: the result is the last JSON line.
-      const last = stdout.split("\n").findLast((line) => line.startsWith("{")) ?? "";
-      if (code !== 0 || !last.startsWith("{")) {
-        reject(new Error(`${PYTHON} zproc_state.py ${args.join(" ")} exited with ${code}\n${stderr}`));
-        return;
-      }
-      resolve(JSON.parse(last) as T);
-    });
-  });
+async function zprocRun<T>(args: readonly (string | number)[]): Promise<T> {
+  const { code, stdout, stderr } = await runProcess(PYTHON, [ZPROC_SCRIPT, ...args.map(String)]);
+  // ZProc's exit handler prints to stdout too: the result is the last JSON line.
+  const last = stdout.split("\n").findLast((line) => line.startsWith("{")) ?? "";
+  if (code !== 0 || !last.startsWith("{")) {
+    throw new Error(`${PYTHON} zproc_state.py ${args.join(" ")} exited with ${code}\n${stderr}`);
+  }
+  return JSON.parse(last) as T;
 }
 
 async function zprocRate(args: readonly (string | number)[]): Promise<number> {
