@@ -29,8 +29,9 @@ export type ChannelVerdict = "timeout" | "lost" | "beat" | undefined;
 
 /**
  * The heartbeat rule of a channel, on either side: `"lost"` after more than 2 periods without
- * a beat heard, `"beat"` when a period passed since this side's last beat, else undefined. Other
- * events never stand in for a beat, sent or heard: a zerorpc peer refreshes liveness only on
+ * a beat heard, `"beat"` when a period passed since this side's last beat, else undefined. No
+ * other event sent stands in for a beat (the State link alone also counts items heard, for older
+ * zerokit servers that streamed without beating): a zerorpc peer refreshes liveness only on
  * `_zpc_hb`, so a side that skipped its beats while it streamed items or granted credit was
  * declared lost mid-stream (a watch fed every 10 ms lost its server after 3 periods). Clocks are
  * plain numbers (ms), so the rule is tested with a fake clock; the client's {@link CallChannel}

@@ -129,12 +129,13 @@ export async function startServer(address?: string, options: StartServerOptions 
         security: given ? { ...security, authenticator: given } : built.security,
       });
     } catch (error) {
-      own?.close();
+      await own?.close();
       throw error;
     }
     const stop = async () => {
       server.close();
-      own?.close();
+      // Settles once the ZAP endpoint is free (see Authenticator.close).
+      await own?.close();
     };
     return { address: server.address, recovery: server.recovery, pid: undefined, stop, [Symbol.asyncDispose]: stop };
   }
