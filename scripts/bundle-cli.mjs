@@ -15,6 +15,7 @@ await build({
   target: "node20",
   packages: "external",
   external: [
+    "./rpc.js",
     "./rpc-command.js",
     "./load.js",
     "./exposure.js",

@@ -10,6 +10,7 @@
  * main.ts uses the same pieces for every other command line.
  */
 import { constants } from "node:os";
+import { directCall, directTarget, FALLBACK } from "./direct.js";
 import { quickRpcArgs } from "./quick.js";
 import type { Io, RpcArgs } from "./rpc.js";
 
@@ -67,15 +68,27 @@ export function waitForSignal(signals: NodeJS.Signals[]): Promise<NodeJS.Signals
 }
 
 /**
- * Runs a parsed plain call to its exit status. The client is imported here, not at the top, so
- * that main.ts can use this module for every command without loading it.
+ * Runs a parsed plain call to its exit status: directly (direct.ts, no zeromq.js) when it can,
+ * else with the zeromq.js client, imported here rather than at the top so that main.ts can use
+ * this module for every command without loading it.
  */
 export async function runQuickCall(args: RpcArgs, program: Program): Promise<number> {
+  const io = rpcIo(rpcProg(program), () => rpcUsage(program));
+  const target = directTarget(args);
+  const status = target ? await directCall(target, args, io) : FALLBACK;
+  if (status !== FALLBACK) return status;
   const { runRpc } = await import("./rpc.js");
-  return runRpc(
-    args,
-    rpcIo(rpcProg(program), () => rpcUsage(program)),
-  );
+  // When the direct path tried, it already said where it connects: not twice.
+  return runRpc(args, target ? { ...io, stderr: skipOnce(io.stderr, `connecting to "${args.address}"`) } : io);
+}
+
+/** `write`, except that the first time `line` comes it is dropped. */
+function skipOnce(write: (text: string) => void, line: string): (text: string) => void {
+  let skipped = false;
+  return (text) => {
+    if (!skipped && text === line) skipped = true;
+    else write(text);
+  };
 }
 
 /** Flushes stdout and stderr, then exits (sockets may linger; the answer is already out). */

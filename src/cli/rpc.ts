@@ -12,35 +12,18 @@
  */
 import { rmSync } from "node:fs";
 import { parseEndpoint } from "../core/endpoint.js";
-import {
-  AbortError,
-  AuthenticationError,
-  EndpointError,
-  LostRemoteError,
-  RemoteError,
-  TimeoutError,
-} from "../core/errors.js";
+import { AbortError, EndpointError, RemoteError } from "../core/errors.js";
 import { RpcClient } from "../rpc/client.js";
 import type { EventHeader } from "../rpc/protocol.js";
 import { meaningOf } from "../rpc/semantics.js";
-import { pformat, pyJson, pyRepr, pyStrOf } from "./pyformat.js";
+import { pyRepr, pyStrOf } from "./pyformat.js";
+import { printReply, reportCallError, UsageError } from "./reply.js";
 import { clientSecurityFrom, SecurityFlagError, serverSecurityFrom } from "./security.js";
 
 // A client call loads neither the server, the authenticator, the module loader, the exposure
 // checks nor commander: runServer imports the first four, and the command's definition is in
 // rpc-command.ts (main.ts loads it only when it parses with commander). Loading and compiling
 // modules is most of a call's start.
-
-/** A mistake on the command line: one line on stderr, exit status 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-  constructor(
-    message: string,
-    readonly showUsage = false,
-  ) {
-    super(message);
-  }
-}
 
 /** The parsed command line of `zerokit rpc`. */
 export interface RpcArgs {
@@ -153,6 +136,8 @@ function idText(id: unknown): string | undefined {
   return String(id);
 }
 
+export { UsageError };
+
 // ---------------------------------------------------------------------------------------------
 // Client
 
@@ -256,26 +241,13 @@ async function runClient(args: RpcArgs, io: Io): Promise<number> {
     }
 
     const result = client.call(command, callArgs, { signal });
-    const iterator = result[Symbol.asyncIterator]();
-    let step = await iterator.next();
-    if (replyKind !== "stream") {
-      const value = await result;
-      if (args.printJson) io.stdout(pyJson(value) + (io.stdoutIsTty ? "\n" : ""), false);
-      else io.stdout(pformat(value));
-      return 0;
-    }
-    // A stream: one item per line as it arrives (with -pj, a JSON array written as it grows).
-    if (args.printJson) io.stdout("[", false);
-    let first = true;
-    while (!step.done) {
-      if (args.printJson) {
-        io.stdout((first ? "" : ",") + pyJson(step.value), false);
-        first = false;
-      } else io.stdout(pformat(step.value));
-      step = await iterator.next();
-    }
-    if (args.printJson) io.stdout(`]${io.stdoutIsTty ? "\n" : ""}`, false);
-    return 0;
+    return await printReply(
+      io,
+      args,
+      result[Symbol.asyncIterator](),
+      () => replyKind === "stream",
+      () => result,
+    );
   } catch (error) {
     if (interrupted) {
       // Give the cancel a moment to reach the server (probe, then cancel), then leave.
@@ -291,32 +263,6 @@ async function runClient(args: RpcArgs, io: Io): Promise<number> {
     await named?.close();
     client.close();
   }
-}
-
-function reportCallError(error: unknown, io: Io, args: RpcArgs, method: string, heartbeat: number | false): number {
-  if (error instanceof UsageError) throw error;
-  if (error instanceof RemoteError) {
-    io.stderr(`${error.remoteName}: ${error.remoteMessage}`);
-    if (args.debug && error.remoteStack) io.stderr(`remote stack:\n${error.remoteStack.trimEnd()}`);
-    return 1;
-  }
-  if (error instanceof TimeoutError) {
-    io.stderr(`TimeoutExpired: timeout after ${args.timeout}s, when calling remote method ${method}`);
-    return 1;
-  }
-  if (error instanceof AuthenticationError) {
-    io.stderr(`AuthenticationError (EAUTH): ${error.message}`);
-    return 1;
-  }
-  if (error instanceof LostRemoteError) {
-    const after = heartbeat === false ? "" : ` after ${(2 * heartbeat) / 1000}s without heartbeat`;
-    io.stderr(`LostRemote: lost remote${after}, when calling remote method ${method}`);
-    return 1;
-  }
-  const e = error as Error;
-  io.stderr(`${e?.name ?? "Error"}: ${e?.message ?? String(error)}`);
-  if (args.debug && e?.stack) io.stderr(e.stack);
-  return 1;
 }
 
 type Caller = (name: string, params?: unknown[]) => PromiseLike<unknown>;

@@ -51,6 +51,9 @@ const BUNDLE = join(repoRoot, "dist", "src", "cli", "call.cjs");
  */
 const NOT_IN_THE_BUNDLE = [
   "/node_modules/commander/",
+  "dist/src/cli/rpc.js",
+  "dist/src/rpc/client.js",
+  "dist/src/core/socket.js",
   "dist/src/cli/rpc-command.js",
   "dist/src/cli/load.js",
   "dist/src/cli/exposure.js",
@@ -101,15 +104,15 @@ describe("startup: a command loads only what it needs", { timeout: 60_000 }, () 
     assert.deepEqual(found, [], "modules that should not have been loaded");
   }
 
-  /** Checks that a plain call ran from the bundle alone. */
+  /** Checks that a plain call ran from the bundle alone, over its own ZMTP: no zeromq.js. */
   function assertBundleOnly(modules: readonly string[]): void {
     // The lists saw the call's own files, so the empty lists below mean something.
     assert.ok(modules.includes(pathToFileURL(BUNDLE).href), "the bundle ran");
-    assert.ok(modules.some((url) => url.includes("/node_modules/zeromq/")));
+    assert.ok(modules.some((url) => url.includes("/node_modules/msgpackr/")));
     const bundle = pathToFileURL(BUNDLE).href;
     assertNone(
       modules.filter((url) => url !== bundle),
-      ["/dist/src/", "/node_modules/commander/", "/node_modules/tsx/"],
+      ["/dist/src/", "/node_modules/zeromq/", "/node_modules/commander/", "/node_modules/tsx/"],
     );
   }
 
@@ -117,7 +120,7 @@ describe("startup: a command loads only what it needs", { timeout: 60_000 }, () 
     const bundled = readFileSync(BUNDLE, "utf8")
       .split("\n")
       .filter((line) => line.startsWith("// dist/"));
-    assert.ok(bundled.includes("// dist/src/rpc/client.js"), "esbuild names each bundled module in a comment");
+    assert.ok(bundled.includes("// dist/src/cli/direct.js"), "esbuild names each bundled module in a comment");
     assertNone(bundled, NOT_IN_THE_BUNDLE);
   });
 
@@ -133,6 +136,16 @@ describe("startup: a command loads only what it needs", { timeout: 60_000 }, () 
     assert.equal(ran.code, 0, ran.stderr);
     assert.equal(ran.stdout, "'x'\n");
     assert.ok(ran.modules.some((url) => url.includes("/node_modules/commander/")));
+    assertNone(ran.modules, NOT_FOR_A_CALL);
+  });
+
+  it("a plain call the direct path cannot make (a listing) runs on zeromq.js, the bundle first", async () => {
+    const ran = await loaded(["rpc", endpoint]);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.match(ran.stdout, /^\[startup\]\n/);
+    assert.equal(ran.stderr, `connecting to "${endpoint}"\n`);
+    assert.ok(ran.modules.includes(pathToFileURL(BUNDLE).href));
+    assert.ok(ran.modules.some((url) => url.includes("/node_modules/zeromq/")));
     assertNone(ran.modules, NOT_FOR_A_CALL);
   });
 

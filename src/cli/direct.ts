@@ -1,0 +1,327 @@
+/**
+ * The plain call's direct path: `zerokit rpc ADDRESS METHOD [PARAMS...]` (no flag) to a tcp or
+ * ipc address, made over ZMTP in plain JavaScript (src/core/zmtp.ts) instead of zeromq.js.
+ * Loading zeromq.js and starting libzmq is about a fifth of such a process's wall time; this path
+ * skips both. It prints exactly what the zeromq.js path prints (reply.ts is shared), and keeps
+ * its rules: the call's timeout counts from the start, heartbeats are passive (the clock runs
+ * from the server's first beat), a stream is granted credit as it is printed, Ctrl-C cancels.
+ *
+ * Anything it does not speak (a by-name address, CURVE, an older ZMTP, a peer that is no
+ * ROUTER/DEALER/REP, a refused handshake) goes back to the zeromq.js path: it returns
+ * {@link FALLBACK} before the request was sent, so the call is never made twice.
+ */
+import { parseEndpoint } from "../core/endpoint.js";
+import { AbortError, LostRemoteError, ProtocolError, TimeoutError } from "../core/errors.js";
+import { type ZmtpAddress, ZmtpConnection } from "../core/zmtp.js";
+import { CallChannel, type ChannelHost } from "../rpc/channel.js";
+import { Ticker } from "../rpc/context.js";
+import {
+  CANCEL,
+  DEFAULT_DECODE_LIMITS,
+  decodeEvent,
+  type EventHeader,
+  encodeEvent,
+  FEATURES,
+  idBytes,
+  idString,
+  nextIdNumber,
+  ownIdNumber,
+  PROTOCOL_VERSION,
+  type RpcEvent,
+  readHeaderOnly,
+} from "../rpc/protocol.js";
+import { remoteErrorOf, typedRemoteError } from "../rpc/remote-errors.js";
+import {
+  channelEventName,
+  isOkArgs,
+  meaningOf,
+  readErrorTuple,
+  replyFrames,
+  replyShapeError,
+} from "../rpc/semantics.js";
+import { printReply, reportCallError } from "./reply.js";
+import type { Io, RpcArgs } from "./rpc.js";
+
+/** The direct path did not make the call (nothing was sent): the zeromq.js path makes it. */
+export const FALLBACK: unique symbol = Symbol("fallback");
+
+/** libzmq's defaults: reconnect every 100 ms; no frame limit there, 1 GiB here. */
+const RECONNECT_MS = 100;
+const LIMITS = { maxFrameBytes: 1 << 30, maxFrames: 64 } as const;
+/** How often the call's clocks are checked (its timeout, the heartbeats). */
+const TICK_MS = 50;
+/** The stream window: what the zeromq.js client grants by default. */
+const WINDOW = 100;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Where a plain call goes when the direct path can make it: a call (not a listing) to a tcp or
+ * ipc address it can reach; undefined sends the command line to the zeromq.js path, which also
+ * says what is wrong with an address that does not parse.
+ */
+export function directTarget(args: RpcArgs): ZmtpAddress | undefined {
+  const { address, command } = args;
+  if (address === undefined || command === undefined) return undefined;
+  let endpoint: ReturnType<typeof parseEndpoint>;
+  try {
+    endpoint = parseEndpoint(address, "connect");
+  } catch {
+    return undefined;
+  }
+  if (endpoint.transport === "ipc") return endpoint.path.startsWith("@") ? undefined : { path: endpoint.path };
+  if (endpoint.transport !== "tcp" || typeof endpoint.port !== "number" || endpoint.host.includes("%"))
+    return undefined;
+  const host = endpoint.host.startsWith("[") ? endpoint.host.slice(1, -1) : endpoint.host;
+  return { host, port: endpoint.port };
+}
+
+/**
+ * Makes a plain call (parsed by quick.ts) to `target` (see {@link directTarget}) and resolves
+ * with its exit status, or with {@link FALLBACK} when the zeromq.js path must make it. Prints
+ * `connecting to "ADDRESS"` first, as the zeromq.js path does (on FALLBACK, the caller keeps
+ * that path from printing the line twice).
+ *
+ * @example
+ * const target = directTarget(args);
+ * const status = target ? await directCall(target, args, io) : FALLBACK;
+ */
+export async function directCall(target: ZmtpAddress, args: RpcArgs, io: Io): Promise<number | typeof FALLBACK> {
+  io.stderr(`connecting to "${args.address}"`);
+  const call = new DirectCall(target, args.command as string, args);
+  try {
+    return await call.run(io);
+  } finally {
+    call.close();
+  }
+}
+
+/** One call over one {@link ZmtpConnection}: the {@link ChannelHost} of its channel. */
+class DirectCall implements ChannelHost {
+  readonly window = WINDOW;
+  readonly #command: string;
+  readonly #args: RpcArgs;
+  readonly #heartbeat: number | false;
+  readonly #channel: CallChannel<undefined>;
+  readonly #ticker: Ticker;
+  readonly #link: ZmtpConnection;
+  /** Settles with FALLBACK when the peer is not for this path before the request went out. */
+  readonly #fallback: Promise<typeof FALLBACK>;
+  #fallBack: () => void = () => {};
+  #sent = false;
+  #replyKind: "ok" | "stream" | undefined;
+  /** The `_zerokit_features` probe sent after Ctrl-C, and what settles the wait for it. */
+  #probeKey: number | undefined;
+  #probeAnswered = false;
+  #cancelSettled: (() => void) | undefined;
+
+  constructor(target: ZmtpAddress, command: string, args: RpcArgs) {
+    this.#command = command;
+    this.#args = args;
+    this.#heartbeat = args.heartbeat === 0 ? false : Math.max(1, Math.round(args.heartbeat * 1000));
+    const timeoutMs = Math.max(1, Math.round(args.timeout * 1000));
+    this.#channel = new CallChannel(this, nextIdNumber(), command, undefined, {
+      timeoutMs,
+      now: performance.now(),
+      passive: !args.activeHb,
+    });
+    this.#fallback = new Promise((resolve) => {
+      this.#fallBack = () => resolve(FALLBACK);
+    });
+    this.#ticker = new Ticker(
+      TICK_MS,
+      (now) => this.#onTick(now),
+      () => !this.#channel.done,
+    );
+    this.#ticker.ensure();
+    this.#link = new ZmtpConnection(target, LIMITS, RECONNECT_MS, {
+      ready: () => this.#onReady(),
+      message: (frames) => this.#onMessage(frames),
+      unsupported: () => {
+        if (!this.#sent) this.#fallBack();
+        // Once the request is out, the call's clocks decide, as for a connection that dropped.
+      },
+      dropped: () => {},
+    });
+  }
+
+  /** Waits for the reply and prints it; resolves with the exit status (or FALLBACK). */
+  async run(io: Io): Promise<number | typeof FALLBACK> {
+    let interrupted = false;
+    void io.interrupted(["SIGINT"]).then(() => {
+      if (this.#channel.done) return;
+      interrupted = true;
+      this.#channel.settle(undefined, new AbortError("interrupted (Ctrl-C)"));
+      this.#probeCancel();
+    });
+    const printed = printReply(
+      io,
+      this.#args,
+      this.#channel.iterate(),
+      () => this.#replyKind === "stream",
+      () => this.#channel.collect(),
+    );
+    try {
+      return await Promise.race([this.#fallback, printed]);
+    } catch (error) {
+      if (interrupted) {
+        // Give the cancel a moment to reach the server (probe, then cancel), then leave.
+        await new Promise<void>((resolve) => {
+          this.#cancelSettled = resolve;
+          if (this.#probeKey === undefined || this.#probeAnswered) resolve();
+          setTimeout(resolve, 1000).unref();
+        });
+        io.stderr("interrupted");
+        return 130;
+      }
+      return reportCallError(error, io, this.#args, this.#command, this.#heartbeat);
+    }
+  }
+
+  close(): void {
+    this.#ticker.stop();
+    this.#link.close();
+  }
+
+  sendCredit(channel: CallChannel, credit: number): void {
+    this.#sendOnChannel(channel.key, channelEventName("credit"), [credit]);
+  }
+
+  cancel(channel: CallChannel, reason: Error): void {
+    channel.settle(undefined, reason);
+  }
+
+  fail(channel: CallChannel, error: Error): void {
+    channel.settle(undefined, error);
+  }
+
+  #onReady(): void {
+    if (this.#sent) return; // a reconnect: the server forgot the call with the old connection
+    this.#sent = true;
+    const header: EventHeader = { message_id: idBytes(idString(this.#channel.key)), v: PROTOCOL_VERSION };
+    this.#link.send([EMPTY, encodeEvent(header, this.#command, this.#args.params)]);
+  }
+
+  #sendOnChannel(key: number, name: string, args: unknown): void {
+    const header: EventHeader = {
+      message_id: idBytes(idString(nextIdNumber())),
+      v: PROTOCOL_VERSION,
+      response_to: idBytes(idString(key)),
+    };
+    this.#link.send([EMPTY, encodeEvent(header, name, args)]);
+  }
+
+  /** After Ctrl-C: ask whether the server understands cancel (unknown events can wedge Python). */
+  #probeCancel(): void {
+    if (!this.#sent || !this.#link.ready) return;
+    this.#probeKey = nextIdNumber();
+    const header: EventHeader = { message_id: idBytes(idString(this.#probeKey)), v: PROTOCOL_VERSION };
+    this.#link.send([EMPTY, encodeEvent(header, FEATURES, [])]);
+  }
+
+  #onTick(now: number): void {
+    const channel = this.#channel;
+    switch (channel.check(now, this.#heartbeat)) {
+      case "timeout":
+        channel.settle(
+          undefined,
+          new TimeoutError(
+            `timeout after ${channel.timeoutMs} ms, when calling remote method ${channel.method}`,
+            channel.timeoutMs,
+          ),
+        );
+        return;
+      case "lost":
+        channel.settle(
+          undefined,
+          new LostRemoteError(
+            `lost remote after ${2 * (this.#heartbeat as number)} ms without heartbeat, when calling remote method ${channel.method}`,
+          ),
+        );
+        return;
+      case "beat":
+        channel.beat(now);
+        this.#sendOnChannel(channel.key, channelEventName("heartbeat"), [0]);
+        return;
+    }
+  }
+
+  /** Every message from the server: the one boundary no exception crosses. */
+  #onMessage(frames: Buffer[]): void {
+    try {
+      const { first, batch } = replyFrames(frames);
+      // Batches are a zerokit framing negotiated per connection; this path never asks for them.
+      if (first < 0 || batch || frames.length !== first + 1) return;
+      const blob = frames[first] as Buffer;
+      let event: RpcEvent;
+      try {
+        event = decodeEvent(blob, DEFAULT_DECODE_LIMITS);
+      } catch (error) {
+        // A well-formed header may still name the call, which must fail rather than wait.
+        const responseTo = readHeaderOnly(blob)?.response_to;
+        if (responseTo !== undefined && ownIdNumber(responseTo) === this.#channel.key) {
+          this.#channel.settle(
+            undefined,
+            new ProtocolError(`a reply could not be decoded: ${(error as Error).message}`, { cause: error }),
+          );
+        }
+        return;
+      }
+      const responseTo = event.header.response_to;
+      const key = responseTo === undefined || responseTo === null ? undefined : ownIdNumber(responseTo);
+      if (key === this.#channel.key) this.#dispatch(event);
+      else if (key !== undefined && key === this.#probeKey) this.#onProbeReply(event);
+    } catch (error) {
+      if (!this.#channel.done) this.#channel.settle(undefined, error as Error);
+    }
+  }
+
+  #dispatch(event: RpcEvent): void {
+    const channel = this.#channel;
+    const args = event.args;
+    const meaning = meaningOf(event.name);
+    if (this.#replyKind === undefined) {
+      if (meaning === "stream-item" || meaning === "stream-end") this.#replyKind = "stream";
+      else if (meaning === "ok") this.#replyKind = "ok";
+    }
+    switch (meaning) {
+      case "ok":
+        if (!isOkArgs(args)) channel.settle(undefined, replyShapeError("ok", args));
+        else if (channel.streaming) channel.settle(undefined, new ProtocolError("OK in the middle of a stream"));
+        else channel.settle(args[0], undefined);
+        return;
+      case "error": {
+        const tuple = readErrorTuple(args);
+        channel.settle(undefined, tuple ? typedRemoteError(remoteErrorOf(tuple)) : replyShapeError("error", args));
+        return;
+      }
+      case "stream-item":
+        if (!channel.onItem(args)) {
+          channel.settle(undefined, new ProtocolError("the server sent a stream item beyond the credit granted"));
+        }
+        return;
+      case "stream-end":
+        channel.streaming = true;
+        channel.settle(undefined, undefined);
+        return;
+      case "heartbeat":
+        channel.heard(performance.now());
+        return;
+      default:
+        return; // credit (we never stream to the server), or an event this client does not know
+    }
+  }
+
+  #onProbeReply(event: RpcEvent): void {
+    const meaning = meaningOf(event.name);
+    if (meaning === "ok") {
+      const features = isOkArgs(event.args) ? event.args[0] : undefined;
+      if ((features as { cancel?: unknown } | null | undefined)?.cancel === true) {
+        this.#sendOnChannel(this.#channel.key, CANCEL, []);
+      }
+    }
+    if (meaning === "ok" || meaning === "error") {
+      this.#probeAnswered = true;
+      this.#cancelSettled?.();
+    }
+  }
+}
