@@ -59,9 +59,11 @@ export class ZmtpReader {
     this.#limits = limits;
   }
 
-  /** Takes the next chunk of bytes; returns what it completed. */
-  push(chunk: Buffer): ZmtpInput[] {
-    const out: ZmtpInput[] = [];
+  /**
+   * Takes the next chunk of bytes; returns what it completed, appended to `out`. When it throws,
+   * `out` still holds what the chunk completed before the fault.
+   */
+  push(chunk: Buffer, out: ZmtpInput[] = []): ZmtpInput[] {
     let at = 0;
     while (at < chunk.length) {
       const body = this.#body;
@@ -322,6 +324,7 @@ export class ZmtpConnection {
     socket.write(encodeGreeting());
     const reader = new ZmtpReader(this.#limits);
     let greeted = false;
+    let connected = false;
     // A peer refusing what we are: we stop (unsupported) instead of reconnecting.
     let finished = false;
     const unsupported = (reason: string) => {
@@ -329,42 +332,57 @@ export class ZmtpConnection {
       this.close();
       this.#events.unsupported(reason);
     };
+    socket.on("connect", () => {
+      connected = true;
+    });
     socket.on("data", (chunk: Buffer) => {
       if (finished || this.#socket !== socket) return;
+      const inputs: ZmtpInput[] = [];
+      let fault: unknown;
       try {
-        for (const input of reader.push(chunk)) {
-          if (input.kind === "greeting") {
-            if (input.major < 3) return unsupported(`the peer speaks ZMTP ${input.major}`);
-            if (input.mechanism !== "NULL") return unsupported(`the peer wants the ${input.mechanism} mechanism`);
-            const identity = new Map([
-              ["Socket-Type", Buffer.from("DEALER", "latin1")],
-              ["Identity", Buffer.alloc(0)],
-            ]);
-            socket.write(encodeCommand("READY", encodeProperties(identity)));
-            greeted = true;
-          } else if (input.kind === "command") {
-            if (!this.#ready) {
-              if (input.name === "ERROR") {
-                const reason = input.data.toString("latin1", 1, 1 + (input.data[0] ?? 0));
-                return unsupported(`the peer refused the handshake: ${reason}`);
-              }
-              if (input.name !== "READY" || !greeted) return unsupported(`a ${input.name} command in the handshake`);
-              const type = decodeProperties(input.data).get("socket-type")?.toString("latin1") ?? "";
-              if (!DEALER_PEERS.has(type)) return unsupported(`the peer is a ${type || "socket of no type"}`);
-              this.#ready = true;
-              this.#events.ready();
-            } else if (input.name === "PING") {
-              // PING: a 2-byte TTL, then a context the PONG echoes (ZMTP 3.1).
-              socket.write(encodeCommand("PONG", input.data.subarray(2, 2 + 16)));
-            }
-          } else if (this.#ready) {
-            this.#events.message(input.frames);
-          }
-        }
+        reader.push(chunk, inputs);
       } catch (error) {
+        fault = error;
+      }
+      for (const input of inputs) {
+        if (finished) return;
+        if (input.kind === "greeting") {
+          if (input.major < 3) return unsupported(`the peer speaks ZMTP ${input.major}`);
+          if (input.mechanism !== "NULL") return unsupported(`the peer wants the ${input.mechanism} mechanism`);
+          const properties = new Map([
+            ["Socket-Type", Buffer.from("DEALER", "latin1")],
+            ["Identity", Buffer.alloc(0)],
+          ]);
+          socket.write(encodeCommand("READY", encodeProperties(properties)));
+          greeted = true;
+        } else if (input.kind === "command") {
+          if (!this.#ready) {
+            if (input.name === "ERROR") {
+              const reason = input.data.toString("latin1", 1, 1 + (input.data[0] ?? 0));
+              return unsupported(`the peer refused the handshake: ${reason}`);
+            }
+            if (input.name !== "READY" || !greeted) return unsupported(`a ${input.name} command in the handshake`);
+            let type = "";
+            try {
+              type = decodeProperties(input.data).get("socket-type")?.toString("latin1") ?? "";
+            } catch (error) {
+              return unsupported((error as Error).message);
+            }
+            if (!DEALER_PEERS.has(type)) return unsupported(`the peer is a ${type || "socket of no type"}`);
+            this.#ready = true;
+            this.#events.ready();
+          } else if (input.name === "PING") {
+            // PING: a 2-byte TTL, then a context the PONG echoes (ZMTP 3.1).
+            socket.write(encodeCommand("PONG", input.data.subarray(2, 2 + 16)));
+          }
+        } else if (this.#ready) {
+          this.#events.message(input.frames);
+        }
+      }
+      if (fault !== undefined && !finished) {
         // Bytes that are not ZMTP 3 (or beyond the limits). In the handshake, zeromq.js may make
         // more of them; later, the connection is dropped and made again, as libzmq does.
-        if (!this.#ready) return unsupported((error as Error).message);
+        if (!this.#ready) return unsupported((fault as Error).message);
         socket.destroy();
       }
     });
@@ -375,6 +393,8 @@ export class ZmtpConnection {
       this.#socket = undefined;
       this.#ready = false;
       if (this.#closed || finished) return;
+      // libzmq closes a handshake it refuses (another mechanism: after its signature alone).
+      if (connected && !wasReady) return unsupported("the peer closed the connection in the handshake");
       if (wasReady) this.#events.dropped();
       this.#timer = setTimeout(() => this.#connect(), this.#reconnectMs);
     });

@@ -1,0 +1,232 @@
+/**
+ * The plain call's direct path (src/cli/direct.ts, ZMTP without zeromq.js): it prints what the
+ * zeromq.js path prints, case by case, run in-process side by side against the same servers
+ * (real zerokit servers, and raw zeromq.js ROUTERs playing a silent, dying or hostile server);
+ * it hands a server it cannot speak to back before sending anything; Ctrl-C cancels the call.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import * as zmq from "zeromq";
+import { directCall, directTarget, FALLBACK } from "../../src/cli/direct.js";
+import { quickRpcArgs } from "../../src/cli/quick.js";
+import { type Io, type RpcArgs, runRpc } from "../../src/cli/rpc.js";
+import { decodeEvent, encodeEvent } from "../../src/rpc/protocol.js";
+import { RpcServer } from "../../src/rpc/server.js";
+import { anchorTs, Cli, freshEndpoint, networkTransports, startServer } from "../helpers.js";
+
+/** What a call printed, and its exit status. */
+interface Printed {
+  status: number | typeof FALLBACK;
+  stdout: string;
+  stderr: string;
+}
+
+function capture(interrupt?: Promise<void>): { io: Io; printed: () => { stdout: string; stderr: string } } {
+  let stdout = "";
+  let stderr = "";
+  const io: Io = {
+    prog: "zerokit rpc",
+    stdout: (text, newline = true) => {
+      stdout += newline ? `${text}\n` : text;
+    },
+    stderr: (text) => {
+      stderr += `${text}\n`;
+    },
+    stdoutIsTty: false,
+    usage: () => "usage",
+    interrupted: () => (interrupt ? interrupt.then(() => "SIGINT" as const) : new Promise(() => {})),
+  };
+  return { io, printed: () => ({ stdout, stderr }) };
+}
+
+function plain(words: string[], overrides: Partial<RpcArgs> = {}): RpcArgs {
+  return { ...(quickRpcArgs(words) as RpcArgs), ...overrides };
+}
+
+async function direct(args: RpcArgs, interrupt?: Promise<void>): Promise<Printed> {
+  const target = directTarget(args);
+  assert.ok(target, `the direct path takes ${args.address}`);
+  const { io, printed } = capture(interrupt);
+  const status = await directCall(target, args, io);
+  return { status, ...printed() };
+}
+
+async function viaZeromq(args: RpcArgs): Promise<Printed> {
+  const { io, printed } = capture();
+  const status = await runRpc(args, io);
+  return { status, ...printed() };
+}
+
+/** Runs the call on both paths, one after the other; asserts they printed the same. */
+async function same(args: RpcArgs): Promise<Printed> {
+  const one = await direct(args);
+  const other = await viaZeromq(args);
+  assert.deepEqual(one, other, "the direct path prints what the zeromq.js path prints");
+  return one;
+}
+
+describe("the plain call's direct path", { timeout: 30_000 }, () => {
+  const servers: RpcServer[] = [];
+  const endpoints = new Map<string, string>();
+  let started = 0;
+
+  before(async () => {
+    for (const transport of networkTransports) {
+      const server = new RpcServer(
+        {
+          echo: (x: unknown) => x,
+          count: function* (n: string) {
+            for (let i = 0; i < Number(n); i++) yield i;
+          },
+          fail: (message: string) => {
+            throw new TypeError(message);
+          },
+          started: () => ++started,
+        },
+        { name: "direct" },
+      );
+      servers.push(server);
+      endpoints.set(transport, await server.bind(freshEndpoint(transport)));
+    }
+  });
+
+  after(() => {
+    for (const server of servers) server.close();
+  });
+
+  for (const transport of networkTransports) {
+    it(`${transport}: a reply, a stream past the credit window, a remote error, an unknown method`, async () => {
+      const endpoint = endpoints.get(transport) as string;
+      assert.deepEqual(await same(plain([endpoint, "echo", "hello"])), {
+        status: 0,
+        stdout: "'hello'\n",
+        stderr: `connecting to "${endpoint}"\n`,
+      });
+      const counted = await same(plain([endpoint, "count", "250"]));
+      assert.equal(counted.stdout, `${Array.from({ length: 250 }, (_, i) => i).join("\n")}\n`);
+      const failed = await same(plain([endpoint, "fail", "no luck"]));
+      assert.equal(failed.status, 1);
+      assert.match(failed.stderr, /^TypeError: no luck$/m);
+      const unknown = await same(plain([endpoint, "nosuch"]));
+      assert.equal(unknown.status, 1);
+      assert.match(unknown.stderr, /^NameError: nosuch$/m);
+    });
+  }
+
+  it("a server that never answers: the call times out (as TimeoutExpired, after the call's timeout)", async () => {
+    const silent = new zmq.Router({ linger: 0 });
+    try {
+      await silent.bind("tcp://127.0.0.1:*");
+      const printed = await same(plain([silent.lastEndpoint as string, "anything"], { timeout: 0.3 }));
+      assert.equal(printed.status, 1);
+      assert.match(printed.stderr, /^TimeoutExpired: timeout after 0\.3s, when calling remote method anything$/m);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it("a server that stops beating after its first beat: LostRemote after two periods", async () => {
+    const dying = new zmq.Router({ linger: 0 });
+    try {
+      await dying.bind("tcp://127.0.0.1:*");
+      void (async () => {
+        for await (const [identity, , request] of dying) {
+          const event = decodeEvent(request as Buffer);
+          const header = { message_id: Buffer.from("hb"), v: 3, response_to: event.header.message_id };
+          await dying.send([identity as Buffer, Buffer.alloc(0), encodeEvent(header, "_zpc_hb", [0])]);
+        }
+      })().catch(() => {});
+      const printed = await same(plain([dying.lastEndpoint as string, "slow"], { heartbeat: 0.1 }));
+      assert.equal(printed.status, 1);
+      assert.match(
+        printed.stderr,
+        /^LostRemote: lost remote after 0\.2s without heartbeat, when calling remote method slow$/m,
+      );
+    } finally {
+      dying.close();
+    }
+  });
+
+  it("a hostile server: garbage and replies to other calls are passed over; a malformed reply fails the call", async () => {
+    const hostile = new zmq.Router({ linger: 0 });
+    try {
+      await hostile.bind("tcp://127.0.0.1:*");
+      void (async () => {
+        for await (const [identity, , request] of hostile) {
+          const event = decodeEvent(request as Buffer);
+          if (event.name === "_zpc_hb" || event.name === "_zpc_more") continue;
+          const to = (name: string, args: unknown, responseTo: unknown = event.header.message_id) =>
+            hostile.send([
+              identity as Buffer,
+              Buffer.alloc(0),
+              encodeEvent({ message_id: Buffer.from("x"), v: 3, response_to: responseTo as Buffer }, name, args),
+            ]);
+          await hostile.send([identity as Buffer, Buffer.from([0xc1, 0xc1])]);
+          await hostile.send([identity as Buffer, Buffer.alloc(0), Buffer.from([0xde, 0xad, 0xbe])]);
+          await to("OK", ["for someone else"], Buffer.from("zk-0000deadbeef"));
+          await to("OK", ["for nobody"], Buffer.from("nobody"));
+          await to("OK", "not a tuple");
+        }
+      })().catch(() => {});
+      const printed = await same(plain([hostile.lastEndpoint as string, "evil"], { timeout: 5 }));
+      assert.equal(printed.status, 1);
+      assert.match(printed.stderr, /^ProtocolError: OK must carry \[result\], got /m);
+    } finally {
+      hostile.close();
+    }
+  });
+
+  it("a server it cannot speak to (CURVE, a PUB) goes back to zeromq.js before anything is sent", async () => {
+    const keys = zmq.curveKeyPair();
+    const curve = new RpcServer({ started: () => ++started }, { security: { curve: { secretKey: keys.secretKey } } });
+    const pub = new zmq.Publisher({ linger: 0 });
+    try {
+      const before = started;
+      const curveEndpoint = await curve.bind("tcp://127.0.0.1:*");
+      await pub.bind("tcp://127.0.0.1:*");
+      for (const endpoint of [curveEndpoint, pub.lastEndpoint as string]) {
+        const printed = await direct(plain([endpoint, "started"]));
+        assert.deepEqual(printed, { status: FALLBACK, stdout: "", stderr: `connecting to "${endpoint}"\n` });
+      }
+      assert.equal(started, before, "the method never ran");
+    } finally {
+      curve.close();
+      pub.close();
+    }
+  });
+
+  it("takes tcp and ipc addresses only; a listing, NODE/PORT or a bad address go to zeromq.js", () => {
+    assert.deepEqual(directTarget(plain(["tcp://127.0.0.1:4242", "m"])), { host: "127.0.0.1", port: 4242 });
+    assert.deepEqual(directTarget(plain(["tcp://[::1]:4242", "m"])), { host: "::1", port: 4242 });
+    assert.deepEqual(directTarget(plain(["tcp://localhost:4242", "m"])), { host: "localhost", port: 4242 });
+    assert.deepEqual(directTarget(plain(["ipc:///tmp/x.sock", "m"])), { path: "/tmp/x.sock" });
+    for (const words of [
+      ["tcp://127.0.0.1:4242"],
+      ["calc-node/calc", "m"],
+      ["inproc://x", "m"],
+      ["ipc://@abstract", "m"],
+      ["nonsense", "m"],
+      ["tcp://127.0.0.1:*", "m"],
+    ]) {
+      assert.equal(directTarget(plain(words)), undefined, words.join(" "));
+    }
+  });
+});
+
+describe("the plain call's direct path from the command line", { timeout: 30_000 }, () => {
+  it("Ctrl-C cancels the running call on the server and exits 130", async () => {
+    const server = await startServer(["-d", "--bind", "tcp://127.0.0.1:0", anchorTs]);
+    try {
+      const client = new Cli(["rpc", server.address, "sleep", "30"]);
+      await client.waitFor("stderr", /^connecting to /m);
+      await server.cli.waitFor("stderr", /^<-- sleep /m);
+      client.child.kill("SIGINT");
+      const { code } = await client.exited;
+      assert.equal(code, 130, client.stderr);
+      assert.match(client.stderr, /^interrupted$/m);
+      await server.cli.waitFor("stderr", /^<-- _zerokit_cancel /m);
+    } finally {
+      await server.cli.stop();
+    }
+  });
+});
