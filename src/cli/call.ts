@@ -2,9 +2,10 @@
  * The command line's plain client call, `zerokit rpc ADDRESS METHOD [PARAMS...]` (or `zerorpc
  * ...`) with no flag, as an entry of its own. The build bundles this module and what it imports
  * into one CommonJS file, dist/src/cli/call.cjs, which bin/ tries first: a call that loads one
- * file through `require` skips the ES module loader's per-module work (resolution, linking, the
- * CommonJS export scan of zeromq) and takes about 60% of the CPU time the same code costs as ES
- * modules here. So nothing here may use `import.meta` (it is gone in the bundle), and what only
+ * file through `require` skips the ES module loader's per-module work. The call itself goes over
+ * direct.ts (ZMTP in plain JavaScript, no zeromq.js nor libzmq to load), and falls back to the
+ * zeromq.js client (rpc.js, left out of the bundle and loaded from dist/) for what that path
+ * does not speak. So nothing here may use `import.meta` (it is gone in the bundle), and what only
  * the full command line needs (commander, the other commands) stays out of its imports.
  *
  * main.ts uses the same pieces for every other command line.

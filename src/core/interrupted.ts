@@ -3,8 +3,8 @@
  * making of a socket's event monitor (on first access to `socket.events`) each start by
  * processing the socket's pending commands, which fails with EINTR when a signal arrives
  * meanwhile, before they have done anything: they are safe to repeat. A profiler's SIGPROF every
- * 20 µs broke the monitor and then connect() in 5 of 5 runs that made 300 States (300 binds in
- * the same storm never failed, but they start the same way). zeromq.js does not repeat them, so
+ * 20 µs broke the monitor and then connect() in 5 of 5 runs that made 300 States (binds in the
+ * same storm never failed, but they start the same way). zeromq.js does not repeat them, so
  * zerokit does.
  */
 import type * as zmq from "zeromq";

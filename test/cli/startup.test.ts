@@ -1,7 +1,8 @@
 /**
  * What one command loads. A plain client call runs from the build's one-file CommonJS bundle
- * (dist/src/cli/call.cjs, see src/cli/call.ts) and loads no ES module of ours; the bundle holds
- * neither commander nor what only a server or a flag needs. Any other call must not load the
+ * (dist/src/cli/call.cjs, see src/cli/call.ts) and loads no ES module of ours, nor zeromq.js (it
+ * speaks ZMTP itself, src/cli/direct.ts); the bundle holds neither commander, nor the zeromq.js
+ * client, nor what only a server or a flag needs. Any other call must not load the
  * RPC server, the state or ZRE code, the authenticator and certificate code, or tsx. The child
  * records the URL of every ES module it loads through a `module.register()` load hook (given in
  * NODE_OPTIONS) and, as it exits, every CommonJS file it required; the test reads both lists.

@@ -6,7 +6,14 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { distDir } from "../helpers.js";
 
-test("sockets bind, connect and watch their handshakes through a storm of signals", { timeout: 60_000 }, async () => {
+// The EINTRs were measured on Linux; elsewhere the profiler's signals may never reach libzmq's
+// calls, and the test could not fail.
+const LINUX_ONLY = process.platform === "linux" ? false : "the signal storm was measured on Linux";
+
+test("sockets bind, connect and watch their handshakes through a storm of signals", {
+  timeout: 60_000,
+  skip: LINUX_ONLY,
+}, async () => {
   // A profiler's SIGPROF every 20 µs interrupts libzmq: before zerokit retried EINTR, making 300
   // State clients failed in 5 of 5 runs, first in the socket monitor, then in connect().
   const profiles = mkdtempSync(join(tmpdir(), "zk-signals-"));

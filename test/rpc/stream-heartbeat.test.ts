@@ -15,7 +15,9 @@ import { RpcClient, RpcServer } from "../../src/rpc/index.js";
 import { freshEndpoint } from "../helpers.js";
 
 const T = { timeout: 20_000 };
-const PERIOD = 100;
+// Long enough that a busy test machine (two test files share two cores) blocking the loop for a
+// while does not make either side give the other up (after 2 periods) mid-test.
+const PERIOD = 250;
 const EMPTY = Buffer.alloc(0);
 
 interface Header {

@@ -12,7 +12,9 @@ import { Router } from "../../src/index.js";
 import { State } from "../../src/state/index.js";
 import { freshEndpoint } from "../helpers.js";
 
-const PERIOD = 100;
+// Long enough that a busy test machine (two test files share two cores) blocking the loop for a
+// while does not make either side give the other up (after 2 periods) mid-test.
+const PERIOD = 250;
 
 interface Header {
   message_id: Buffer;

@@ -87,6 +87,8 @@ const ZAP_ENDPOINT = "inproc://zeromq.zap.01";
  * handler closed a new one retries EADDRINUSE on it when that could not be watched.
  */
 const RELEASE_WAIT_MS = 2_000;
+/** How long a new handler retries its bind at least, once it has waited for the release. */
+const RELEASE_RETRY_MS = 200;
 const ZAP_VERSION = "1.0";
 /** Refusals kept in {@link Authenticator.recentRefusals}. */
 const RECENT_REFUSALS = 100;
@@ -409,14 +411,14 @@ function addressList(name: string, value: Iterable<string> | undefined): BlockLi
  * least one authenticator of the context is registered.
  */
 class ZapHandler {
-  static readonly #byContext = new Map<zmq.Context, ZapHandler>();
+  static readonly #byContext = new WeakMap<zmq.Context, ZapHandler>();
   /**
    * When a handler of the context last closed: libzmq frees the inproc name only later, in its
    * reaper thread, so a new handler's bind may meet EADDRINUSE for a few milliseconds after that.
    */
-  static readonly #closedAt = new Map<zmq.Context, number>();
+  static readonly #closedAt = new WeakMap<zmq.Context, number>();
   /** The last closed handler of each context, until libzmq has freed the endpoint it held. */
-  static readonly #releasing = new Map<zmq.Context, Promise<void>>();
+  static readonly #releasing = new WeakMap<zmq.Context, Promise<void>>();
   readonly #context: zmq.Context;
   readonly #socket: Router;
   /** Settles when libzmq has destroyed the socket, and so has unregistered its endpoint. */
@@ -475,7 +477,9 @@ class ZapHandler {
   async #bind(): Promise<void> {
     await ZapHandler.#releasing.get(this.#context);
     const closedAt = ZapHandler.#closedAt.get(this.#context);
-    const deadline = closedAt === undefined ? 0 : closedAt + RELEASE_WAIT_MS;
+    // Counted from after the wait too: when the release could not be seen and the wait ran out,
+    // the name may still be held, and the retries get their own time instead of one last try.
+    const deadline = closedAt === undefined ? 0 : Math.max(closedAt + RELEASE_WAIT_MS, Date.now() + RELEASE_RETRY_MS);
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
       try {
         await this.#socket.bind(ZAP_ENDPOINT);
