@@ -1,13 +1,15 @@
 /**
  * `npm run bench -- cli`: what one shell command costs. One `zerokit rpc EP echo x` against a
- * running server (wall time from spawn to exit, median and p90, CPU time and max RSS), next to the floor,
- * a bare `node -e 0`, and the ceiling, a minimal raw zeromq.js script making the same call
- * (a DEALER sending one zerorpc request, packed and unpacked with msgpackr, as any Node client of
- * zerorpc must). The same call with a flag (`-j`) is parsed by commander instead of the plain
- * call's own parser (src/cli/quick.ts) and runs from the ES modules of dist/ instead of the plain
- * call's one-file bundle (src/cli/call.ts): its row shows what those save. Then the wall and CPU time of a process that only imports each package entry,
- * next to one that imports `zeromq` alone. All processes of one round run back to back, round after
- * round, so every case sees the same machine; the rows are medians over the rounds.
+ * running server (wall time from spawn to exit, median and p90, CPU time and max RSS), next to
+ * the floor, a bare `node -e 0`, and a minimal raw zeromq.js script making the same call (a
+ * DEALER sending one zerorpc request, packed and unpacked with msgpackr): the ceiling of any
+ * client that loads zeromq.js. The plain call does not (it speaks ZMTP itself, src/cli/direct.ts),
+ * so it may beat that script. The same call with a flag (`-j`) is parsed by commander instead of
+ * the plain call's own parser (src/cli/quick.ts), runs from the ES modules of dist/ instead of
+ * the plain call's one-file bundle (src/cli/call.ts) and over the zeromq.js client: its row shows
+ * what those cost. Then the wall and CPU time of a process that only imports each package entry,
+ * next to one that imports `zeromq` alone. All processes of one round run back to back, round
+ * after round, so every case sees the same machine; the rows are medians over the rounds.
  *
  * Python's own `zerorpc` CLI makes the same call in the same rounds when it can: the Python named
  * by `ZK_BENCH_PYTHON` (default `python3`) runs `zerorpc.cli:main`, what zerorpc-python's
@@ -27,7 +29,7 @@ import { Child, childMain, median, type ProcessOutput, type Row, repoRoot, row, 
 const ROUNDS = 15;
 const ENTRIES = ["zerokit", "zerokit/rpc", "zerokit/state", "zerokit/zre", "zerokit/draft"];
 
-/** The ceiling: one zerorpc call with nothing but zeromq.js and msgpackr. */
+/** The ceiling of a zeromq.js client: one zerorpc call with nothing but zeromq.js and msgpackr. */
 function rawCallScript(endpoint: string): string {
   return `import { Dealer } from "zeromq";
 import { pack, unpack } from "msgpackr";
