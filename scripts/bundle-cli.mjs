@@ -1,9 +1,10 @@
 // The build's second step: bundles the command line's plain-call path (dist/src/cli/call.js, as
 // tsc wrote it) into one CommonJS file, dist/src/cli/call.cjs, which bin/start.cjs tries first.
-// See src/cli/call.ts for why. Packages stay external (zeromq, msgpackr: loaded by require).
-// Left out as well, and loaded from dist/ if ever reached, are the modules a plain call (a
-// client without flags) never runs: commander's flag table, the module loader and its checks,
-// the authenticator's policy and certificate files. test/cli/startup.test.ts checks the list.
+// See src/cli/call.ts for why. Packages stay external (msgpackr: loaded by require). Left out as
+// well, and loaded from dist/ if ever reached, are the zeromq.js client path (./rpc.js: a plain
+// call goes over direct.ts, and falls back to rpc.js only for what that does not speak) and
+// what a plain call never runs: commander's flag table, the module loader and its checks, the
+// authenticator's policy and certificate files. test/cli/startup.test.ts checks the list.
 import { build } from "esbuild";
 
 await build({
