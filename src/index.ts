@@ -61,6 +61,7 @@ export {
   QueueFullError,
   RemoteError,
   TimeoutError,
+  TooManyItemsError,
   ZerokitError,
   type ZerokitErrorOptions,
 } from "./core/errors.js";

@@ -98,6 +98,8 @@ export async function directCall(target: ZmtpAddress, args: RpcArgs, io: Io): Pr
 /** One call over one {@link ZmtpConnection}: the {@link ChannelHost} of its channel. */
 class DirectCall implements ChannelHost {
   readonly window = WINDOW;
+  /** Never reached: the command line iterates a stream (printing it) rather than collecting it. */
+  readonly maxCollected = Number.POSITIVE_INFINITY;
   readonly #command: string;
   readonly #args: RpcArgs;
   readonly #heartbeat: number | false;

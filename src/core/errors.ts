@@ -88,6 +88,20 @@ export class QueueFullError extends ZerokitError {
   }
 }
 
+/** A call awaited whole got more stream items than the client collects (iterate it instead). */
+export class TooManyItemsError extends ZerokitError {
+  override name = "TooManyItemsError";
+  readonly limit: number;
+  constructor(limit: number, options?: ZerokitErrorOptions) {
+    super(
+      `the stream sent more than ${limit} items to a call awaited whole (iterate it instead)`,
+      "ETOOMANYITEMS",
+      options,
+    );
+    this.limit = limit;
+  }
+}
+
 /** The remote side of an RPC raised an error; its name, message and stack are kept. */
 export class RemoteError extends ZerokitError {
   override name = "RemoteError";

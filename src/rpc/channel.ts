@@ -5,7 +5,7 @@
  * times come in as arguments, and what must go out (a credit grant, a cancel) goes through its
  * {@link ChannelHost}, so it is tested with plain numbers and a fake host.
  */
-import { AbortError } from "../core/errors.js";
+import { AbortError, TooManyItemsError } from "../core/errors.js";
 import type { PendingWork } from "../core/peers.js";
 import type { ResultSource } from "./result.js";
 
@@ -13,6 +13,8 @@ import type { ResultSource } from "./result.js";
 export interface ChannelHost {
   /** Stream items the server may send ahead of the consumer. */
   readonly window: number;
+  /** The most items a collecting consumer (a call awaited whole) holds before the call fails. */
+  readonly maxCollected: number;
   /** Sends the server a grant of `credit` more stream items. */
   sendCredit(channel: CallChannel, credit: number): void;
   /** The consumer stopped early (or gave up): settle the call with `reason` and tell the server. */
@@ -153,6 +155,12 @@ export class CallChannel<L = unknown> implements ResultSource<unknown, unknown>,
     this.deadline = Number.POSITIVE_INFINITY;
     this.serverCredit--;
     this.items.push(item);
+    if (this.mode === "collect" && this.items.length - this.itemHead > this.#host.maxCollected) {
+      // A collecting consumer grants credit as items come: without this bound, a server that
+      // streams forever would make the caller hold everything it sent.
+      this.#host.cancel(this, new TooManyItemsError(this.#host.maxCollected));
+      return true;
+    }
     this.grantCredit();
     this.#wakeConsumer();
     return true;

@@ -105,6 +105,12 @@ export interface ClientOptions {
   maxMessageSize?: number;
   /** Stream items the client lets the server send ahead of the consumer. Default 100. */
   streamWindow?: number;
+  /**
+   * The most stream items a call awaited whole (`await client.call(...)`) collects; past it the
+   * call fails with `TooManyItemsError` and is cancelled on the server. Iterating a call holds
+   * at most `streamWindow` items instead. Default 1,000,000.
+   */
+  maxCollectedItems?: number;
   /** Middleware. */
   hooks?: ClientHooks;
   /**
@@ -186,6 +192,7 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 type ClientChannel = CallChannel<Link>;
 
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
+const DEFAULT_MAX_COLLECTED = 1_000_000;
 /**
  * Largest stream window: the window is how many items a server may send ahead, so it is also
  * how many items one server can make an iterating caller hold.
@@ -202,6 +209,7 @@ function validateClientOptions(options: ClientOptions): void {
   checkBoolean("passiveHeartbeat", options.passiveHeartbeat);
   checkNumber("maxMessageSize", options.maxMessageSize, { min: 1, integer: true });
   checkNumber("streamWindow", options.streamWindow, { min: 2, max: MAX_STREAM_WINDOW, integer: true });
+  checkNumber("maxCollectedItems", options.maxCollectedItems, { min: 1, integer: true });
   checkObject("hooks", options.hooks);
   if (options.hooks) for (const name of HOOK_NAMES) checkFunction(`hooks.${name}`, options.hooks[name]);
   checkOneOf("framing", options.framing, FRAMINGS);
@@ -378,6 +386,7 @@ export class RpcClient implements AsyncDisposable {
     this.#window = options.streamWindow ?? 100;
     this.#host = {
       window: this.#window,
+      maxCollected: options.maxCollectedItems ?? DEFAULT_MAX_COLLECTED,
       sendCredit: (channel, credit) => this.#sendEvent(channel as ClientChannel, channelEventName("credit"), [credit]),
       cancel: (channel, reason) => this.#cancelChannel(channel as ClientChannel, reason),
       fail: (channel, error) => {

@@ -12,6 +12,7 @@ export {
   ProtocolError,
   RemoteError,
   TimeoutError,
+  TooManyItemsError,
   ZerokitError,
 } from "../core/errors.js";
 export {

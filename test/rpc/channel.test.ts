@@ -4,15 +4,16 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { AbortError } from "../../src/core/errors.js";
+import { AbortError, TooManyItemsError } from "../../src/core/errors.js";
 import { CallChannel, type ChannelHost, heartbeatVerdict } from "../../src/rpc/channel.js";
 
-function fakeHost(window = 10) {
+function fakeHost(window = 10, maxCollected = 1_000_000) {
   const grants: number[] = [];
   const cancels: Error[] = [];
   const failures: Error[] = [];
   const host: ChannelHost = {
     window,
+    maxCollected,
     sendCredit: (_channel, credit) => void grants.push(credit),
     cancel: (channel, reason) => {
       cancels.push(reason);
@@ -108,6 +109,26 @@ describe("call channel credit and items", () => {
     c.settle(undefined, undefined);
     assert.deepEqual(await all, ["a", "b"]);
     assert.equal(c.settle("again", undefined), false, "a channel settles once");
+  });
+
+  test("a collecting consumer holds at most maxCollected items: past it the call is cancelled", async () => {
+    const { host, cancels } = fakeHost(10, 5);
+    const c = channel(host);
+    const all = c.collect();
+    for (let i = 0; i < 5; i++) assert.ok(c.onItem(i));
+    assert.deepEqual(cancels, []);
+    c.onItem(5);
+    assert.equal(cancels.length, 1);
+    await assert.rejects(all, (error: unknown) => error instanceof TooManyItemsError && error.limit === 5);
+    // An iterating consumer is bounded by the window instead, and never by this.
+    const { host: roomy, cancels: none } = fakeHost(10, 1);
+    const it = channel(roomy);
+    const items = it.iterate();
+    for (let i = 0; i < 3; i++) {
+      assert.ok(it.onItem(i));
+      assert.deepEqual(await items.next(), { value: i, done: false });
+    }
+    assert.deepEqual(none, []);
   });
 
   test("a plain reply: await gives it; iterating gives an array's elements, or the value itself", async () => {

@@ -13,6 +13,7 @@ import {
   RpcServer,
   type StreamSink,
   TimeoutError,
+  TooManyItemsError,
 } from "../../src/rpc/index.js";
 import { BATCH_MARKER, decodeEvent, encodeFast, isBatchMarker, nextIdNumber } from "../../src/rpc/protocol.js";
 import * as anchor from "../fixtures/anchor.js";
@@ -73,6 +74,24 @@ for (const transport of networkTransports) {
       };
       await using q = await pair(async, transport);
       assert.deepEqual(await q.client.call("ticks", [2]), [{ i: 0 }, { i: 1 }]);
+    });
+
+    test("awaiting an endless stream fails at maxCollectedItems and stops the server's producer", T, async () => {
+      let stopped: Promise<unknown> | undefined;
+      const service = {
+        *forever() {
+          stopped = once(currentCall()!.signal, "abort");
+          for (let i = 0; ; i++) yield i;
+        },
+      };
+      await using p = await pair(service, transport, {}, { maxCollectedItems: 500 });
+      await assert.rejects(p.client.call("forever"), (error: unknown) => {
+        assert.ok(error instanceof TooManyItemsError, String(error));
+        assert.equal(error.code, "ETOOMANYITEMS");
+        return true;
+      });
+      await stopped;
+      assert.throws(() => new RpcClient({ maxCollectedItems: 0 }), /maxCollectedItems/);
     });
 
     test("breaking out of a stream ends it cleanly and the server stops producing", T, async () => {
