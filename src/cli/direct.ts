@@ -11,13 +11,13 @@
  * {@link FALLBACK} before the request was sent, so the call is never made twice.
  */
 import { parseEndpoint } from "../core/endpoint.js";
-import { AbortError, LostRemoteError, ProtocolError, TimeoutError } from "../core/errors.js";
+import { AbortError, LostRemoteError, MessageTooLargeError, ProtocolError, TimeoutError } from "../core/errors.js";
 import { type ZmtpAddress, ZmtpConnection } from "../core/zmtp.js";
 import { CallChannel, type ChannelHost } from "../rpc/channel.js";
 import { Ticker } from "../rpc/context.js";
 import {
   CANCEL,
-  DEFAULT_DECODE_LIMITS,
+  DEFAULT_MAX_MESSAGE,
   decodeEvent,
   type EventHeader,
   encodeEvent,
@@ -45,9 +45,14 @@ import type { Io, RpcArgs } from "./rpc.js";
 /** The direct path did not make the call (nothing was sent): the zeromq.js path makes it. */
 export const FALLBACK: unique symbol = Symbol("fallback");
 
-/** libzmq's defaults: reconnect every 100 ms; no frame limit there, 1 GiB here. */
+/** libzmq's default: reconnect every 100 ms. */
 const RECONNECT_MS = 100;
-const LIMITS = { maxFrameBytes: 1 << 30, maxFrames: 64 } as const;
+/**
+ * What the connection holds of one message at most. The zeromq.js client takes any message and
+ * then refuses one over its `maxMessageSize` (default {@link DEFAULT_MAX_MESSAGE}) by failing
+ * the call it answers; this path does the same, above a bound on memory of its own.
+ */
+const LIMITS = { maxFrameBytes: 1 << 30, maxFrames: 64, maxMessageBytes: 1 << 30 } as const;
 /** How often the call's clocks are checked (its timeout, the heartbeats). */
 const TICK_MS = 50;
 /** The stream window: what the zeromq.js client grants by default. */
@@ -106,6 +111,11 @@ class DirectCall implements ChannelHost {
   readonly #channel: CallChannel<undefined>;
   readonly #ticker: Ticker;
   readonly #link: ZmtpConnection;
+  /**
+   * Keeps the process alive while the call waits: the call's clocks run on an unref'd ticker, and
+   * the connection may hold nothing open for a while (between reconnects).
+   */
+  readonly #alive = setInterval(() => {}, 1 << 30);
   /** Settles with FALLBACK when the peer is not for this path before the request went out. */
   readonly #fallback: Promise<typeof FALLBACK>;
   #fallBack: () => void = () => {};
@@ -180,6 +190,7 @@ class DirectCall implements ChannelHost {
   }
 
   close(): void {
+    clearInterval(this.#alive);
     this.#ticker.stop();
     this.#link.close();
   }
@@ -254,9 +265,17 @@ class DirectCall implements ChannelHost {
       // Batches are a zerokit framing negotiated per connection; this path never asks for them.
       if (first < 0 || batch || frames.length !== first + 1) return;
       const blob = frames[first] as Buffer;
+      if (blob.length > DEFAULT_MAX_MESSAGE) {
+        // Not decoded, as the zeromq.js client does not: the size alone is the verdict.
+        const responseTo = readHeaderOnly(blob)?.response_to;
+        if (responseTo !== undefined && ownIdNumber(responseTo) === this.#channel.key) {
+          this.#channel.settle(undefined, new MessageTooLargeError(blob.length, DEFAULT_MAX_MESSAGE));
+        }
+        return;
+      }
       let event: RpcEvent;
       try {
-        event = decodeEvent(blob, DEFAULT_DECODE_LIMITS);
+        event = decodeEvent(blob);
       } catch (error) {
         // A well-formed header may still name the call, which must fail rather than wait.
         const responseTo = readHeaderOnly(blob)?.response_to;

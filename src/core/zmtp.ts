@@ -34,6 +34,8 @@ export interface ZmtpLimits {
   readonly maxFrameBytes: number;
   /** The most frames one message may have. */
   readonly maxFrames: number;
+  /** The largest message accepted (all its frames), in bytes. */
+  readonly maxMessageBytes: number;
 }
 
 /**
@@ -54,6 +56,8 @@ export class ZmtpReader {
   /** The frame whose body is being gathered. */
   #body: { buffer: Buffer; filled: number; flags: number } | undefined;
   #frames: Buffer[] = [];
+  /** Bytes of the message being read so far, frame headers aside. */
+  #messageBytes = 0;
 
   constructor(limits: ZmtpLimits) {
     this.#limits = limits;
@@ -88,6 +92,8 @@ export class ZmtpReader {
       const take = Math.min(need - this.#head.length, chunk.length - at);
       this.#head = Buffer.concat([this.#head, chunk.subarray(at, at + take)]);
       at += take;
+      // An older peer sends only the start of a greeting, then waits for ours to match it.
+      if (!this.#greeted) checkGreetingStart(this.#head);
       if (this.#head.length === need) {
         const head = this.#head;
         this.#head = EMPTY;
@@ -123,6 +129,12 @@ export class ZmtpReader {
       start = at + 2;
     }
     if (size > this.#limits.maxFrameBytes) throw tooLarge(BigInt(size), this.#limits.maxFrameBytes);
+    if (!(flags & FLAG_COMMAND)) {
+      this.#messageBytes += size;
+      if (this.#messageBytes > this.#limits.maxMessageBytes) {
+        throw new ProtocolError(`a ZMTP message of more than ${this.#limits.maxMessageBytes} bytes`);
+      }
+    }
     if (!inChunk) {
       if (size === 0) this.#frame(flags, EMPTY, out);
       else this.#body = { buffer: Buffer.allocUnsafe(size), filled: 0, flags };
@@ -159,6 +171,7 @@ export class ZmtpReader {
     }
     const frames = this.#frames;
     this.#frames = [];
+    this.#messageBytes = 0;
     out.push({ kind: "message", frames });
   }
 }
@@ -167,10 +180,23 @@ function tooLarge(size: bigint, limit: number): ProtocolError {
   return new ProtocolError(`a ZMTP frame of ${size} bytes (the limit is ${limit})`);
 }
 
-function readGreeting(bytes: Buffer): ZmtpInput {
-  if (bytes[0] !== 0xff || ((bytes[9] as number) & 0x01) === 0) {
-    throw new ProtocolError("the peer's greeting has no ZMTP signature");
+/**
+ * Checks as much of a greeting as has come, as libzmq does: a ZMTP 1.0 peer sends no signature
+ * (its first byte is a frame length), and a ZMTP 2.0 peer stops after its revision byte and
+ * socket type, so waiting for 64 bytes would wait for ever.
+ */
+function checkGreetingStart(bytes: Buffer): void {
+  if (bytes.length >= 1 && bytes[0] !== 0xff) throw new ProtocolError("the peer speaks ZMTP 1.0 (no signature)");
+  if (bytes.length >= 10 && ((bytes[9] as number) & 0x01) === 0) {
+    throw new ProtocolError("the peer speaks ZMTP 1.0 (no signature)");
   }
+  if (bytes.length >= 11 && (bytes[10] as number) < 3) {
+    throw new ProtocolError(`the peer speaks an older ZMTP (revision ${bytes[10]}), not ZMTP 3`);
+  }
+}
+
+function readGreeting(bytes: Buffer): ZmtpInput {
+  checkGreetingStart(bytes);
   const mechanism = bytes.toString("latin1", MECHANISM_OFFSET, MECHANISM_OFFSET + MECHANISM_BYTES).replace(/\0+$/, "");
   return { kind: "greeting", major: bytes[10] as number, minor: bytes[11] as number, mechanism };
 }
@@ -235,6 +261,12 @@ export function decodeProperties(data: Buffer): Map<string, Buffer> {
   return properties;
 }
 
+/**
+ * Most bytes waiting to be written before a PING goes unanswered: libzmq keeps one PONG pending,
+ * and a peer that PINGs without reading must not make us queue without end.
+ */
+const PONG_BACKLOG = 64 * 1024;
+
 /** The socket types a DEALER may talk to (ZMTP 3: RFC 28's compatibility table). */
 const DEALER_PEERS = new Set(["DEALER", "ROUTER", "REP"]);
 
@@ -249,8 +281,11 @@ export interface ZmtpEvents {
   message(frames: Buffer[]): void;
   /**
    * The peer is something this connection does not speak (another mechanism, an older ZMTP,
-   * a socket type a DEALER cannot talk to, an ERROR command): `reason` says which. The
-   * connection is closed; zeromq.js can take over, as nothing was sent yet on this attempt.
+   * a socket type a DEALER cannot talk to, an ERROR command, a close in the handshake): `reason`
+   * says which. Only before the first handshake completed: the connection is closed, and
+   * zeromq.js can take over, as nothing was sent yet. After one completed, the same is a drop
+   * and the connection is made again, as libzmq does (a proxy in front of a restarting server
+   * closes connections at once for a while).
    */
   unsupported(reason: string): void;
   /** The connection dropped after its handshake (it reconnects on its own). */
@@ -278,6 +313,8 @@ export class ZmtpConnection {
   readonly #events: ZmtpEvents;
   #socket: Socket | undefined;
   #ready = false;
+  /** Whether a handshake ever completed (then a refused one is a drop, not unsupported). */
+  #wasEverReady = false;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -328,6 +365,10 @@ export class ZmtpConnection {
     // A peer refusing what we are: we stop (unsupported) instead of reconnecting.
     let finished = false;
     const unsupported = (reason: string) => {
+      if (this.#wasEverReady) {
+        socket.destroy(); // a drop: "close" reconnects
+        return;
+      }
       finished = true;
       this.close();
       this.#events.unsupported(reason);
@@ -347,7 +388,6 @@ export class ZmtpConnection {
       for (const input of inputs) {
         if (finished) return;
         if (input.kind === "greeting") {
-          if (input.major < 3) return unsupported(`the peer speaks ZMTP ${input.major}`);
           if (input.mechanism !== "NULL") return unsupported(`the peer wants the ${input.mechanism} mechanism`);
           const properties = new Map([
             ["Socket-Type", Buffer.from("DEALER", "latin1")],
@@ -370,10 +410,12 @@ export class ZmtpConnection {
             }
             if (!DEALER_PEERS.has(type)) return unsupported(`the peer is a ${type || "socket of no type"}`);
             this.#ready = true;
+            this.#wasEverReady = true;
             this.#events.ready();
           } else if (input.name === "PING") {
             // PING: a 2-byte TTL, then a context the PONG echoes (ZMTP 3.1).
-            socket.write(encodeCommand("PONG", input.data.subarray(2, 2 + 16)));
+            if (socket.writableLength <= PONG_BACKLOG)
+              socket.write(encodeCommand("PONG", input.data.subarray(2, 2 + 16)));
           }
         } else if (this.#ready) {
           this.#events.message(input.frames);
@@ -394,7 +436,9 @@ export class ZmtpConnection {
       this.#ready = false;
       if (this.#closed || finished) return;
       // libzmq closes a handshake it refuses (another mechanism: after its signature alone).
-      if (connected && !wasReady) return unsupported("the peer closed the connection in the handshake");
+      if (connected && !wasReady && !this.#wasEverReady) {
+        return unsupported("the peer closed the connection in the handshake");
+      }
       if (wasReady) this.#events.dropped();
       this.#timer = setTimeout(() => this.#connect(), this.#reconnectMs);
     });

@@ -35,6 +35,7 @@ import { CallChannel, type ChannelHost, type ConsumeMode, type RequestInfo } fro
 import { currentCall, Ticker } from "./context.js";
 import {
   CANCEL,
+  DEFAULT_MAX_MESSAGE,
   decodeEvent,
   type EventFrames,
   type EventHeader,
@@ -191,7 +192,6 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 
 type ClientChannel = CallChannel<Link>;
 
-const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
 const DEFAULT_MAX_COLLECTED = 1_000_000;
 /**
  * Largest stream window: the window is how many items a server may send ahead, so it is also

@@ -24,6 +24,7 @@ import { type AnyFunction, collectMethods, type MethodInfo } from "./introspect.
 import {
   contextOf,
   DEFAULT_DECODE_LIMITS,
+  DEFAULT_MAX_MESSAGE,
   decodeEvent,
   type EventHeader,
   encodeEvent,
@@ -35,7 +36,6 @@ import {
 
 /** One-way events have no client to lose: their signal never aborts. */
 const NEVER_ABORTED = new AbortController().signal;
-const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
 const DEFAULT_MAX_PENDING = 1000;
 const ASYNC_CONTEXT_MODES = [true, false, "auto"] as const;
 

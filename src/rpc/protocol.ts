@@ -41,6 +41,8 @@ export interface RpcEvent {
 }
 
 export const PROTOCOL_VERSION = 3;
+/** The largest message a server, client or receiver accepts unless told otherwise: 100 MiB. */
+export const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
 export const HEARTBEAT = "_zpc_hb";
 export const MORE = "_zpc_more";
 export const OK = "OK";

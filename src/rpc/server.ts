@@ -28,6 +28,7 @@ import { argsTuple, collectMethods, inspectEntry, type MethodInfo } from "./intr
 import {
   contextOf,
   DEFAULT_DECODE_LIMITS,
+  DEFAULT_MAX_MESSAGE,
   type DecodeLimits,
   decodeEvent,
   ERR,
@@ -219,7 +220,6 @@ export interface ServerStats {
   droppedReplies: number;
 }
 
-const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
 const DEFAULT_MAX_CREDIT = 1000;
 const DEFAULT_MAX_CALLS_PER_PEER = 10_000;
 const DEFAULT_MAX_PEER_BACKLOG = 64 * 1024 * 1024;

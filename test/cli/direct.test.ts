@@ -5,14 +5,19 @@
  * it hands a server it cannot speak to back before sending anything; Ctrl-C cancels the call.
  */
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer } from "node:net";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as zmq from "zeromq";
 import { directCall, directTarget, FALLBACK } from "../../src/cli/direct.js";
 import { quickRpcArgs } from "../../src/cli/quick.js";
 import { type Io, type RpcArgs, runRpc } from "../../src/cli/rpc.js";
-import { decodeEvent, encodeEvent } from "../../src/rpc/protocol.js";
+import { encodeCommand, encodeGreeting, encodeProperties } from "../../src/core/zmtp.js";
+import { currentCall } from "../../src/rpc/context.js";
+import { DEFAULT_MAX_MESSAGE, decodeEvent, encodeEvent } from "../../src/rpc/protocol.js";
 import { RpcServer } from "../../src/rpc/server.js";
-import { anchorTs, Cli, freshEndpoint, networkTransports, startServer } from "../helpers.js";
+import { anchorTs, Cli, distDir, freshEndpoint, networkTransports, runNode, startServer } from "../helpers.js";
 
 /** What a call printed, and its exit status. */
 interface Printed {
@@ -173,6 +178,103 @@ describe("the plain call's direct path", { timeout: 30_000 }, () => {
       assert.match(printed.stderr, /^ProtocolError: OK must carry \[result\], got /m);
     } finally {
       hostile.close();
+    }
+  });
+
+  it("a reply over the client's message limit fails the call with MessageTooLargeError", async () => {
+    const generous = new zmq.Router({ linger: 0 });
+    try {
+      await generous.bind("tcp://127.0.0.1:*");
+      void (async () => {
+        for await (const [identity, , request] of generous) {
+          const event = decodeEvent(request as Buffer);
+          if (event.name.startsWith("_zpc")) continue;
+          const header = { message_id: Buffer.from("x"), v: 3, response_to: event.header.message_id as Buffer };
+          const reply = encodeEvent(header, "OK", [Buffer.alloc(DEFAULT_MAX_MESSAGE + 1)]);
+          await generous.send([identity as Buffer, Buffer.alloc(0), reply]);
+        }
+      })().catch(() => {});
+      const printed = await same(plain([generous.lastEndpoint as string, "big"], { timeout: 10 }));
+      assert.equal(printed.status, 1);
+      assert.match(
+        printed.stderr,
+        /^MessageTooLargeError: message of \d+ bytes exceeds the limit of 104857600 bytes$/m,
+      );
+    } finally {
+      generous.close();
+    }
+  });
+
+  it("a connection lost after the request, then refused in its handshakes, ends in TimeoutExpired", async () => {
+    // Like a proxy in front of a restarting server: the first connection takes the request and
+    // drops; every later one is closed as soon as our greeting arrives.
+    let connections = 0;
+    const server = createServer((socket) => {
+      connections++;
+      if (connections > 1) {
+        socket.once("data", () => socket.destroy());
+        return;
+      }
+      const ready = encodeCommand("READY", encodeProperties(new Map([["Socket-Type", Buffer.from("ROUTER")]])));
+      const greeting = encodeGreeting();
+      greeting[32] = 1;
+      socket.write(Buffer.concat([greeting, ready]));
+      let received = 0;
+      socket.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > 64 + 43) socket.destroy(); // past our greeting and READY: the request
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const endpoint = `tcp://127.0.0.1:${(server.address() as { port: number }).port}`;
+      const printed = await direct(plain([endpoint, "hello"], { timeout: 0.5 }));
+      assert.deepEqual(printed, {
+        status: 1,
+        stdout: "",
+        stderr: `connecting to "${endpoint}"\nTimeoutExpired: timeout after 0.5s, when calling remote method hello\n`,
+      });
+      assert.ok(connections >= 3, `it kept reconnecting (${connections} connections)`);
+      // In a process of its own: while the call waits, nothing may let the process end early.
+      connections = 0;
+      const child = await runNode(
+        join(distDir, "test", "fixtures", "direct-call.js"),
+        [endpoint, "hello", "0.5"],
+        20_000,
+      );
+      assert.equal(child.code, 1, child.output);
+      assert.match(child.output, /^TimeoutExpired: timeout after 0\.5s/m);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("Ctrl-C on the direct path cancels the call on the server and exits 130", async () => {
+    let started: () => void = () => {};
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    let aborted: Promise<unknown> | undefined;
+    const server = new RpcServer(
+      {
+        hang: async () => {
+          const signal = currentCall()?.signal as AbortSignal;
+          aborted = once(signal, "abort");
+          started();
+          await aborted;
+        },
+      },
+      { heartbeat: 30_000 },
+    );
+    try {
+      const endpoint = await server.bind("tcp://127.0.0.1:*");
+      const call = direct(plain([endpoint, "hang"]), running);
+      const printed = await call;
+      assert.deepEqual(printed, { status: 130, stdout: "", stderr: `connecting to "${endpoint}"\ninterrupted\n` });
+      await aborted; // the handler's signal aborted: the cancel reached it (heartbeats are 30 s apart)
+    } finally {
+      server.close();
     }
   });
 

@@ -25,7 +25,7 @@ import {
 import { fuzzMessageCount, fuzzSeed, Random } from "../fuzz/random.js";
 import { freshEndpoint, networkTransports } from "../helpers.js";
 
-const LIMITS = { maxFrameBytes: 1 << 20, maxFrames: 8 };
+const LIMITS = { maxFrameBytes: 1 << 20, maxFrames: 8, maxMessageBytes: 1536 * 1024 };
 
 /** A peer's greeting (libzmq's shape: ZMTP 3.1, as a server). */
 function greeting(mechanism = "NULL", major = 3): Buffer {
@@ -108,7 +108,7 @@ describe("ZMTP reader", () => {
           return true;
         },
       );
-    refuse(Buffer.alloc(64), /no ZMTP signature/);
+    refuse(Buffer.alloc(64), /ZMTP 1\.0 \(no signature\)/);
     refuse(Buffer.concat([greeting(), Buffer.from([0x08, 0])]), /unknown flags/);
     const huge = Buffer.alloc(9);
     huge[0] = 0x02;
@@ -124,6 +124,18 @@ describe("ZMTP reader", () => {
     refuse(Buffer.concat([greeting(), Buffer.from([0x01, 0]), encodeCommand("PING")]), /command inside a message/);
     refuse(Buffer.concat([greeting(), Buffer.from([0x05, 0])]), /command with the MORE flag/);
     refuse(Buffer.concat([greeting(), Buffer.from([0x04, 3, 9, 65, 66])]), /shorter than its name/);
+    const half = Buffer.alloc(900_000);
+    refuse(Buffer.concat([greeting(), message([half, half])]), /message of more than 1572864 bytes/);
+  });
+
+  it("knows an older ZMTP from the first bytes, as libzmq does (such a peer then waits for ours)", () => {
+    // ZMTP 1.0: a frame length and flags, no signature.
+    assert.throws(() => new ZmtpReader(LIMITS).push(Buffer.from([0x01, 0x00])), /ZMTP 1\.0/);
+    // ZMTP 2.0 (libzmq 3.x): the signature, revision 1 and its socket type, then nothing more.
+    const zmtp2 = Buffer.concat([greeting().subarray(0, 10), Buffer.from([0x01, 0x05])]);
+    assert.throws(() => new ZmtpReader(LIMITS).push(zmtp2), /older ZMTP \(revision 1\)/);
+    // A ZMTP 3 greeting cut anywhere is no error, only incomplete.
+    for (let cut = 1; cut < 64; cut++) assert.deepEqual(new ZmtpReader(LIMITS).push(greeting().subarray(0, cut)), []);
   });
 
   it("properties round-trip, names looked up case-insensitively; cut-short ones are refused", () => {
@@ -140,7 +152,7 @@ describe("ZMTP reader", () => {
     assert.throws(() => decodeProperties(Buffer.from([5, 65])), ProtocolError);
   });
 
-  it("seeded garbage after a greeting: only ProtocolErrors, and bounded memory", () => {
+  it("seeded garbage after a greeting: only ProtocolErrors, and messages within the frame bound", () => {
     const seed = fuzzSeed();
     const random = new Random(seed);
     const rounds = fuzzMessageCount(2000);
@@ -265,8 +277,9 @@ describe("ZMTP connection to libzmq peers", { timeout: 20_000 }, () => {
     }
   });
 
-  it("answers libzmq's heartbeats: a silent connection outlives a 50 ms PING and 150 ms timeout", async () => {
-    const router = new zmq.Router({ linger: 0, heartbeatInterval: 50, heartbeatTimeout: 150 });
+  it("answers libzmq's heartbeats: a silent connection outlives a 100 ms PING and 1 s timeout", async () => {
+    // The timeout is long enough that a busy test machine stalling this loop cannot cause a drop.
+    const router = new zmq.Router({ linger: 0, heartbeatInterval: 100, heartbeatTimeout: 1000 });
     const disconnects: string[] = [];
     router.events.on("disconnect", (event) => disconnects.push(event.type));
     try {
@@ -275,8 +288,8 @@ describe("ZMTP connection to libzmq peers", { timeout: 20_000 }, () => {
       try {
         await next("ready");
         // What is tested is time passing with no message: libzmq drops a peer that does not
-        // answer its PINGs within the timeout. Four timeouts of silence.
-        await new Promise<void>((resolve) => setTimeout(resolve, 600));
+        // answer its PINGs within the timeout. Two and a half timeouts of silence.
+        await new Promise<void>((resolve) => setTimeout(resolve, 2500));
         link.send([Buffer.alloc(0), Buffer.from("still here")]);
         const [, , body] = await router.receive();
         assert.equal(body?.toString(), "still here");
@@ -386,11 +399,46 @@ describe("ZMTP connection to hand-written peers", { timeout: 20_000 }, () => {
     }
   });
 
-  it("ZMTP 2 and a READY before the greeting's end are unsupported", async () => {
-    const old = await handWritten((socket) => socket.write(greeting("NULL", 2)));
+  it("ZMTP 1.0 and 2.0 peers (which wait after their first bytes) and a PING before READY are unsupported", async () => {
+    const zmtp1 = await handWritten((socket) => socket.write(Buffer.from([0x01, 0x00])));
+    const zmtp2 = await handWritten((socket) =>
+      socket.write(Buffer.concat([greeting().subarray(0, 10), Buffer.from([0x01, 0x05])])),
+    );
     const early = await handWritten((socket) => socket.write(Buffer.concat([greeting(), encodeCommand("PING")])));
-    servers.push(old.server, early.server);
-    assert.match(String((await watched(old.address).next("unsupported")).detail), /ZMTP 2/);
+    servers.push(zmtp1.server, zmtp2.server, early.server);
+    assert.match(String((await watched(zmtp1.address).next("unsupported")).detail), /ZMTP 1\.0/);
+    assert.match(String((await watched(zmtp2.address).next("unsupported")).detail), /revision 1/);
     assert.match(String((await watched(early.address).next("unsupported")).detail), /PING command in the handshake/);
+  });
+
+  it("once a handshake completed, a refused one later is a drop: it keeps reconnecting", async () => {
+    let connections = 0;
+    const { server, address } = await handWritten((socket) => {
+      connections++;
+      if (connections === 1 || connections >= 4) {
+        socket.write(Buffer.concat([greeting(), ready("ROUTER")]));
+        if (connections === 1) {
+          // Dropped once our READY is in (our greeting is 64 bytes, our READY 43).
+          let received = 0;
+          socket.on("data", (chunk: Buffer) => {
+            received += chunk.length;
+            if (received >= 64 + 43) setImmediate(() => socket.destroy());
+          });
+        }
+      } else {
+        socket.once("data", () => socket.destroy()); // closed after our greeting, as a proxy might
+      }
+    });
+    servers.push(server);
+    const { link, next, seen } = watched(address);
+    try {
+      await next("ready");
+      await next("dropped");
+      await next("ready");
+      assert.ok(connections >= 4, `${connections} connections`);
+      assert.ok(!seen.some((event) => event.kind === "unsupported"));
+    } finally {
+      link.close();
+    }
   });
 });

@@ -84,7 +84,13 @@ for (const transport of networkTransports) {
           for (let i = 0; ; i++) yield i;
         },
       };
-      await using p = await pair(service, transport, {}, { maxCollectedItems: 500 });
+      // Heartbeats far apart: the producer's abort must come from the cancel, not a lost peer.
+      await using p = await pair(
+        service,
+        transport,
+        { heartbeat: 30_000 },
+        { maxCollectedItems: 500, heartbeat: 30_000 },
+      );
       await assert.rejects(p.client.call("forever"), (error: unknown) => {
         assert.ok(error instanceof TooManyItemsError, String(error));
         assert.equal(error.code, "ETOOMANYITEMS");
