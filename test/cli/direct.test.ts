@@ -15,7 +15,7 @@ import { quickRpcArgs } from "../../src/cli/quick.js";
 import { type Io, type RpcArgs, runRpc } from "../../src/cli/rpc.js";
 import { encodeCommand, encodeGreeting, encodeProperties } from "../../src/core/zmtp.js";
 import { currentCall } from "../../src/rpc/context.js";
-import { DEFAULT_MAX_MESSAGE, decodeEvent, encodeEvent } from "../../src/rpc/protocol.js";
+import { DEFAULT_MAX_MESSAGE, decodeEvent, encodeEvent, type RpcEvent } from "../../src/rpc/protocol.js";
 import { RpcServer } from "../../src/rpc/server.js";
 import { anchorTs, Cli, distDir, freshEndpoint, networkTransports, runNode, startServer } from "../helpers.js";
 
@@ -70,6 +70,36 @@ async function same(args: RpcArgs): Promise<Printed> {
   return one;
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/** How a {@link rawServer} answers one request: a reply on the call's channel, or any frames. */
+interface Answer {
+  event: RpcEvent;
+  reply: (name: string, args: unknown, responseTo?: unknown) => Promise<void>;
+  send: (frames: Buffer[]) => Promise<void>;
+}
+
+/** A raw zeromq.js ROUTER playing a zerorpc server; without `answer` it never answers. */
+async function rawServer(answer?: (request: Answer) => Promise<void>) {
+  const router = new zmq.Router({ linger: 0 });
+  await router.bind("tcp://127.0.0.1:*");
+  if (answer) {
+    void (async () => {
+      for await (const [identity, , request] of router) {
+        const event = decodeEvent(request as Buffer);
+        const send = (frames: Buffer[]) => router.send([identity as Buffer, ...frames]);
+        const reply = (name: string, args: unknown, responseTo: unknown = event.header.message_id) =>
+          send([
+            EMPTY,
+            encodeEvent({ message_id: Buffer.from("x"), v: 3, response_to: responseTo as Buffer }, name, args),
+          ]);
+        await answer({ event, reply, send });
+      }
+    })().catch(() => {});
+  }
+  return { endpoint: router.lastEndpoint as string, close: () => router.close() };
+}
+
 describe("the plain call's direct path", { timeout: 30_000 }, () => {
   const servers: RpcServer[] = [];
   const endpoints = new Map<string, string>();
@@ -119,10 +149,9 @@ describe("the plain call's direct path", { timeout: 30_000 }, () => {
   }
 
   it("a server that never answers: the call times out (as TimeoutExpired, after the call's timeout)", async () => {
-    const silent = new zmq.Router({ linger: 0 });
+    const silent = await rawServer();
     try {
-      await silent.bind("tcp://127.0.0.1:*");
-      const printed = await same(plain([silent.lastEndpoint as string, "anything"], { timeout: 0.3 }));
+      const printed = await same(plain([silent.endpoint, "anything"], { timeout: 0.3 }));
       assert.equal(printed.status, 1);
       assert.match(printed.stderr, /^TimeoutExpired: timeout after 0\.3s, when calling remote method anything$/m);
     } finally {
@@ -131,17 +160,9 @@ describe("the plain call's direct path", { timeout: 30_000 }, () => {
   });
 
   it("a server that stops beating after its first beat: LostRemote after two periods", async () => {
-    const dying = new zmq.Router({ linger: 0 });
+    const dying = await rawServer(({ reply }) => reply("_zpc_hb", [0]));
     try {
-      await dying.bind("tcp://127.0.0.1:*");
-      void (async () => {
-        for await (const [identity, , request] of dying) {
-          const event = decodeEvent(request as Buffer);
-          const header = { message_id: Buffer.from("hb"), v: 3, response_to: event.header.message_id };
-          await dying.send([identity as Buffer, Buffer.alloc(0), encodeEvent(header, "_zpc_hb", [0])]);
-        }
-      })().catch(() => {});
-      const printed = await same(plain([dying.lastEndpoint as string, "slow"], { heartbeat: 0.1 }));
+      const printed = await same(plain([dying.endpoint, "slow"], { heartbeat: 0.1 }));
       assert.equal(printed.status, 1);
       assert.match(
         printed.stderr,
@@ -153,27 +174,16 @@ describe("the plain call's direct path", { timeout: 30_000 }, () => {
   });
 
   it("a hostile server: garbage and replies to other calls are passed over; a malformed reply fails the call", async () => {
-    const hostile = new zmq.Router({ linger: 0 });
+    const hostile = await rawServer(async ({ event, reply, send }) => {
+      if (event.name === "_zpc_hb" || event.name === "_zpc_more") return;
+      await send([Buffer.from([0xc1, 0xc1])]);
+      await send([EMPTY, Buffer.from([0xde, 0xad, 0xbe])]);
+      await reply("OK", ["for someone else"], Buffer.from("zk-0000deadbeef"));
+      await reply("OK", ["for nobody"], Buffer.from("nobody"));
+      await reply("OK", "not a tuple");
+    });
     try {
-      await hostile.bind("tcp://127.0.0.1:*");
-      void (async () => {
-        for await (const [identity, , request] of hostile) {
-          const event = decodeEvent(request as Buffer);
-          if (event.name === "_zpc_hb" || event.name === "_zpc_more") continue;
-          const to = (name: string, args: unknown, responseTo: unknown = event.header.message_id) =>
-            hostile.send([
-              identity as Buffer,
-              Buffer.alloc(0),
-              encodeEvent({ message_id: Buffer.from("x"), v: 3, response_to: responseTo as Buffer }, name, args),
-            ]);
-          await hostile.send([identity as Buffer, Buffer.from([0xc1, 0xc1])]);
-          await hostile.send([identity as Buffer, Buffer.alloc(0), Buffer.from([0xde, 0xad, 0xbe])]);
-          await to("OK", ["for someone else"], Buffer.from("zk-0000deadbeef"));
-          await to("OK", ["for nobody"], Buffer.from("nobody"));
-          await to("OK", "not a tuple");
-        }
-      })().catch(() => {});
-      const printed = await same(plain([hostile.lastEndpoint as string, "evil"], { timeout: 5 }));
+      const printed = await same(plain([hostile.endpoint, "evil"], { timeout: 5 }));
       assert.equal(printed.status, 1);
       assert.match(printed.stderr, /^ProtocolError: OK must carry \[result\], got /m);
     } finally {
@@ -182,19 +192,11 @@ describe("the plain call's direct path", { timeout: 30_000 }, () => {
   });
 
   it("a reply over the client's message limit fails the call with MessageTooLargeError", async () => {
-    const generous = new zmq.Router({ linger: 0 });
+    const generous = await rawServer(async ({ event, reply }) => {
+      if (!event.name.startsWith("_zpc")) await reply("OK", [Buffer.alloc(DEFAULT_MAX_MESSAGE + 1)]);
+    });
     try {
-      await generous.bind("tcp://127.0.0.1:*");
-      void (async () => {
-        for await (const [identity, , request] of generous) {
-          const event = decodeEvent(request as Buffer);
-          if (event.name.startsWith("_zpc")) continue;
-          const header = { message_id: Buffer.from("x"), v: 3, response_to: event.header.message_id as Buffer };
-          const reply = encodeEvent(header, "OK", [Buffer.alloc(DEFAULT_MAX_MESSAGE + 1)]);
-          await generous.send([identity as Buffer, Buffer.alloc(0), reply]);
-        }
-      })().catch(() => {});
-      const printed = await same(plain([generous.lastEndpoint as string, "big"], { timeout: 10 }));
+      const printed = await same(plain([generous.endpoint, "big"], { timeout: 10 }));
       assert.equal(printed.status, 1);
       assert.match(
         printed.stderr,
