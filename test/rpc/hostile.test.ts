@@ -219,8 +219,13 @@ describe("one client never starves the others", () => {
       answers,
       Array.from({ length: 50 }, (_, i) => i),
     );
-    // Wait on the server's own count, without sleeping: the last replies reach the backlog bound.
-    while (s.server.stats.droppedReplies === 0) await s.client.call("echo", [0]);
+    // Wait on the server's own count, without sleeping. The raw client keeps asking meanwhile:
+    // its own receive pipe (1,000 messages) and the kernel's socket buffers may hold all of the
+    // first 200 replies, and only more replies are sure to reach the server's backlog bound.
+    while (s.server.stats.droppedReplies === 0) {
+      await s.raw.send([EMPTY, request(freshId(), "echo", [big])]);
+      await s.client.call("echo", [0]);
+    }
     assert.ok(s.problems.some((p) => /replies unread/.test(p.message)));
   });
 });
