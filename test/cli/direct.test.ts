@@ -100,6 +100,35 @@ async function rawServer(answer?: (request: Answer) => Promise<void>) {
   return { endpoint: router.lastEndpoint as string, close: () => router.close() };
 }
 
+/**
+ * A peer like a proxy in front of a restarting server: the first connection completes its
+ * handshake, takes the request and drops; every later one is closed as soon as our greeting
+ * arrives. One per call made, so that no late connection of another call takes the first.
+ */
+async function proxyLike() {
+  let connections = 0;
+  const server = createServer((socket) => {
+    connections++;
+    if (connections > 1) {
+      socket.once("data", () => socket.destroy());
+      return;
+    }
+    const ready = encodeCommand("READY", encodeProperties(new Map([["Socket-Type", Buffer.from("ROUTER")]])));
+    const greeting = encodeGreeting();
+    greeting[32] = 1;
+    socket.write(Buffer.concat([greeting, ready]));
+    let received = 0;
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > 64 + 43) socket.destroy(); // past our greeting and READY: the request
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const endpoint = `tcp://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return { server, endpoint, connections: () => connections };
+}
+
 describe("the plain call's direct path", { timeout: 30_000 }, () => {
   const servers: RpcServer[] = [];
   const endpoints = new Map<string, string>();
@@ -208,47 +237,27 @@ describe("the plain call's direct path", { timeout: 30_000 }, () => {
   });
 
   it("a connection lost after the request, then refused in its handshakes, ends in TimeoutExpired", async () => {
-    // Like a proxy in front of a restarting server: the first connection takes the request and
-    // drops; every later one is closed as soon as our greeting arrives.
-    let connections = 0;
-    const server = createServer((socket) => {
-      connections++;
-      if (connections > 1) {
-        socket.once("data", () => socket.destroy());
-        return;
-      }
-      const ready = encodeCommand("READY", encodeProperties(new Map([["Socket-Type", Buffer.from("ROUTER")]])));
-      const greeting = encodeGreeting();
-      greeting[32] = 1;
-      socket.write(Buffer.concat([greeting, ready]));
-      let received = 0;
-      socket.on("data", (chunk: Buffer) => {
-        received += chunk.length;
-        if (received > 64 + 43) socket.destroy(); // past our greeting and READY: the request
-      });
-    });
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
+    const inProcess = await proxyLike();
+    const ownProcess = await proxyLike();
     try {
-      const endpoint = `tcp://127.0.0.1:${(server.address() as { port: number }).port}`;
-      const printed = await direct(plain([endpoint, "hello"], { timeout: 0.5 }));
+      const printed = await direct(plain([inProcess.endpoint, "hello"], { timeout: 0.5 }));
       assert.deepEqual(printed, {
         status: 1,
         stdout: "",
-        stderr: `connecting to "${endpoint}"\nTimeoutExpired: timeout after 0.5s, when calling remote method hello\n`,
+        stderr: `connecting to "${inProcess.endpoint}"\nTimeoutExpired: timeout after 0.5s, when calling remote method hello\n`,
       });
-      assert.ok(connections >= 3, `it kept reconnecting (${connections} connections)`);
+      assert.ok(inProcess.connections() >= 3, `it kept reconnecting (${inProcess.connections()} connections)`);
       // In a process of its own: while the call waits, nothing may let the process end early.
-      connections = 0;
       const child = await runNode(
         join(distDir, "test", "fixtures", "direct-call.js"),
-        [endpoint, "hello", "0.5"],
+        [ownProcess.endpoint, "hello", "0.5"],
         20_000,
       );
       assert.equal(child.code, 1, child.output);
       assert.match(child.output, /^TimeoutExpired: timeout after 0\.5s/m);
     } finally {
-      server.close();
+      inProcess.server.close();
+      ownProcess.server.close();
     }
   });
 
