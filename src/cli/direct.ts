@@ -11,34 +11,25 @@
  * {@link FALLBACK} before the request was sent, so the call is never made twice.
  */
 import { parseEndpoint } from "../core/endpoint.js";
-import { AbortError, LostRemoteError, MessageTooLargeError, ProtocolError, TimeoutError } from "../core/errors.js";
+import { AbortError, MessageTooLargeError, ProtocolError } from "../core/errors.js";
 import { type ZmtpAddress, ZmtpConnection } from "../core/zmtp.js";
 import { CallChannel, type ChannelHost } from "../rpc/channel.js";
 import { Ticker } from "../rpc/context.js";
 import {
   CANCEL,
+  channelHeader,
   DEFAULT_MAX_MESSAGE,
   decodeEvent,
-  type EventHeader,
   encodeEvent,
+  encodeFast,
   FEATURES,
-  idBytes,
-  idString,
   nextIdNumber,
   ownIdNumber,
-  PROTOCOL_VERSION,
+  peekResponseTo,
   type RpcEvent,
-  readHeaderOnly,
 } from "../rpc/protocol.js";
 import { remoteErrorOf, typedRemoteError } from "../rpc/remote-errors.js";
-import {
-  channelEventName,
-  isOkArgs,
-  meaningOf,
-  readErrorTuple,
-  replyFrames,
-  replyShapeError,
-} from "../rpc/semantics.js";
+import { channelEventName, isOkArgs, meaningOf, replyFrames } from "../rpc/semantics.js";
 import { printReply, reportCallError } from "./reply.js";
 import type { Io, RpcArgs } from "./rpc.js";
 
@@ -210,46 +201,28 @@ class DirectCall implements ChannelHost {
   #onReady(): void {
     if (this.#sent) return; // a reconnect: the server forgot the call with the old connection
     this.#sent = true;
-    const header: EventHeader = { message_id: idBytes(idString(this.#channel.key)), v: PROTOCOL_VERSION };
-    this.#link.send([EMPTY, encodeEvent(header, this.#command, this.#args.params)]);
+    this.#link.send([EMPTY, encodeFast(this.#channel.key, undefined, this.#command, this.#args.params)]);
   }
 
   #sendOnChannel(key: number, name: string, args: unknown): void {
-    const header: EventHeader = {
-      message_id: idBytes(idString(nextIdNumber())),
-      v: PROTOCOL_VERSION,
-      response_to: idBytes(idString(key)),
-    };
-    this.#link.send([EMPTY, encodeEvent(header, name, args)]);
+    this.#link.send([EMPTY, encodeEvent(channelHeader(key), name, args)]);
   }
 
   /** After Ctrl-C: ask whether the server understands cancel (unknown events can wedge Python). */
   #probeCancel(): void {
     if (!this.#sent || !this.#link.ready) return;
     this.#probeKey = nextIdNumber();
-    const header: EventHeader = { message_id: idBytes(idString(this.#probeKey)), v: PROTOCOL_VERSION };
-    this.#link.send([EMPTY, encodeEvent(header, FEATURES, [])]);
+    this.#link.send([EMPTY, encodeFast(this.#probeKey, undefined, FEATURES, [])]);
   }
 
   #onTick(now: number): void {
     const channel = this.#channel;
     switch (channel.check(now, this.#heartbeat)) {
       case "timeout":
-        channel.settle(
-          undefined,
-          new TimeoutError(
-            `timeout after ${channel.timeoutMs} ms, when calling remote method ${channel.method}`,
-            channel.timeoutMs,
-          ),
-        );
+        channel.settle(undefined, channel.timeoutError());
         return;
       case "lost":
-        channel.settle(
-          undefined,
-          new LostRemoteError(
-            `lost remote after ${2 * (this.#heartbeat as number)} ms without heartbeat, when calling remote method ${channel.method}`,
-          ),
-        );
+        channel.settle(undefined, channel.lostError(this.#heartbeat as number));
         return;
       case "beat":
         channel.beat(now);
@@ -267,10 +240,7 @@ class DirectCall implements ChannelHost {
       const blob = frames[first] as Buffer;
       if (blob.length > DEFAULT_MAX_MESSAGE) {
         // Not decoded, as the zeromq.js client does not: the size alone is the verdict.
-        const responseTo = readHeaderOnly(blob)?.response_to;
-        if (responseTo !== undefined && ownIdNumber(responseTo) === this.#channel.key) {
-          this.#channel.settle(undefined, new MessageTooLargeError(blob.length, DEFAULT_MAX_MESSAGE));
-        }
+        this.#failIfOurs(blob, new MessageTooLargeError(blob.length, DEFAULT_MAX_MESSAGE));
         return;
       }
       let event: RpcEvent;
@@ -278,13 +248,8 @@ class DirectCall implements ChannelHost {
         event = decodeEvent(blob);
       } catch (error) {
         // A well-formed header may still name the call, which must fail rather than wait.
-        const responseTo = readHeaderOnly(blob)?.response_to;
-        if (responseTo !== undefined && ownIdNumber(responseTo) === this.#channel.key) {
-          this.#channel.settle(
-            undefined,
-            new ProtocolError(`a reply could not be decoded: ${(error as Error).message}`, { cause: error }),
-          );
-        }
+        const message = `a reply could not be decoded: ${(error as Error).message}`;
+        this.#failIfOurs(blob, new ProtocolError(message, { cause: error }));
         return;
       }
       const responseTo = event.header.response_to;
@@ -296,40 +261,25 @@ class DirectCall implements ChannelHost {
     }
   }
 
+  /** Fails the call with `error` when `blob`'s header (read alone) answers it. */
+  #failIfOurs(blob: Buffer, error: Error): void {
+    const responseTo = peekResponseTo(blob);
+    if (responseTo !== undefined && ownIdNumber(responseTo) === this.#channel.key)
+      this.#channel.settle(undefined, error);
+  }
+
   #dispatch(event: RpcEvent): void {
     const channel = this.#channel;
-    const args = event.args;
-    const meaning = meaningOf(event.name);
+    const action = channel.onReply(meaningOf(event.name), event.args, performance.now());
     if (this.#replyKind === undefined) {
-      if (meaning === "stream-item" || meaning === "stream-end") this.#replyKind = "stream";
-      else if (meaning === "ok") this.#replyKind = "ok";
+      if (channel.streaming) this.#replyKind = "stream";
+      else if (action === "ok") this.#replyKind = "ok";
     }
-    switch (meaning) {
-      case "ok":
-        if (!isOkArgs(args)) channel.settle(undefined, replyShapeError("ok", args));
-        else if (channel.streaming) channel.settle(undefined, new ProtocolError("OK in the middle of a stream"));
-        else channel.settle(args[0], undefined);
-        return;
-      case "error": {
-        const tuple = readErrorTuple(args);
-        channel.settle(undefined, tuple ? typedRemoteError(remoteErrorOf(tuple)) : replyShapeError("error", args));
-        return;
-      }
-      case "stream-item":
-        if (!channel.onItem(args)) {
-          channel.settle(undefined, new ProtocolError("the server sent a stream item beyond the credit granted"));
-        }
-        return;
-      case "stream-end":
-        channel.streaming = true;
-        channel.settle(undefined, undefined);
-        return;
-      case "heartbeat":
-        channel.heard(performance.now());
-        return;
-      default:
-        return; // credit (we never stream to the server), or an event this client does not know
-    }
+    if (action === "ok") channel.settle((event.args as [unknown])[0], undefined);
+    else if (action === "end") channel.settle(undefined, undefined);
+    else if (action instanceof ProtocolError) channel.settle(undefined, action);
+    else if (action !== undefined && action !== "unknown")
+      channel.settle(undefined, typedRemoteError(remoteErrorOf(action)));
   }
 
   #onProbeReply(event: RpcEvent): void {

@@ -5,9 +5,10 @@
  * times come in as arguments, and what must go out (a credit grant, a cancel) goes through its
  * {@link ChannelHost}, so it is tested with plain numbers and a fake host.
  */
-import { AbortError, TooManyItemsError } from "../core/errors.js";
+import { AbortError, LostRemoteError, ProtocolError, TimeoutError, TooManyItemsError } from "../core/errors.js";
 import type { PendingWork } from "../core/peers.js";
 import type { ResultSource } from "./result.js";
+import { type ErrorTuple, type EventMeaning, isOkArgs, readErrorTuple, replyShapeError } from "./semantics.js";
 
 /** What a channel asks of the client that owns it. */
 export interface ChannelHost {
@@ -52,6 +53,14 @@ export function heartbeatVerdict(
   if (now - lastBeat >= period) return "beat";
   return undefined;
 }
+
+/**
+ * What a reply event leaves its call's owner to do (see {@link CallChannel.onReply}): `"ok"`,
+ * settle with the event's `args[0]`; an {@link ErrorTuple}, settle with that remote error;
+ * `"end"`, settle the finished stream; a `ProtocolError`, the event broke the protocol (fail
+ * the call); `"unknown"`, an event no client expects (report it); undefined, nothing.
+ */
+export type ReplyAction = "ok" | "end" | "unknown" | ErrorTuple | ProtocolError | undefined;
 
 /** Facts about a request, given to client hooks. */
 export interface RequestInfo {
@@ -143,6 +152,57 @@ export class CallChannel<L = unknown> implements ResultSource<unknown, unknown>,
     if (now >= this.deadline) return "timeout";
     if (period === false || !this.beating) return undefined;
     return heartbeatVerdict(this.lastHeard, this.lastBeat, now, period);
+  }
+
+  /**
+   * Applies one reply event, by its meaning, to this call: a stream item is taken (a violation
+   * past the credit granted), a stream's end and a heartbeat noted, a credit grant ignored (a
+   * client never streams to its server). OK and ERR are checked and left to the owner, which
+   * may run hooks before it settles. One rule for every client of a channel.
+   *
+   * @example
+   * const action = channel.onReply(meaningOf(event.name), event.args, performance.now());
+   * if (action === "ok") settle((event.args as [unknown])[0]);
+   */
+  onReply(meaning: EventMeaning, args: unknown, now: number): ReplyAction {
+    switch (meaning) {
+      case "ok":
+        if (!isOkArgs(args)) return replyShapeError("ok", args);
+        return this.streaming ? new ProtocolError("OK in the middle of a stream") : "ok";
+      case "error":
+        return readErrorTuple(args) ?? replyShapeError("error", args);
+      case "stream-item":
+        // More items than granted: an honest server waits, so buffering them would let one
+        // server make the caller hold anything.
+        return this.onItem(args)
+          ? undefined
+          : new ProtocolError("the server sent a stream item beyond the credit granted");
+      case "stream-end":
+        this.streaming = true;
+        return "end";
+      case "heartbeat":
+        this.heard(now);
+        return undefined;
+      case "credit":
+        return undefined; // a Python server grants credit for its own receive queue: we never stream to it
+      default:
+        return "unknown";
+    }
+  }
+
+  /** The error of a call whose first reply did not come by its deadline. */
+  timeoutError(): TimeoutError {
+    return new TimeoutError(
+      `timeout after ${this.timeoutMs} ms, when calling remote method ${this.method}`,
+      this.timeoutMs,
+    );
+  }
+
+  /** The error of a call whose server went silent for two heartbeat periods of `period` ms. */
+  lostError(period: number): LostRemoteError {
+    return new LostRemoteError(
+      `lost remote after ${2 * period} ms without heartbeat, when calling remote method ${this.method}`,
+    );
   }
 
   /**

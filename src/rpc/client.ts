@@ -35,6 +35,7 @@ import { CallChannel, type ChannelHost, type ConsumeMode, type RequestInfo } fro
 import { currentCall, Ticker } from "./context.js";
 import {
   CANCEL,
+  channelHeader,
   DEFAULT_MAX_MESSAGE,
   decodeEvent,
   type EventFrames,
@@ -54,22 +55,14 @@ import {
   type PackedHeaders,
   PROTOCOL_VERSION,
   packHeaderEntries,
+  peekResponseTo,
   type RpcEvent,
-  readHeaderOnly,
   splitParts,
   type WireId,
 } from "./protocol.js";
 import { remoteErrorOf, typedRemoteError } from "./remote-errors.js";
 import { DualResult } from "./result.js";
-import {
-  batchFrames,
-  channelEventName,
-  isOkArgs,
-  meaningOf,
-  readErrorTuple,
-  replyFrames,
-  replyShapeError,
-} from "./semantics.js";
+import { batchFrames, channelEventName, meaningOf, replyFrames } from "./semantics.js";
 import type { EventObserver } from "./server.js";
 
 /** Options of one call. */
@@ -886,59 +879,25 @@ export class RpcClient implements AsyncDisposable {
   }
 
   #dispatch(channel: ClientChannel, event: RpcEvent, frames: Message): void {
-    const args = event.args;
-    switch (meaningOf(event.name)) {
-      case "ok": {
-        if (!isOkArgs(args)) {
-          this.#violation(channel, replyShapeError("ok", args), frames);
-          return;
-        }
-        if (channel.streaming) {
-          this.#violation(channel, new ProtocolError("OK in the middle of a stream"), frames);
-          return;
-        }
-        const value = args[0];
-        this.#hooks?.afterCall?.(channel.request ?? { method: channel.method, args: [], headers: {} }, value);
-        this.#forget(channel, undefined, value);
-        return;
-      }
-      case "error": {
-        const tuple = readErrorTuple(args);
-        if (!tuple) {
-          this.#violation(channel, replyShapeError("error", args), frames);
-          return;
-        }
-        const remote = remoteErrorOf(tuple);
-        const replaced = this.#hooks?.onRemoteError?.(
-          channel.request ?? { method: channel.method, args: [], headers: {} },
-          remote,
-        );
-        this.#forget(channel, replaced instanceof Error ? replaced : typedRemoteError(remote));
-        return;
-      }
-      case "stream-item":
-        if (!channel.onItem(args)) {
-          // More items than granted: an honest server waits, so buffering them would let one
-          // server make the caller hold anything.
-          this.#violation(
-            channel,
-            new ProtocolError("the server sent a stream item beyond the credit granted"),
-            frames,
-          );
-        }
-        return;
-      case "stream-end":
-        channel.streaming = true;
-        this.#forget(channel, undefined, undefined);
-        return;
-      case "heartbeat":
-        channel.heard(performance.now());
-        return;
-      case "credit":
-        return; // a Python server grants credit for its own receive queue: we never stream to it
-      default:
-        this.#report(new ProtocolError(`unknown event ${JSON.stringify(event.name.slice(0, 64))}`), frames);
-        return;
+    const action = channel.onReply(meaningOf(event.name), event.args, performance.now());
+    if (action === undefined) return;
+    if (action === "ok") {
+      const value = (event.args as [unknown])[0];
+      this.#hooks?.afterCall?.(channel.request ?? { method: channel.method, args: [], headers: {} }, value);
+      this.#forget(channel, undefined, value);
+    } else if (action === "end") {
+      this.#forget(channel, undefined, undefined);
+    } else if (action === "unknown") {
+      this.#report(new ProtocolError(`unknown event ${JSON.stringify(event.name.slice(0, 64))}`), frames);
+    } else if (action instanceof ProtocolError) {
+      this.#violation(channel, action, frames);
+    } else {
+      const remote = remoteErrorOf(action);
+      const replaced = this.#hooks?.onRemoteError?.(
+        channel.request ?? { method: channel.method, args: [], headers: {} },
+        remote,
+      );
+      this.#forget(channel, replaced instanceof Error ? replaced : typedRemoteError(remote));
     }
   }
 
@@ -958,11 +917,7 @@ export class RpcClient implements AsyncDisposable {
   }
 
   #sendEvent(channel: ClientChannel, name: string, args: unknown): void {
-    const header: EventHeader = {
-      message_id: idBytes(idString(nextIdNumber())),
-      v: PROTOCOL_VERSION,
-      response_to: idBytes(idString(channel.key)),
-    };
+    const header = channelHeader(channel.key);
     this.#onEvent?.("out", name, header, args);
     // A credit grant or heartbeat that cannot leave would leave the call waiting for nothing.
     this.#post(channel.link, encodeEvent(header, name, args), (error) => {
@@ -1030,25 +985,12 @@ export class RpcClient implements AsyncDisposable {
     for (const channel of this.#channels.values()) {
       switch (channel.check(now, period)) {
         case "timeout":
-          this.#forget(
-            channel,
-            new TimeoutError(
-              `timeout after ${channel.timeoutMs} ms, when calling remote method ${channel.method}`,
-              channel.timeoutMs,
-            ),
-          );
+          this.#forget(channel, channel.timeoutError());
           break;
-        case "lost": {
-          const silence = 2 * (period as number);
-          channel.link.peer?.suspect(silence);
-          this.#forget(
-            channel,
-            new LostRemoteError(
-              `lost remote after ${silence} ms without heartbeat, when calling remote method ${channel.method}`,
-            ),
-          );
+        case "lost":
+          channel.link.peer?.suspect(2 * (period as number));
+          this.#forget(channel, channel.lostError(period as number));
           break;
-        }
         case "beat":
           channel.beat(now);
           this.#sendEvent(channel, channelEventName("heartbeat"), [0]);
@@ -1085,13 +1027,4 @@ function asProtocolError(error: unknown, what: string): ProtocolError {
   if (error instanceof ProtocolError) return error;
   const text = error instanceof Error ? error.message : String(error);
   return new ProtocolError(`${what}: ${text}`, { cause: error });
-}
-
-/**
- * The `response_to` of a reply too large to decode, or that does not decode, read from its header
- * alone: that call must then fail instead of waiting for a reply that will never come.
- */
-function peekResponseTo(blob: Buffer): WireId | undefined {
-  const responseTo = readHeaderOnly(blob)?.response_to;
-  return typeof responseTo === "string" || responseTo instanceof Uint8Array ? responseTo : undefined;
 }

@@ -424,6 +424,23 @@ const KEY_MESSAGE_ID = Buffer.from([0xaa, ...Buffer.from("message_id")]);
 const KEY_V3 = Buffer.from([0xa1, 0x76, 0x03]);
 const KEY_RESPONSE_TO = Buffer.from([0xab, ...Buffer.from("response_to")]);
 
+/**
+ * The header of an event on call `key`'s channel (a heartbeat, a credit grant, a cancel): a
+ * fresh id of its own, in response to the call's.
+ */
+export function channelHeader(key: number): EventHeader {
+  return { message_id: idBytes(idString(nextIdNumber())), v: PROTOCOL_VERSION, response_to: idBytes(idString(key)) };
+}
+
+/**
+ * The `response_to` of a reply too large to decode, or that does not decode, read from its header
+ * alone: that call must then fail instead of waiting for a reply that will never come.
+ */
+export function peekResponseTo(blob: Buffer): WireId | undefined {
+  const responseTo = readHeaderOnly(blob)?.response_to;
+  return typeof responseTo === "string" || responseTo instanceof Uint8Array ? responseTo : undefined;
+}
+
 /** A fresh id as a number; its wire form is {@link ID_PREFIX} + 12 hex digits. */
 export function nextIdNumber(): number {
   idCounter = (idCounter + 1) % 0x1000000000000;

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { AbortError, TooManyItemsError } from "../../src/core/errors.js";
+import { AbortError, ProtocolError, TooManyItemsError } from "../../src/core/errors.js";
 import { CallChannel, type ChannelHost, heartbeatVerdict } from "../../src/rpc/channel.js";
 
 function fakeHost(window = 10, maxCollected = 1_000_000) {
@@ -129,6 +129,30 @@ describe("call channel credit and items", () => {
       assert.deepEqual(await items.next(), { value: i, done: false });
     }
     assert.deepEqual(none, []);
+  });
+
+  test("onReply: what each reply event leaves to the owner, one rule for every client", () => {
+    const { host, grants } = fakeHost(10);
+    const c = channel(host);
+    assert.equal(c.onReply("ok", ["v"], 0), "ok");
+    assert.match(String(c.onReply("ok", "v", 0)), /OK must carry \[result\]/);
+    assert.deepEqual(c.onReply("error", ["E", "msg", "tb"], 0), { name: "E", message: "msg", traceback: "tb" });
+    assert.ok(c.onReply("error", [1], 0) instanceof ProtocolError);
+    assert.equal(c.onReply("heartbeat", [0], 42), undefined);
+    assert.equal(c.lastHeard, 42);
+    assert.equal(c.onReply("credit", [5], 0), undefined);
+    assert.equal(c.onReply("call", [], 0), "unknown");
+    const s = channel(host);
+    void s.collect();
+    assert.equal(s.onReply("stream-item", 1, 0), undefined);
+    assert.deepEqual(grants, [10]);
+    assert.match(String(s.onReply("ok", ["late"], 0)), /OK in the middle of a stream/);
+    assert.equal(s.onReply("stream-end", [], 0), "end");
+    const greedy = channel(fakeHost(10).host);
+    assert.equal(greedy.onReply("stream-item", 1, 0), undefined);
+    // An iterating consumer that took nothing: the 10 granted are used up, the 11th is refused.
+    for (let i = 0; i < 10; i++) greedy.onReply("stream-item", i, 0);
+    assert.match(String(greedy.onReply("stream-item", 99, 0)), /beyond the credit granted/);
   });
 
   test("a plain reply: await gives it; iterating gives an array's elements, or the value itself", async () => {
