@@ -10,9 +10,8 @@
  * ROUTER/DEALER/REP, a refused handshake) goes back to the zeromq.js path: it returns
  * {@link FALLBACK} before the request was sent, so the call is never made twice.
  */
-import { parseEndpoint } from "../core/endpoint.js";
 import { AbortError, MessageTooLargeError, ProtocolError } from "../core/errors.js";
-import { type ZmtpAddress, ZmtpConnection } from "../core/zmtp.js";
+import { type ZmtpAddress, ZmtpConnection, zmtpAddress } from "../core/zmtp.js";
 import { CallChannel, type ChannelHost } from "../rpc/channel.js";
 import { Ticker } from "../rpc/context.js";
 import {
@@ -58,17 +57,7 @@ const EMPTY = Buffer.alloc(0);
 export function directTarget(args: RpcArgs): ZmtpAddress | undefined {
   const { address, command } = args;
   if (address === undefined || command === undefined) return undefined;
-  let endpoint: ReturnType<typeof parseEndpoint>;
-  try {
-    endpoint = parseEndpoint(address, "connect");
-  } catch {
-    return undefined;
-  }
-  if (endpoint.transport === "ipc") return endpoint.path.startsWith("@") ? undefined : { path: endpoint.path };
-  if (endpoint.transport !== "tcp" || typeof endpoint.port !== "number" || endpoint.host.includes("%"))
-    return undefined;
-  const host = endpoint.host.startsWith("[") ? endpoint.host.slice(1, -1) : endpoint.host;
-  return { host, port: endpoint.port };
+  return zmtpAddress(address);
 }
 
 /**

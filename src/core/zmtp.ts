@@ -10,6 +10,7 @@
  * is the transport: connecting, the handshake, reconnecting like libzmq, PING/PONG.
  */
 import { connect, type Socket } from "node:net";
+import { parseEndpoint } from "./endpoint.js";
 import { ProtocolError } from "./errors.js";
 
 /** The greeting of ZMTP 3.x: signature, version, mechanism, as-server, filler. */
@@ -273,6 +274,27 @@ const DEALER_PEERS = new Set(["DEALER", "ROUTER", "REP"]);
 /** Where to connect: what {@link parseEndpoint} gives for tcp and ipc. */
 export type ZmtpAddress = { readonly host: string; readonly port: number } | { readonly path: string };
 
+/**
+ * Where a connection to `endpoint` goes, for the tcp and ipc endpoints this connection can reach
+ * (a host name is resolved by `node:net`); undefined for anything else (inproc, abstract ipc, a
+ * scoped IPv6 address, an endpoint that does not parse), which zeromq.js must take.
+ *
+ * @example
+ * zmtpAddress("tcp://127.0.0.1:4242"); // { host: "127.0.0.1", port: 4242 }
+ */
+export function zmtpAddress(endpoint: string): ZmtpAddress | undefined {
+  let parsed: ReturnType<typeof parseEndpoint>;
+  try {
+    parsed = parseEndpoint(endpoint, "connect");
+  } catch {
+    return undefined;
+  }
+  if (parsed.transport === "ipc") return parsed.path.startsWith("@") ? undefined : { path: parsed.path };
+  if (parsed.transport !== "tcp" || typeof parsed.port !== "number" || parsed.host.includes("%")) return undefined;
+  const host = parsed.host.startsWith("[") ? parsed.host.slice(1, -1) : parsed.host;
+  return { host, port: parsed.port };
+}
+
 /** What a {@link ZmtpConnection} tells its owner. */
 export interface ZmtpEvents {
   /** The handshake completed: messages may be sent (again, after a reconnect). */
@@ -290,6 +312,8 @@ export interface ZmtpEvents {
   unsupported(reason: string): void;
   /** The connection dropped after its handshake (it reconnects on its own). */
   dropped(): void;
+  /** What was written has gone to the kernel: {@link ZmtpConnection.congested} is false again. */
+  drain?(): void;
 }
 
 /**
@@ -316,6 +340,8 @@ export class ZmtpConnection {
   /** Whether a handshake ever completed (then a refused one is a drop, not unsupported). */
   #wasEverReady = false;
   #closed = false;
+  /** Whether the connection keeps the process alive (see {@link hold}). */
+  #held = true;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(address: ZmtpAddress, limits: ZmtpLimits, reconnectMs: number, events: ZmtpEvents) {
@@ -329,6 +355,30 @@ export class ZmtpConnection {
   /** Whether the handshake is complete (so {@link send} may be called). */
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /**
+   * Whether written bytes wait in memory for the kernel (the peer reads slower than we write):
+   * an owner that bounds what it holds stops sending until `drain`.
+   */
+  get congested(): boolean {
+    return this.#socket?.writableNeedDrain ?? false;
+  }
+
+  /**
+   * Whether the connection (its socket, its reconnect timer) keeps the process alive: yes by
+   * default; an owner with nothing waiting lets go, as a zeromq.js socket with no receive does.
+   */
+  hold(held: boolean): void {
+    if (this.#held === held) return;
+    this.#held = held;
+    if (held) {
+      this.#socket?.ref();
+      this.#timer?.ref();
+    } else {
+      this.#socket?.unref();
+      this.#timer?.unref();
+    }
   }
 
   /** Sends one message; false when not connected (the caller's clocks decide what follows). */
@@ -357,6 +407,7 @@ export class ZmtpConnection {
     const socket =
       "path" in this.#address ? connect(this.#address.path) : connect(this.#address.port, this.#address.host);
     this.#socket = socket;
+    if (!this.#held) socket.unref();
     socket.setNoDelay(true);
     socket.write(encodeGreeting());
     const reader = new ZmtpReader(this.#limits);
@@ -428,6 +479,9 @@ export class ZmtpConnection {
         socket.destroy();
       }
     });
+    socket.on("drain", () => {
+      if (this.#socket === socket) this.#events.drain?.();
+    });
     socket.on("error", () => {}); // followed by "close", where it is handled
     socket.on("close", () => {
       if (this.#socket !== socket) return;
@@ -441,6 +495,7 @@ export class ZmtpConnection {
       }
       if (wasReady) this.#events.dropped();
       this.#timer = setTimeout(() => this.#connect(), this.#reconnectMs);
+      if (!this.#held) this.#timer.unref();
     });
   }
 }

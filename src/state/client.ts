@@ -9,6 +9,7 @@ import {
   checkFunction,
   checkNumber,
   checkObject,
+  checkOneOf,
   checkSignal,
   checkString,
 } from "../core/options.js";
@@ -61,6 +62,13 @@ export interface StateOptions {
    * A refused handshake fails operations with `AuthenticationError` (EAUTH).
    */
   security?: ClientSecurity;
+  /**
+   * How messages travel. `"auto"` (the default) speaks ZMTP in plain JavaScript to a server
+   * without CURVE on tcp or ipc: the same wire at about a third of the client CPU per round
+   * trip, so many client processes scale. CURVE, inproc and servers it cannot speak to (found in
+   * the first handshake, before anything is sent) use a zeromq.js DEALER, as `"zeromq"` always does.
+   */
+  transport?: "auto" | "zeromq";
 }
 
 /** Options of {@link State.watch}. */
@@ -155,6 +163,7 @@ export function checkStateOptions(options: unknown): asserts options is StateOpt
   checkDuration("timeout", o.timeout);
   if (o.heartbeat !== false) checkDuration("heartbeat", o.heartbeat);
   checkClientSecurity("security", o.security);
+  if (o.transport !== undefined) checkOneOf("transport", o.transport, ["auto", "zeromq"]);
 }
 
 /**
@@ -195,6 +204,7 @@ export class State<T extends object = Record<string, unknown>> implements AsyncD
         timeout: this.#timeout,
         heartbeat: options.heartbeat ?? 5000,
         security: options.security,
+        transport: options.transport,
       });
   }
 

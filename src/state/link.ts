@@ -1,6 +1,7 @@
 /**
- * The State client's connection: one DEALER per state server, held by the core peer set (its
- * security per peer), speaking the zerorpc protocol with zerokit framing to a zerokit server. It
+ * The State client's connection to its server (over a {@link LinkTransport}: plain-JavaScript
+ * ZMTP, or a zeromq.js DEALER for CURVE and inproc), speaking the zerorpc protocol with zerokit
+ * framing to a zerokit server. It
  * does only what the state contract needs (calls, and the one stream a watch is), so a call
  * costs one id, one encoded frame, one map entry and one promise; deadlines and heartbeats are
  * checked by one ticker for every call rather than a timer each.
@@ -14,10 +15,9 @@ import {
   ProtocolError,
   TimeoutError,
 } from "../core/errors.js";
-import { type Peer, PeerSet, type PendingWork } from "../core/peers.js";
+import type { PendingWork } from "../core/peers.js";
 import type { ClientSecurity } from "../core/security/index.js";
 import type { Message } from "../core/socket.js";
-import { Dealer } from "../core/sockets.js";
 import { heartbeatVerdict } from "../rpc/channel.js";
 import { currentCall, Ticker } from "../rpc/context.js";
 import {
@@ -43,6 +43,7 @@ import {
 } from "../rpc/protocol.js";
 import { remoteErrorOf, typedRemoteError } from "../rpc/remote-errors.js";
 import { batchFrames, isOkArgs, readErrorTuple } from "../rpc/semantics.js";
+import { type LinkTransport, openTransport, type TransportChoice } from "./transport.js";
 
 /** Options of a {@link StateLink} (checked by the State that makes it). */
 export interface LinkOptions {
@@ -51,6 +52,8 @@ export interface LinkOptions {
   /** Heartbeat period of a call that waits (and of a watch), ms, or false. */
   heartbeat: number | false;
   security?: ClientSecurity | undefined;
+  /** How messages travel (see {@link TransportChoice}). Default `"auto"`. */
+  transport?: TransportChoice | undefined;
 }
 
 /** Largest request or reply, as the RPC client's default. */
@@ -60,18 +63,6 @@ const MAX_BATCH_EVENTS = 256;
 const MAX_BATCH_BYTES = 1024 * 1024;
 /** Stream items a watch lets the server send ahead of its consumer. */
 const STREAM_WINDOW = 100;
-
-/** One server of the link: its peer, the receive armed on it, and the batch of this turn. */
-interface Route {
-  readonly peer: Peer<Dealer>;
-  receiving: Promise<void> | undefined;
-  sentThisTurn: boolean;
-  batch: Buffer[];
-  batchBytes: number;
-  endTurn: () => void;
-  onFrames: (frames: Message) => void;
-  onReceiveError: (error: unknown) => void;
-}
 
 /** An open call: settled by its reply, its deadline, a lost heartbeat, an abort or its peer's failure. */
 class Channel implements PendingWork {
@@ -92,7 +83,6 @@ class Channel implements PendingWork {
     readonly link: StateLink,
     readonly key: number,
     readonly method: string,
-    readonly route: Route,
     readonly timeoutMs: number,
     now: number,
   ) {
@@ -100,7 +90,7 @@ class Channel implements PendingWork {
     this.lastBeat = now;
     this.deadline = now + timeoutMs;
   }
-  /** From the peer set: the peer was removed or refused its handshake. */
+  /** From the transport: the server refused the handshake. */
   fail(error: Error): void {
     this.link.finish(this, error);
   }
@@ -196,8 +186,15 @@ export class StateLink implements AsyncDisposable {
   readonly address: string;
   readonly #timeout: number;
   readonly #heartbeat: number | false;
-  readonly #peers: PeerSet<Dealer>;
-  readonly #routes = new Map<Peer<Dealer>, Route>();
+  readonly #transport: LinkTransport;
+  /** Whether an event went out in this turn of the event loop (the ones after it are batched). */
+  #sentThisTurn = false;
+  #batch: Buffer[] = [];
+  #batchBytes = 0;
+  readonly #endTurn = (): void => {
+    this.#sentThisTurn = false;
+    this.#flush();
+  };
   readonly #channels = new Map<number, Channel>();
   readonly #ticker: Ticker;
   #closed = false;
@@ -212,12 +209,17 @@ export class StateLink implements AsyncDisposable {
     this.address = address;
     this.#timeout = options.timeout;
     this.#heartbeat = options.heartbeat;
-    this.#peers = new PeerSet<Dealer>({
-      socket: (security) => new Dealer({ ...security }),
-      defaults: options.security ? { security: options.security } : {},
+    this.#transport = openTransport(address, options.security, options.transport ?? "auto", {
+      message: (frames) => {
+        // The one boundary of this receive loop: whatever a message does, the loop goes on.
+        try {
+          this.#onMessage(frames);
+        } catch {
+          this.protocolErrors++;
+        }
+      },
+      busy: () => this.#channels.size > 0,
     });
-    const route = this.#route(this.#peers.add(address));
-    this.#routes.set(route.peer, route);
     // Deadlines are seconds long and heartbeats seconds apart, so a tick every 100 ms (finer only
     // for short ones) keeps them within a few percent, with a quarter of the wake-ups of the
     // RPC client's 25 ms tick in every client process.
@@ -227,35 +229,6 @@ export class StateLink implements AsyncDisposable {
       (now) => this.#onTick(now),
       () => this.#channels.size > 0,
     );
-  }
-
-  #route(peer: Peer<Dealer>): Route {
-    const route: Route = {
-      peer,
-      receiving: undefined,
-      sentThisTurn: false,
-      batch: [],
-      batchBytes: 0,
-      endTurn: () => {
-        route.sentThisTurn = false;
-        this.#flush(route);
-      },
-      onFrames: (frames) => {
-        route.receiving = undefined;
-        // The one boundary of this receive loop: whatever a message does, the loop goes on.
-        try {
-          this.#onMessage(frames);
-        } catch {
-          this.protocolErrors++;
-        }
-        if (this.#channels.size > 0) this.#listen(route);
-      },
-      onReceiveError: (error) => {
-        route.receiving = undefined;
-        if (!(error instanceof ClosedError) && !this.#closed && this.#channels.size > 0) this.#listen(route);
-      },
-    };
-    return route;
   }
 
   /**
@@ -296,12 +269,6 @@ export class StateLink implements AsyncDisposable {
   ): Channel | undefined {
     if (this.#closed) return void failed(new ClosedError("the state client is closed"));
     if (signal?.aborted) return void failed(abortErrorFrom(signal));
-    let peer: Peer<Dealer>;
-    try {
-      peer = this.#peers.pick();
-    } catch (error) {
-      return void failed(error as Error);
-    }
     const key = nextIdNumber();
     let blob: Buffer;
     try {
@@ -310,13 +277,12 @@ export class StateLink implements AsyncDisposable {
       return void failed(new ProtocolError(`cannot encode the request: ${(error as Error).message}`, { cause: error }));
     }
     if (blob.length > MAX_MESSAGE) return void failed(new MessageTooLargeError(blob.length, MAX_MESSAGE));
-    const route = this.#routes.get(peer) as Route;
-    const channel = new Channel(this, key, method, route, this.#timeout, performance.now());
+    const channel = new Channel(this, key, method, this.#timeout, performance.now());
     channel.stream = stream;
     channel.resolve = resolve;
     channel.reject = failed;
     this.#channels.set(key, channel);
-    peer.track(channel); // fails the channel at once when the peer already refused
+    this.#transport.track(channel); // fails the channel at once when the server already refused
     if (channel.done) return channel;
     if (signal) {
       channel.signal = signal;
@@ -324,8 +290,8 @@ export class StateLink implements AsyncDisposable {
       signal.addEventListener("abort", channel.onAbort, { once: true });
     }
     this.#ticker.ensure();
-    this.#post(route, blob, channel);
-    this.#listen(route);
+    this.#post(blob, channel);
+    this.#transport.listen();
     return channel;
   }
 
@@ -343,34 +309,25 @@ export class StateLink implements AsyncDisposable {
    * Sends one event: the first of a turn of the event loop goes at once (a lone call waits for
    * nothing), the ones after it leave together in one batch message at the end of the turn.
    */
-  #post(route: Route, blob: Buffer, channel: Channel): void {
-    if (!route.sentThisTurn) {
-      route.sentThisTurn = true;
-      queueMicrotask(route.endTurn);
-      route.peer.socket.post(blob, (error) => this.finish(channel, error));
+  #post(blob: Buffer, channel: Channel): void {
+    if (!this.#sentThisTurn) {
+      this.#sentThisTurn = true;
+      queueMicrotask(this.#endTurn);
+      this.#transport.post(blob, (error) => this.finish(channel, error));
       return;
     }
-    route.batch.push(blob);
-    route.batchBytes += blob.length;
-    if (route.batch.length >= MAX_BATCH_EVENTS || route.batchBytes >= MAX_BATCH_BYTES) this.#flush(route);
+    this.#batch.push(blob);
+    this.#batchBytes += blob.length;
+    if (this.#batch.length >= MAX_BATCH_EVENTS || this.#batchBytes >= MAX_BATCH_BYTES) this.#flush();
   }
 
-  #flush(route: Route): void {
-    const batch = route.batch;
+  #flush(): void {
+    const batch = this.#batch;
     if (batch.length === 0) return;
-    route.batch = [];
-    route.batchBytes = 0;
+    this.#batch = [];
+    this.#batchBytes = 0;
     // A batch that cannot leave fails as the socket does (closed): its calls fail by their deadline.
-    route.peer.socket.post(batchFrames(batch));
-  }
-
-  /**
-   * Arms a receive unless one is armed. A route listens only while calls are open: a lone call
-   * then sends before its receive is armed, which spares the send zeromq.js's readiness check.
-   */
-  #listen(route: Route): void {
-    if (route.receiving || this.#closed) return;
-    route.receiving = route.peer.socket.receive().then(route.onFrames, route.onReceiveError);
+    this.#transport.post(batchFrames(batch));
   }
 
   /** One event (`[event]`), or a zerokit batch (`[marker, event...]`). */
@@ -481,7 +438,7 @@ export class StateLink implements AsyncDisposable {
   /** An event on an open channel (credit, heartbeat, cancel). */
   #send(channel: Channel, name: string, args: unknown): void {
     const blob = encodeFast(nextIdNumber(), idBytes(idString(channel.key)), name, args);
-    this.#post(channel.route, blob, channel);
+    this.#post(blob, channel);
   }
 
   /** @internal Settles a call with its value or error; safe to call again (later calls do nothing). */
@@ -489,7 +446,8 @@ export class StateLink implements AsyncDisposable {
     if (channel.done) return;
     channel.done = true;
     this.#channels.delete(channel.key);
-    channel.route.peer.untrack(channel);
+    this.#transport.untrack(channel);
+    if (this.#channels.size === 0) this.#transport.idle();
     if (channel.onAbort) channel.signal?.removeEventListener("abort", channel.onAbort);
     const stream = channel.stream;
     if (stream) stream.end(error);
@@ -530,7 +488,7 @@ export class StateLink implements AsyncDisposable {
       if (period === false) continue;
       const verdict = heartbeatVerdict(channel.lastHeard, channel.lastBeat, now, period);
       if (verdict === "lost") {
-        channel.route.peer.suspect(2 * period);
+        this.#transport.suspect(2 * period);
         this.finish(
           channel,
           new LostRemoteError(`lost the state server at ${this.address} after ${2 * period} ms without heartbeat`),
@@ -549,12 +507,12 @@ export class StateLink implements AsyncDisposable {
     this.#ticker.stop();
     const closed = new ClosedError("the state client was closed");
     for (const channel of [...this.#channels.values()]) this.finish(channel, closed);
-    this.#peers.close();
+    this.#transport.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    await Promise.all([...this.#routes.values()].map((route) => route.receiving));
+    await this.#transport.closed();
   }
 }
 
