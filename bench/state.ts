@@ -218,14 +218,26 @@ async function setLatency([countText, address]: string[], io: { report(v: unknow
 // Writes are paced (one per PACE_MS) so the rows measure the latency of one change, not the
 // queueing of a writer flooding the server.
 const PACE_MS = 1;
+/** Untimed writes before the warm watcher rows time theirs. */
+const WATCH_WARMUP = 4000;
 
-async function watchReader([countText, address]: string[], io: { report(v: unknown): void }): Promise<void> {
+/**
+ * The watcher: times `count` changes after `warmup` untimed ones (the same writes 1 ms apart).
+ * The warm rows exist because a cold Node process spends its first seconds compiling the hot
+ * path on the same two cores (CPython has no JIT to warm): both shapes are reported, on every side.
+ */
+async function watchReader(
+  [countText, address, warmupText]: string[],
+  io: { report(v: unknown): void },
+): Promise<void> {
   const count = Number(countText);
+  let skip = Number(warmupText ?? 0);
   const latencies: number[] = [];
   const state = new State(address!);
   const seq = await state.set("w", 0);
   io.report({ ready: true, since: seq + 1 });
   for await (const change of state.watch(["w"], { since: seq + 1 })) {
+    if (skip > 0 && skip--) continue;
     latencies.push(now() - (change.after as number));
     if (latencies.length === count) break;
   }
@@ -233,8 +245,11 @@ async function watchReader([countText, address]: string[], io: { report(v: unkno
   io.report(percentiles(latencies));
 }
 
-async function watchWriter([countText, address]: string[], io: { report(v: unknown): void }): Promise<void> {
-  const count = Number(countText);
+async function watchWriter(
+  [countText, address, warmupText]: string[],
+  io: { report(v: unknown): void },
+): Promise<void> {
+  const count = Number(countText) + Number(warmupText ?? 0);
   const state = new State(address!);
   for (let i = 0; i < count; i++) {
     await state.set("w", now());
@@ -245,8 +260,9 @@ async function watchWriter([countText, address]: string[], io: { report(v: unkno
 }
 
 /** The raw watcher: subscribes, then times each relayed write (its timestamp is in the blob). */
-async function rawReader([countText, address]: string[], io: { report(v: unknown): void }): Promise<void> {
+async function rawReader([countText, address, warmupText]: string[], io: { report(v: unknown): void }): Promise<void> {
   const count = Number(countText);
+  let skip = Number(warmupText ?? 0);
   const dealer = new zmq.Dealer({ linger: 0 });
   dealer.connect(address!);
   await dealer.send(Buffer.from("S"));
@@ -255,14 +271,15 @@ async function rawReader([countText, address]: string[], io: { report(v: unknown
   const latencies: number[] = [];
   while (latencies.length < count) {
     const [blob] = await dealer.receive();
+    if (skip > 0 && skip--) continue;
     latencies.push(now() - blob!.readDoubleLE(1));
   }
   dealer.close();
   io.report(percentiles(latencies));
 }
 
-async function rawWriter([countText, address]: string[], io: { report(v: unknown): void }): Promise<void> {
-  const count = Number(countText);
+async function rawWriter([countText, address, warmupText]: string[], io: { report(v: unknown): void }): Promise<void> {
+  const count = Number(countText) + Number(warmupText ?? 0);
   const dealer = new zmq.Dealer({ linger: 0 });
   dealer.connect(address!);
   for (let i = 0; i < count; i++) {
@@ -337,11 +354,11 @@ async function pairs(impl: "zerokit" | "raw", clients: number, durationMs: numbe
 }
 let stopFiles = 0;
 
-async function watchLatency(impl: "zerokit" | "raw", count: number): Promise<{ p50: number; p99: number }> {
+async function watchLatency(impl: "zerokit" | "raw", count: number, warmup = 0): Promise<{ p50: number; p99: number }> {
   return withServer(impl === "zerokit" ? "server" : "raw", [0], async (address) => {
-    const reader = Child.spawn(import.meta.url, impl === "zerokit" ? "reader" : "rawreader", [count, address]);
+    const reader = Child.spawn(import.meta.url, impl === "zerokit" ? "reader" : "rawreader", [count, address, warmup]);
     await reader.next();
-    const writer = Child.spawn(import.meta.url, impl === "zerokit" ? "writer" : "rawwriter", [count, address]);
+    const writer = Child.spawn(import.meta.url, impl === "zerokit" ? "writer" : "rawwriter", [count, address, warmup]);
     const result = await reader.next<{ p50: number; p99: number }>();
     await writer.next();
     await Promise.all([reader.finish(), writer.finish()]);
@@ -528,6 +545,16 @@ export async function run(): Promise<Row[]> {
     rows.push(row("watcher latency p99, write→change (raw: relayed write)", "µs", watch.p99, rawWatch.p99));
     vsZproc("ZProc: watcher latency p50, write→change (lower is better)", "µs", watch.p50, zprocWatch?.p50 ?? 0);
     vsZproc("ZProc: watcher latency p99, write→change", "µs", watch.p99, zprocWatch?.p99 ?? 0);
+  }
+  if (wanted("watcher latency, warm")) {
+    const warm = await watchLatency("zerokit", 2000, WATCH_WARMUP);
+    const rawWarm = await watchLatency("raw", 2000, WATCH_WARMUP);
+    const zprocWarm = zp ? await zprocRun<{ p50: number; p99: number }>(["watch", 2000, WATCH_WARMUP]) : undefined;
+    const after = `after ${WATCH_WARMUP} untimed writes`;
+    rows.push(row(`watcher latency, warm, p50 (${after}; raw: relayed write)`, "µs", warm.p50, rawWarm.p50));
+    rows.push(row("watcher latency, warm, p99 (raw: relayed write)", "µs", warm.p99, rawWarm.p99));
+    vsZproc(`ZProc: watcher latency, warm, p50 (${after})`, "µs", warm.p50, zprocWarm?.p50 ?? 0);
+    vsZproc("ZProc: watcher latency, warm, p99", "µs", warm.p99, zprocWarm?.p99 ?? 0);
   }
   if (wanted("set latency")) {
     const rt = await rawRoundTripUs(1500);

@@ -5,7 +5,7 @@ in the same run (see bench/state.ts, which runs this when ZK_BENCH_PYTHON can im
     python zproc_state.py probe
     python zproc_state.py seq BURST ROUNDS          -> {"rate": pairs/s, median of the bursts}
     python zproc_state.py many CLIENTS DURATION_MS  -> {"rate": pairs/s of all clients}
-    python zproc_state.py watch COUNT               -> {"p50": us, "p99": us}
+    python zproc_state.py watch COUNT [WARMUP]      -> {"p50": us, "p99": us} of COUNT after WARMUP untimed
     python zproc_state.py map ITEMS                 -> {"rate": items/s, cold swarm of 4}
     python zproc_state.py warm ITEMS                -> {"rate": items/s, warm swarm of 4}
 
@@ -132,24 +132,25 @@ def many(clients, duration_ms):
             os.remove(stop_file)
 
 
-def reader(address, count):
+def reader(address, count, warmup=0):
     state = zproc.State(address)
     state["w"] = 0
     latencies = []
-    watcher = state.when_change("w", count=count)
+    watcher = state.when_change("w", count=count + warmup)
     out({"ready": True})
-    for snapshot in watcher:
-        latencies.append(now_us() - snapshot["w"])
+    for index, snapshot in enumerate(watcher):
+        if index >= warmup:
+            latencies.append(now_us() - snapshot["w"])
     latencies.sort()
     out({"p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)]})
 
 
-def watch(count):
+def watch(count, warmup=0):
     ctx = context()
-    child = spawn("reader", ctx.server_address, count)
+    child = spawn("reader", ctx.server_address, count, warmup)
     json.loads(child.stdout.readline())
     state = ctx.create_state()
-    for _ in range(count):
+    for _ in range(count + warmup):
         state["w"] = now_us()
         time.sleep(0.001)
     result = json.loads(child.stdout.readline())
@@ -199,9 +200,9 @@ if __name__ == "__main__":
     elif role == "client":
         client(args[0], args[1])
     elif role == "watch":
-        watch(int(args[0]))
+        watch(int(args[0]), int(args[1]) if len(args) > 1 else 0)
     elif role == "reader":
-        reader(args[0], int(args[1]))
+        reader(args[0], int(args[1]), int(args[2]) if len(args) > 2 else 0)
     elif role == "map":
         cold_map(int(args[0]))
     elif role == "warm":
