@@ -316,6 +316,23 @@ export interface ZmtpEvents {
   drain?(): void;
 }
 
+/** How a {@link ZmtpConnection} reads what a peer does in a handshake. */
+export interface ZmtpConnectionOptions {
+  /**
+   * For a long-lived owner that keeps what it has not sent (a queue): a peer that closes a
+   * handshake before sending a byte is a drop, retried (a proxy whose backend is down does
+   * that), and a refusal with a reason (another mechanism, ERROR, an older ZMTP, a partial
+   * greeting then a close, as libzmq does to a NULL client of a CURVE server) is `unsupported`
+   * even after a handshake once completed, so the owner can move to zeromq.js with nothing sent
+   * twice. Default false (one call: any refusal in the first handshake is unsupported, every
+   * later one a drop, so a request already sent is never sent again elsewhere).
+   */
+  readonly persistent?: boolean;
+}
+
+/** What libzmq allows a handshake (its `ZMQ_HANDSHAKE_IVL` default) before dropping the connection. */
+const HANDSHAKE_MS = 30_000;
+
 /**
  * One DEALER's connection to one peer, with the NULL mechanism: connects, greets, reconnects
  * every `reconnectMs` when refused or dropped (as libzmq does), answers PING with PONG. Not
@@ -340,15 +357,23 @@ export class ZmtpConnection {
   /** Whether a handshake ever completed (then a refused one is a drop, not unsupported). */
   #wasEverReady = false;
   #closed = false;
+  readonly #persistent: boolean;
   /** Whether the connection keeps the process alive (see {@link hold}). */
   #held = true;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(address: ZmtpAddress, limits: ZmtpLimits, reconnectMs: number, events: ZmtpEvents) {
+  constructor(
+    address: ZmtpAddress,
+    limits: ZmtpLimits,
+    reconnectMs: number,
+    events: ZmtpEvents,
+    options: ZmtpConnectionOptions = {},
+  ) {
     this.#address = address;
     this.#limits = limits;
     this.#reconnectMs = reconnectMs;
     this.#events = events;
+    this.#persistent = options.persistent ?? false;
     this.#connect();
   }
 
@@ -413,22 +438,38 @@ export class ZmtpConnection {
     const reader = new ZmtpReader(this.#limits);
     let greeted = false;
     let connected = false;
+    /** Whether this connection's handshake completed (`#ready` is cleared before a drop). */
+    let handshook = false;
+    let received = 0;
     // A peer refusing what we are: we stop (unsupported) instead of reconnecting.
     let finished = false;
-    const unsupported = (reason: string) => {
-      if (this.#wasEverReady) {
-        socket.destroy(); // a drop: "close" reconnects
-        return;
-      }
+    const drop = () => {
+      // Cleared now, not at "close": a send from a reply this chunk resolved must queue, not vanish.
+      if (this.#socket === socket) this.#ready = false;
+      socket.destroy(); // "close" reconnects
+    };
+    /** `positive`: the peer said what it refuses (not a bare close, which a proxy also does). */
+    const unsupported = (reason: string, positive = true) => {
+      const report = this.#wasEverReady ? this.#persistent && positive : !this.#persistent || positive;
+      if (!report) return drop();
       finished = true;
       this.close();
       this.#events.unsupported(reason);
     };
     socket.on("connect", () => {
       connected = true;
+      // A host name with several addresses is tried one socket handle after another (happy
+      // eyeballs): the handle that connected is not the one unref'd above.
+      if (this.#held) socket.ref();
+      else socket.unref();
+    });
+    // libzmq drops a handshake that stalls; so do we (a listener that accepts and never greets).
+    socket.setTimeout(HANDSHAKE_MS, () => {
+      if (!handshook) drop();
     });
     socket.on("data", (chunk: Buffer) => {
       if (finished || this.#socket !== socket) return;
+      received += chunk.length;
       const inputs: ZmtpInput[] = [];
       let fault: unknown;
       try {
@@ -436,8 +477,10 @@ export class ZmtpConnection {
       } catch (error) {
         fault = error;
       }
+      // The connection is dying: what the messages before the fault make their owner send must wait.
+      if (fault !== undefined && handshook) this.#ready = false;
       for (const input of inputs) {
-        if (finished) return;
+        if (finished || this.#socket !== socket) return;
         if (input.kind === "greeting") {
           if (input.mechanism !== "NULL") return unsupported(`the peer wants the ${input.mechanism} mechanism`);
           const properties = new Map([
@@ -447,7 +490,7 @@ export class ZmtpConnection {
           socket.write(encodeCommand("READY", encodeProperties(properties)));
           greeted = true;
         } else if (input.kind === "command") {
-          if (!this.#ready) {
+          if (!handshook) {
             if (input.name === "ERROR") {
               const reason = input.data.toString("latin1", 1, 1 + (input.data[0] ?? 0));
               return unsupported(`the peer refused the handshake: ${reason}`);
@@ -460,7 +503,9 @@ export class ZmtpConnection {
               return unsupported((error as Error).message);
             }
             if (!DEALER_PEERS.has(type)) return unsupported(`the peer is a ${type || "socket of no type"}`);
-            this.#ready = true;
+            handshook = true;
+            socket.setTimeout(0);
+            this.#ready = fault === undefined; // bad bytes after it in this chunk: dying already
             this.#wasEverReady = true;
             this.#events.ready();
           } else if (input.name === "PING") {
@@ -468,15 +513,15 @@ export class ZmtpConnection {
             if (socket.writableLength <= PONG_BACKLOG)
               socket.write(encodeCommand("PONG", input.data.subarray(2, 2 + 16)));
           }
-        } else if (this.#ready) {
+        } else if (handshook) {
           this.#events.message(input.frames);
         }
       }
-      if (fault !== undefined && !finished) {
+      if (fault !== undefined && !finished && this.#socket === socket) {
         // Bytes that are not ZMTP 3 (or beyond the limits). In the handshake, zeromq.js may make
         // more of them; later, the connection is dropped and made again, as libzmq does.
-        if (!this.#ready) return unsupported((fault as Error).message);
-        socket.destroy();
+        if (!handshook) return unsupported((fault as Error).message);
+        drop();
       }
     });
     socket.on("drain", () => {
@@ -485,15 +530,15 @@ export class ZmtpConnection {
     socket.on("error", () => {}); // followed by "close", where it is handled
     socket.on("close", () => {
       if (this.#socket !== socket) return;
-      const wasReady = this.#ready;
       this.#socket = undefined;
       this.#ready = false;
       if (this.#closed || finished) return;
       // libzmq closes a handshake it refuses (another mechanism: after its signature alone).
-      if (connected && !wasReady && !this.#wasEverReady) {
-        return unsupported("the peer closed the connection in the handshake");
+      if (connected && !handshook) {
+        unsupported("the peer closed the connection in the handshake", received > 0);
+        if (finished) return;
       }
-      if (wasReady) this.#events.dropped();
+      if (handshook) this.#events.dropped();
       this.#timer = setTimeout(() => this.#connect(), this.#reconnectMs);
       if (!this.#held) this.#timer.unref();
     });

@@ -205,6 +205,11 @@ export class StateLink implements AsyncDisposable {
   /** The server answered `getseq` with NameError (it is from before it): every namespace on this link waits on snapshots. */
   noGetseq = false;
 
+  /** Which wire code carries the link's messages now (for tests and diagnostics). */
+  get transportKind(): "zmtp" | "zeromq" {
+    return this.#transport.kind;
+  }
+
   constructor(address: string, options: LinkOptions) {
     this.address = address;
     this.#timeout = options.timeout;

@@ -135,17 +135,20 @@ const QUEUE_LIMIT = 100_000;
 
 /**
  * ZMTP in plain JavaScript. Messages wait in a bounded queue until the handshake completes and
- * while the kernel's buffer is full, as they wait in a zeromq.js socket's pipe. When the server
- * is something this connection does not speak (another mechanism, an older ZMTP, a refusal in
- * the first handshake), nothing has been sent yet: the queue and the tracked calls move to a
- * zeromq.js transport, which reports what libzmq makes of it (a refusal as `AuthenticationError`).
+ * while the kernel's buffer is full, as they wait in a zeromq.js socket's pipe. When a handshake
+ * finds a server this connection does not speak (another mechanism, an older ZMTP, a refusal with
+ * a reason: also after a restart), nothing has been sent on that connection: the queue and the
+ * tracked calls move to a zeromq.js transport, which reports what libzmq makes of it (a refusal
+ * as `AuthenticationError`). Calls written to an earlier connection are not sent again; their
+ * clocks settle them, as with libzmq.
  */
 class ZmtpTransport implements LinkTransport {
   readonly #connection: ZmtpConnection;
   readonly #fallback: () => LinkTransport;
   readonly #events: TransportEvents;
   #delegate: LinkTransport | undefined;
-  #queue: Outgoing[] = [];
+  /** What waits to be sent, with who hears if it never can be. */
+  #queue: Queued[] = [];
   #queueHead = 0;
   readonly #tracked = new Set<PendingWork>();
   #closed = false;
@@ -157,13 +160,19 @@ class ZmtpTransport implements LinkTransport {
   constructor(target: ZmtpAddress, fallback: () => LinkTransport, events: TransportEvents) {
     this.#fallback = fallback;
     this.#events = events;
-    this.#connection = new ZmtpConnection(target, LIMITS, RECONNECT_MS, {
-      ready: () => this.#drain(),
-      drain: () => this.#drain(),
-      message: (frames) => this.#events.message(frames),
-      unsupported: () => this.#fallBack(),
-      dropped: () => {},
-    });
+    this.#connection = new ZmtpConnection(
+      target,
+      LIMITS,
+      RECONNECT_MS,
+      {
+        ready: () => this.#drain(),
+        drain: () => this.#drain(),
+        message: (frames) => this.#events.message(frames),
+        unsupported: () => this.#fallBack(),
+        dropped: () => {},
+      },
+      { persistent: true },
+    );
     this.#connection.hold(false);
   }
 
@@ -172,26 +181,26 @@ class ZmtpTransport implements LinkTransport {
       this.#delegate.post(message, onError);
     } else if (this.#closed) {
       onError?.(new ClosedError("cannot send: the connection is closed"));
-    } else if (this.#queueHead === this.#queue.length && this.#connection.ready && !this.#connection.congested) {
-      this.#send(message);
+    } else if (this.#queueHead === this.#queue.length && !this.#connection.congested && this.#send(message)) {
+      // sent
     } else if (this.#queue.length - this.#queueHead >= QUEUE_LIMIT) {
       onError?.(new QueueFullError(QUEUE_LIMIT));
     } else {
-      this.#queue.push(message);
+      this.#queue.push({ message, onError });
     }
   }
 
-  #send(message: Outgoing): void {
-    this.#connection.send(Array.isArray(message) ? message : [message]);
+  /** False when the connection is not ready (down, or dropped in this turn): the message waits. */
+  #send(message: Outgoing): boolean {
+    return this.#connection.send(Array.isArray(message) ? message : [message]);
   }
 
   /** Sends what waits, in order, until the kernel's buffer fills. */
   #drain(): void {
     const queue = this.#queue;
-    while (this.#queueHead < queue.length && this.#connection.ready && !this.#connection.congested) {
-      const message = queue[this.#queueHead] as Outgoing;
-      queue[this.#queueHead++] = EMPTY;
-      this.#send(message);
+    while (this.#queueHead < queue.length && !this.#connection.congested) {
+      if (!this.#send((queue[this.#queueHead] as Queued).message)) break;
+      queue[this.#queueHead++] = SENT;
     }
     if (this.#queueHead === queue.length) {
       this.#queue = [];
@@ -203,7 +212,7 @@ class ZmtpTransport implements LinkTransport {
     if (this.#closed || this.#delegate) return;
     const delegate = this.#fallback();
     this.#delegate = delegate;
-    for (const message of this.#queue.slice(this.#queueHead)) delegate.post(message);
+    for (const { message, onError } of this.#queue.slice(this.#queueHead)) delegate.post(message, onError);
     this.#queue = [];
     this.#queueHead = 0;
     const tracked = [...this.#tracked];
@@ -250,4 +259,8 @@ class ZmtpTransport implements LinkTransport {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
+interface Queued {
+  readonly message: Outgoing;
+  readonly onError: ((error: Error) => void) | undefined;
+}
+const SENT: Queued = { message: Buffer.alloc(0), onError: undefined };

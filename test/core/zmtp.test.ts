@@ -186,8 +186,8 @@ describe("ZMTP reader", () => {
   });
 });
 
-/** A connection whose events are promises to wait on. */
-function watched(address: ZmtpAddress) {
+/** A connection whose events are promises to wait on (`persistent`: as the State's transport makes it). */
+function watched(address: ZmtpAddress, persistent = false, onMessage?: (link: ZmtpConnection) => void) {
   const seen: { kind: string; detail?: unknown }[] = [];
   let wake: (() => void) | undefined;
   const record = (kind: string, detail?: unknown) => {
@@ -196,11 +196,14 @@ function watched(address: ZmtpAddress) {
   };
   const events: ZmtpEvents = {
     ready: () => record("ready"),
-    message: (frames) => record("message", frames),
+    message: (frames) => {
+      record("message", frames);
+      onMessage?.(link);
+    },
     unsupported: (reason) => record("unsupported", reason),
     dropped: () => record("dropped"),
   };
-  const link = new ZmtpConnection(address, LIMITS, 20, events);
+  const link: ZmtpConnection = new ZmtpConnection(address, LIMITS, 20, events, { persistent });
   /** Resolves with the next event of `kind` not yet taken. */
   let taken = 0;
   async function next(kind: string): Promise<{ kind: string; detail?: unknown }> {
@@ -440,5 +443,83 @@ describe("ZMTP connection to hand-written peers", { timeout: 20_000 }, () => {
     } finally {
       link.close();
     }
+  });
+
+  it("a message that comes with bad bytes: a send its handler makes is refused, not written to the dying connection", async () => {
+    let connections = 0;
+    const { server, address } = await handWritten((socket) => {
+      connections++;
+      socket.write(Buffer.concat([greeting(), ready("ROUTER")]));
+      // A reply and garbage in one write: the reply's handler runs before the connection closes.
+      if (connections === 1) {
+        socket.write(Buffer.concat([message([Buffer.from("reply")]), Buffer.from([0x80, 0x00])]));
+      }
+    });
+    servers.push(server);
+    const sends: boolean[] = [];
+    // In the handler, and in what its promise's continuation does (a microtask, before "close").
+    const { link, next } = watched(address, false, (connection) => {
+      sends.push(connection.send([Buffer.from("next")]));
+      queueMicrotask(() => sends.push(connection.send([Buffer.from("later")])));
+    });
+    try {
+      await next("message");
+      await new Promise<void>((resolve) => queueMicrotask(resolve));
+      assert.deepEqual(sends, [false, false]);
+      await next("dropped");
+      await next("ready");
+      assert.equal(connections, 2);
+    } finally {
+      link.close();
+    }
+  });
+
+  it("persistent: a close before the peer sent a byte is a drop (a proxy with its backend down), retried", async () => {
+    let connections = 0;
+    const { server, address } = await handWritten((socket) => {
+      connections++;
+      if (connections < 3) socket.destroy();
+      else socket.write(Buffer.concat([greeting(), ready("ROUTER")]));
+    });
+    servers.push(server);
+    const { link, next, seen } = watched(address, true);
+    try {
+      await next("ready");
+      assert.equal(connections, 3);
+      assert.ok(!seen.some((event) => event.kind === "unsupported"));
+    } finally {
+      link.close();
+    }
+  });
+
+  it("persistent: a refusal with a reason after a completed handshake is unsupported (the owner moves on)", async () => {
+    let connections = 0;
+    const { server, address } = await handWritten((socket) => {
+      connections++;
+      if (connections === 1) {
+        socket.write(Buffer.concat([greeting(), ready("ROUTER")]));
+        setImmediate(() => socket.destroy());
+      } else {
+        socket.write(Buffer.concat([greeting(), encodeCommand("ERROR", Buffer.from("\x06denied"))]));
+      }
+    });
+    servers.push(server);
+    const { next } = watched(address, true);
+    await next("ready");
+    await next("dropped");
+    assert.match(String((await next("unsupported")).detail), /refused the handshake: denied/);
+    // A CURVE server restarted in its place: libzmq sends its signature and closes.
+    let curveConnections = 0;
+    const curve = await handWritten((socket) => {
+      curveConnections++;
+      if (curveConnections === 1) {
+        socket.write(Buffer.concat([greeting(), ready("ROUTER")]));
+        setImmediate(() => socket.destroy());
+      } else socket.end(greeting().subarray(0, 10));
+    });
+    servers.push(curve.server);
+    const restarted = watched(curve.address, true);
+    await restarted.next("ready");
+    assert.match(String((await restarted.next("unsupported")).detail), /closed the connection in the handshake/);
   });
 });

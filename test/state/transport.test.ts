@@ -12,6 +12,7 @@ import { describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { Authenticator, generateKeyPair, Router } from "../../src/index.js";
 import { State, StateServer } from "../../src/state/index.js";
+import { StateLink } from "../../src/state/link.js";
 import { type LinkTransport, openTransport } from "../../src/state/transport.js";
 import { distDir, freshEndpoint, networkTransports } from "../helpers.js";
 
@@ -71,6 +72,44 @@ describe("the State's transport", () => {
       await assert.rejects(state.get("k"), { name: "AuthenticationError" });
     });
   }
+
+  for (const transport of networkTransports) {
+    test(`over ${transport}: a NULL server stays on plain-JavaScript ZMTP through its calls`, T, async () => {
+      await using server = await StateServer.start(freshEndpoint(transport));
+      await using link = new StateLink(server.address, { timeout: 5000, heartbeat: 500 });
+      const replies = await Promise.all([link.call("ping", [""]), link.call("ping", [""]), link.call("ping", [""])]);
+      assert.deepEqual(
+        replies.map((reply) => (reply as unknown[])[0]),
+        ["pong", "pong", "pong"],
+      );
+      assert.equal(link.transportKind, "zmtp");
+    });
+  }
+
+  test("a server restarted with an authenticator that denies us: EAUTH at once, not time-outs", T, async () => {
+    const address = await unboundEndpoint("tcp");
+    await using state = new State(address, { timeout: 3000, heartbeat: false });
+    {
+      await using server = await StateServer.start(address);
+      await state.set("k", 1);
+      server.close();
+    }
+    await using auth = new Authenticator({ deny: ["127.0.0.1"], onRefusal: () => {} });
+    await using denying = await StateServer.start(address, { security: { authenticator: auth } });
+    void denying;
+    const started = performance.now();
+    // The first call may go to the old connection before this process sees it close (and time
+    // out with it); every call after the refusal is refused at once.
+    let error: Error | undefined;
+    for (let tries = 0; tries < 3 && error?.name !== "AuthenticationError"; tries++) {
+      error = await state.get("k").then(
+        () => undefined,
+        (failure: Error) => failure,
+      );
+    }
+    assert.equal(error?.name, "AuthenticationError");
+    assert.ok(performance.now() - started < 7000, `${performance.now() - started} ms`);
+  });
 
   test("a NULL server whose authenticator denies the address: the State gets EAUTH", T, async () => {
     await using auth = new Authenticator({ deny: ["127.0.0.1"], onRefusal: () => {} });
@@ -150,10 +189,16 @@ describe("the State's transport", () => {
 
   test("an idle State does not keep its process alive (plain-JavaScript ZMTP)", T, async () => {
     await using server = await StateServer.start(freshEndpoint("tcp"));
-    const idle = await runScript(CHILD, [server.address, "auto", "idle"], 10_000);
-    assert.equal(idle.killed, false, idle.output);
-    assert.equal(idle.code, 0, idle.output);
-    assert.match(idle.output, /^set\n$/);
+    for (const address of [server.address, server.address.replace("127.0.0.1", "dual.test")]) {
+      const idle = await runScript(CHILD, [address, "auto", "idle"], 10_000);
+      assert.equal(idle.killed, false, `${address}: ${idle.output}`);
+      assert.equal(idle.code, 0, idle.output);
+      assert.match(idle.output, /^set\n$/);
+      // Never used: its connection is made while nothing holds it.
+      const unused = await runScript(CHILD, [address, "auto", "unused"], 10_000);
+      assert.equal(unused.killed, false, `${address}: ${unused.output}`);
+      assert.match(unused.output, /^unused\n$/);
+    }
   });
 
   for (const via of ["auto", "zeromq"] as const) {
@@ -172,11 +217,25 @@ describe("the State's transport", () => {
 /** The child of the lifetime tests: one write then nothing, or one read nobody answers. */
 const CHILD = `
   const [address, transport, mode] = process.argv.slice(1);
+  if (address.includes("dual.test")) {
+    // A host name with an IPv6 and an IPv4 address, as localhost has on most systems: node:net
+    // tries them one socket handle after another.
+    const dns = (await import("node:dns")).default;
+    const lookup = dns.lookup;
+    dns.lookup = function (host, options, callback) {
+      if (host !== "dual.test") return lookup.apply(this, arguments);
+      if (typeof options === "function") [callback, options] = [options, {}];
+      const all = [{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }];
+      process.nextTick(() => (options.all ? callback(null, all) : callback(null, "127.0.0.1", 4)));
+    };
+  }
   const { State } = await import(${JSON.stringify(pathToFileURL(join(distDir, "src", "state", "index.js")).href)});
   const state = new State(address, { transport, timeout: 1000 });
   if (mode === "idle") {
     await state.set("k", 1);
     console.log("set");
+  } else if (mode === "unused") {
+    console.log("unused");
   } else {
     // Nothing but the waiting call holds the process here (the State is closed once it ends).
     state.get("k").catch((error) => console.log(error.name)).finally(() => state.close());
