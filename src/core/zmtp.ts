@@ -464,8 +464,11 @@ export class ZmtpConnection {
       else socket.unref();
     });
     // libzmq drops a handshake that stalls; so do we (a listener that accepts and never greets).
+    let stalled = false;
     socket.setTimeout(HANDSHAKE_MS, () => {
-      if (!handshook) drop();
+      if (handshook) return;
+      stalled = true; // our own deadline, not the peer refusing: a drop
+      drop();
     });
     socket.on("data", (chunk: Buffer) => {
       if (finished || this.#socket !== socket) return;
@@ -505,9 +508,13 @@ export class ZmtpConnection {
             if (!DEALER_PEERS.has(type)) return unsupported(`the peer is a ${type || "socket of no type"}`);
             handshook = true;
             socket.setTimeout(0);
-            this.#ready = fault === undefined; // bad bytes after it in this chunk: dying already
             this.#wasEverReady = true;
-            this.#events.ready();
+            // Bad bytes after it in this chunk: the connection is dying already, so its owner
+            // hears of it at the next handshake, not now (a send now would be refused and lost).
+            if (fault === undefined) {
+              this.#ready = true;
+              this.#events.ready();
+            }
           } else if (input.name === "PING") {
             // PING: a 2-byte TTL, then a context the PONG echoes (ZMTP 3.1).
             if (socket.writableLength <= PONG_BACKLOG)
@@ -535,10 +542,12 @@ export class ZmtpConnection {
       if (this.#closed || finished) return;
       // libzmq closes a handshake it refuses (another mechanism: after its signature alone).
       if (connected && !handshook) {
-        unsupported("the peer closed the connection in the handshake", received > 0);
+        if (stalled) unsupported("the handshake stalled", false);
+        else unsupported("the peer closed the connection in the handshake", received > 0);
         if (finished) return;
       }
       if (handshook) this.#events.dropped();
+      if (this.#closed) return; // closed by its owner on hearing of the drop
       this.#timer = setTimeout(() => this.#connect(), this.#reconnectMs);
       if (!this.#held) this.#timer.unref();
     });

@@ -391,7 +391,7 @@ describe("ZMTP connection to hand-written peers", { timeout: 20_000 }, () => {
     servers.push(server);
     const { link, next } = watched(address);
     try {
-      await next("ready");
+      // The first READY may come in the chunk with the garbage: that connection is never ready.
       await next("dropped");
       await next("ready");
       const frames = (await next("message")).detail as Buffer[];
