@@ -328,6 +328,12 @@ export interface ZmtpConnectionOptions {
    * later one a drop, so a request already sent is never sent again elsewhere).
    */
   readonly persistent?: boolean;
+  /**
+   * How long a handshake may take from the connect, in ms, before the connection is dropped
+   * and made again (default 30,000, libzmq's `ZMQ_HANDSHAKE_IVL`). A fixed deadline: a peer
+   * that trickles bytes does not extend it.
+   */
+  readonly handshakeMs?: number;
 }
 
 /** What libzmq allows a handshake (its `ZMQ_HANDSHAKE_IVL` default) before dropping the connection. */
@@ -358,6 +364,7 @@ export class ZmtpConnection {
   #wasEverReady = false;
   #closed = false;
   readonly #persistent: boolean;
+  readonly #handshakeMs: number;
   /** Whether the connection keeps the process alive (see {@link hold}). */
   #held = true;
   #timer: NodeJS.Timeout | undefined;
@@ -374,6 +381,7 @@ export class ZmtpConnection {
     this.#reconnectMs = reconnectMs;
     this.#events = events;
     this.#persistent = options.persistent ?? false;
+    this.#handshakeMs = options.handshakeMs ?? HANDSHAKE_MS;
     this.#connect();
   }
 
@@ -463,13 +471,15 @@ export class ZmtpConnection {
       if (this.#held) socket.ref();
       else socket.unref();
     });
-    // libzmq drops a handshake that stalls; so do we (a listener that accepts and never greets).
+    // libzmq drops a handshake that stalls; so do we (a listener that accepts and never greets,
+    // or sends a byte at a time). Unref'd: the socket itself holds the process while held.
     let stalled = false;
-    socket.setTimeout(HANDSHAKE_MS, () => {
-      if (handshook) return;
+    const deadline = setTimeout(() => {
+      if (handshook || this.#socket !== socket) return;
       stalled = true; // our own deadline, not the peer refusing: a drop
       drop();
-    });
+    }, this.#handshakeMs);
+    deadline.unref();
     socket.on("data", (chunk: Buffer) => {
       if (finished || this.#socket !== socket) return;
       received += chunk.length;
@@ -507,7 +517,7 @@ export class ZmtpConnection {
             }
             if (!DEALER_PEERS.has(type)) return unsupported(`the peer is a ${type || "socket of no type"}`);
             handshook = true;
-            socket.setTimeout(0);
+            clearTimeout(deadline);
             this.#wasEverReady = true;
             // Bad bytes after it in this chunk: the connection is dying already, so its owner
             // hears of it at the next handshake, not now (a send now would be refused and lost).
@@ -536,6 +546,7 @@ export class ZmtpConnection {
     });
     socket.on("error", () => {}); // followed by "close", where it is handled
     socket.on("close", () => {
+      clearTimeout(deadline);
       if (this.#socket !== socket) return;
       this.#socket = undefined;
       this.#ready = false;

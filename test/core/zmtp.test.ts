@@ -187,7 +187,12 @@ describe("ZMTP reader", () => {
 });
 
 /** A connection whose events are promises to wait on (`persistent`: as the State's transport makes it). */
-function watched(address: ZmtpAddress, persistent = false, onMessage?: (link: ZmtpConnection) => void) {
+function watched(
+  address: ZmtpAddress,
+  persistent = false,
+  onMessage?: (link: ZmtpConnection) => void,
+  handshakeMs?: number,
+) {
   const seen: { kind: string; detail?: unknown }[] = [];
   let wake: (() => void) | undefined;
   const record = (kind: string, detail?: unknown) => {
@@ -203,7 +208,8 @@ function watched(address: ZmtpAddress, persistent = false, onMessage?: (link: Zm
     unsupported: (reason) => record("unsupported", reason),
     dropped: () => record("dropped"),
   };
-  const link: ZmtpConnection = new ZmtpConnection(address, LIMITS, 20, events, { persistent });
+  const options = handshakeMs === undefined ? { persistent } : { persistent, handshakeMs };
+  const link: ZmtpConnection = new ZmtpConnection(address, LIMITS, 20, events, options);
   /** Resolves with the next event of `kind` not yet taken. */
   let taken = 0;
   async function next(kind: string): Promise<{ kind: string; detail?: unknown }> {
@@ -397,6 +403,63 @@ describe("ZMTP connection to hand-written peers", { timeout: 20_000 }, () => {
       const frames = (await next("message")).detail as Buffer[];
       assert.equal(frames[1]?.toString(), "fine");
       assert.equal(connections, 2);
+    } finally {
+      link.close();
+    }
+  });
+
+  it("a READY that comes in one chunk with bad bytes is never announced: the first event is the drop", async () => {
+    let connections = 0;
+    const { server, address } = await handWritten((socket) => {
+      connections++;
+      const garbage = connections === 1 ? Buffer.from([0xf0, 0xf0, 0xf0]) : Buffer.alloc(0);
+      socket.write(Buffer.concat([greeting(), ready("ROUTER"), garbage]));
+    });
+    servers.push(server);
+    const { link, next, seen } = watched(address);
+    try {
+      await next("ready");
+      // An owner told "ready" on the first connection would send into a connection already dying.
+      assert.deepEqual(
+        seen.map((event) => event.kind),
+        ["dropped", "ready"],
+      );
+      assert.equal(connections, 2);
+    } finally {
+      link.close();
+    }
+  });
+
+  it("the handshake deadline is fixed: a peer that trickles its greeting a byte at a time is dropped", async () => {
+    let connections = 0;
+    let firstClosed: Promise<boolean> | undefined;
+    const { server, address } = await handWritten((socket) => {
+      connections++;
+      if (connections > 1) {
+        socket.write(Buffer.concat([greeting(), ready("ROUTER")]));
+        return;
+      }
+      // 64 bytes 20 ms apart: 1.3 s of steady progress, against a 200 ms deadline.
+      const bytes = greeting();
+      let sent = 0;
+      socket.on("error", () => {}); // our close: the next write meets EPIPE
+      const timer = setInterval(() => {
+        if (sent < bytes.length) socket.write(bytes.subarray(sent, ++sent));
+      }, 20);
+      firstClosed = new Promise((resolve) =>
+        socket.on("close", () => {
+          clearInterval(timer);
+          resolve(sent < bytes.length);
+        }),
+      );
+    });
+    servers.push(server);
+    const { link, next, seen } = watched(address, true, undefined, 200);
+    try {
+      await next("ready");
+      assert.equal(await firstClosed, true, "closed before the greeting was all sent");
+      assert.equal(connections, 2);
+      assert.ok(!seen.some((event) => event.kind === "unsupported"));
     } finally {
       link.close();
     }
