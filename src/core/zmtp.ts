@@ -223,6 +223,24 @@ export function frameHeader(size: number, more: boolean, command = false): Buffe
   return head;
 }
 
+/** The largest frame {@link ZmtpConnection.send} copies behind its header rather than writing apart. */
+const COALESCE_BYTES = 2048;
+
+/** One last frame, header and body in one buffer. */
+function withHeader(body: Buffer): Buffer {
+  const size = body.length;
+  const long = size > 255;
+  const at = long ? 9 : 2;
+  const out = Buffer.allocUnsafe(at + size);
+  out[0] = long ? FLAG_LONG : 0;
+  if (long) {
+    out.writeUInt32BE(0, 1);
+    out.writeUInt32BE(size, 5);
+  } else out[1] = size;
+  body.copy(out, at);
+  return out;
+}
+
 /** A command frame's body: its name, then `data` (e.g. encoded properties). */
 export function encodeCommand(name: string, data: Buffer = Buffer.alloc(0)): Buffer {
   const body = Buffer.allocUnsafe(1 + name.length + data.length);
@@ -414,10 +432,25 @@ export class ZmtpConnection {
     }
   }
 
-  /** Sends one message; false when not connected (the caller's clocks decide what follows). */
-  send(frames: readonly Buffer[]): boolean {
+  /**
+   * Sends one message (one frame, or its frames); false when not connected (the caller's clocks
+   * decide what follows).
+   */
+  send(frames: Buffer | readonly Buffer[]): boolean {
     const socket = this.#socket;
     if (!this.#ready || !socket) return false;
+    if (Buffer.isBuffer(frames)) {
+      // A small frame goes with its header in one write (from Node's buffer pool): one
+      // write request instead of two, for the messages a State sends by the thousand.
+      if (frames.length <= COALESCE_BYTES) socket.write(withHeader(frames));
+      else {
+        socket.cork();
+        socket.write(frameHeader(frames.length, false));
+        socket.write(frames);
+        socket.uncork();
+      }
+      return true;
+    }
     socket.cork();
     frames.forEach((frame, i) => {
       socket.write(frameHeader(frame.length, i < frames.length - 1));

@@ -192,7 +192,7 @@ class ZmtpTransport implements LinkTransport {
 
   /** False when the connection is not ready (down, or dropped in this turn): the message waits. */
   #send(message: Outgoing): boolean {
-    return this.#connection.send(Array.isArray(message) ? message : [message]);
+    return this.#connection.send(message);
   }
 
   /** Sends what waits, in order, until the kernel's buffer fills. */

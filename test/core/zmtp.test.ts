@@ -255,6 +255,14 @@ describe("ZMTP connection to libzmq peers", { timeout: 20_000 }, () => {
             [0, 5, big.length],
           );
           assert.ok(reply[2]?.equals(big));
+          // A message of one frame: small ones go with their header in one write, larger apart.
+          for (const size of [0, 1, 255, 256, 2048, 2049, 70_000]) {
+            const frame = Buffer.alloc(size, size & 0xff);
+            assert.equal(link.send(frame), true);
+            const [, only, extra] = await router.receive();
+            assert.equal(extra, undefined, `${size}: one frame`);
+            assert.ok(only?.equals(frame), `${size} bytes arrive as sent`);
+          }
         } finally {
           link.close();
         }
