@@ -224,6 +224,7 @@ export class StateLink implements AsyncDisposable {
         }
       },
       busy: () => this.#channels.size > 0,
+      open: () => this.#channels.values(),
     });
     // Deadlines are seconds long and heartbeats seconds apart, so a tick every 100 ms (finer only
     // for short ones) keeps them within a few percent, with a quarter of the wake-ups of the

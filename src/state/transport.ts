@@ -24,6 +24,8 @@ export interface TransportEvents {
   message(frames: Message): void;
   /** Whether calls are open (the transport receives, and keeps the process alive, only then). */
   busy(): boolean;
+  /** The calls open now: a transport that hands over to another tracks them there. */
+  open(): Iterable<PendingWork>;
 }
 
 /** The link's side of one server connection. One owner; every method returns at once. */
@@ -150,7 +152,6 @@ class ZmtpTransport implements LinkTransport {
   /** What waits to be sent, with who hears if it never can be. */
   #queue: Queued[] = [];
   #queueHead = 0;
-  readonly #tracked = new Set<PendingWork>();
   #closed = false;
 
   get kind(): "zmtp" | "zeromq" {
@@ -215,9 +216,8 @@ class ZmtpTransport implements LinkTransport {
     for (const { message, onError } of this.#queue.slice(this.#queueHead)) delegate.post(message, onError);
     this.#queue = [];
     this.#queueHead = 0;
-    const tracked = [...this.#tracked];
-    this.#tracked.clear();
-    for (const work of tracked) delegate.track(work);
+    // Tracked only now: on ZMTP, nothing refuses a call that a fallback does not hand over.
+    for (const work of [...this.#events.open()]) delegate.track(work);
     if (this.#events.busy()) delegate.listen();
   }
 
@@ -232,13 +232,11 @@ class ZmtpTransport implements LinkTransport {
   }
 
   track(work: PendingWork): void {
-    if (this.#delegate) this.#delegate.track(work);
-    else this.#tracked.add(work);
+    this.#delegate?.track(work);
   }
 
   untrack(work: PendingWork): void {
-    if (this.#delegate) this.#delegate.untrack(work);
-    else this.#tracked.delete(work);
+    this.#delegate?.untrack(work);
   }
 
   /** One server, and libzmq would not reconnect on suspicion either: the heartbeats say the rest. */

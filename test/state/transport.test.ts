@@ -10,6 +10,7 @@ import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
+import type { PendingWork } from "../../src/core/peers.js";
 import { Authenticator, generateKeyPair, Router } from "../../src/index.js";
 import { State, StateServer } from "../../src/state/index.js";
 import { StateLink } from "../../src/state/link.js";
@@ -19,13 +20,27 @@ import { distDir, freshEndpoint, networkTransports } from "../helpers.js";
 const T = { timeout: 20_000 };
 
 /** A transport that nobody listens on for messages (the choice is all these look at). */
+/** The calls open on each quiet transport, as a link would keep them. */
+const openCalls = new WeakMap<LinkTransport, Set<PendingWork>>();
+
 function quiet(address: string, choice: "auto" | "zeromq", security?: Parameters<typeof openTransport>[1]) {
-  return openTransport(address, security, choice, { message: () => {}, busy: () => false });
+  const open = new Set<PendingWork>();
+  const transport = openTransport(address, security, choice, {
+    message: () => {},
+    busy: () => false,
+    open: () => open,
+  });
+  openCalls.set(transport, open);
+  return transport;
 }
 
 /** Resolves when `transport` fails the work it tracks (a refused handshake). */
 function refusal(transport: LinkTransport): Promise<Error> {
-  return new Promise((resolve) => transport.track({ fail: resolve }));
+  return new Promise((resolve) => {
+    const work = { fail: resolve };
+    openCalls.get(transport)?.add(work);
+    transport.track(work);
+  });
 }
 
 describe("the State's transport", () => {
