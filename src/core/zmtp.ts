@@ -213,13 +213,23 @@ export function encodeGreeting(): Buffer {
   return greeting;
 }
 
+/** Writes a frame's header (flags and size) at `at` in `out`; returns where the body starts. */
+function writeFrameHeader(out: Buffer, at: number, size: number, more: boolean, command = false): number {
+  const long = size > 255;
+  out[at] = (more ? FLAG_MORE : 0) | (long ? FLAG_LONG : 0) | (command ? FLAG_COMMAND : 0);
+  if (!long) {
+    out[at + 1] = size;
+    return at + 2;
+  }
+  out.writeUInt32BE(Math.floor(size / 0x1_0000_0000), at + 1);
+  out.writeUInt32BE(size >>> 0, at + 5);
+  return at + 9;
+}
+
 /** A frame's header: flags and size. */
 export function frameHeader(size: number, more: boolean, command = false): Buffer {
-  const long = size > 255;
-  const head = Buffer.allocUnsafe(long ? 9 : 2);
-  head[0] = (more ? FLAG_MORE : 0) | (long ? FLAG_LONG : 0) | (command ? FLAG_COMMAND : 0);
-  if (long) head.writeBigUInt64BE(BigInt(size), 1);
-  else head[1] = size;
+  const head = Buffer.allocUnsafe(size > 255 ? 9 : 2);
+  writeFrameHeader(head, 0, size, more, command);
   return head;
 }
 
@@ -228,16 +238,8 @@ const COALESCE_BYTES = 2048;
 
 /** One last frame, header and body in one buffer. */
 function withHeader(body: Buffer): Buffer {
-  const size = body.length;
-  const long = size > 255;
-  const at = long ? 9 : 2;
-  const out = Buffer.allocUnsafe(at + size);
-  out[0] = long ? FLAG_LONG : 0;
-  if (long) {
-    out.writeUInt32BE(0, 1);
-    out.writeUInt32BE(size, 5);
-  } else out[1] = size;
-  body.copy(out, at);
+  const out = Buffer.allocUnsafe((body.length > 255 ? 9 : 2) + body.length);
+  body.copy(out, writeFrameHeader(out, 0, body.length, false));
   return out;
 }
 
