@@ -5,6 +5,7 @@
  * without loading zeromq.js and libzmq (about a fifth of such a call's wall time here). It is no
  * socket library: no CURVE, no bind, one peer. The caller falls back to zeromq.js for anything
  * else, which it can do safely because nothing is sent before the peer's handshake is known.
+ * The server side (a ROUTER that binds, for the state server) is in zmtp-listener.ts.
  *
  * {@link ZmtpReader} is the byte-level protocol (pure, tested on its own); {@link ZmtpConnection}
  * is the transport: connecting, the handshake, reconnecting like libzmq, PING/PONG.
@@ -202,7 +203,7 @@ function readGreeting(bytes: Buffer): ZmtpInput {
   return { kind: "greeting", major: bytes[10] as number, minor: bytes[11] as number, mechanism };
 }
 
-/** Our greeting: ZMTP 3.1, the NULL mechanism, as a client. */
+/** Our greeting: ZMTP 3.1, the NULL mechanism (whose as-server bit is 0 on both sides). */
 export function encodeGreeting(): Buffer {
   const greeting = Buffer.alloc(GREETING_BYTES);
   greeting[0] = 0xff;
@@ -241,6 +242,30 @@ function withHeader(body: Buffer): Buffer {
   const out = Buffer.allocUnsafe((body.length > 255 ? 9 : 2) + body.length);
   body.copy(out, writeFrameHeader(out, 0, body.length, false));
   return out;
+}
+
+/**
+ * Writes one message (one frame, or its frames) to `socket`. A small single frame goes with its
+ * header in one write (from Node's buffer pool): one write request instead of two, for the
+ * messages a State sends by the thousand.
+ */
+export function writeMessage(socket: Socket, frames: Buffer | readonly Buffer[]): void {
+  if (Buffer.isBuffer(frames)) {
+    if (frames.length <= COALESCE_BYTES) socket.write(withHeader(frames));
+    else {
+      socket.cork();
+      socket.write(frameHeader(frames.length, false));
+      socket.write(frames);
+      socket.uncork();
+    }
+    return;
+  }
+  socket.cork();
+  frames.forEach((frame, i) => {
+    socket.write(frameHeader(frame.length, i < frames.length - 1));
+    if (frame.length > 0) socket.write(frame);
+  });
+  socket.uncork();
 }
 
 /** A command frame's body: its name, then `data` (e.g. encoded properties). */
@@ -286,7 +311,7 @@ export function decodeProperties(data: Buffer): Map<string, Buffer> {
  * Most bytes waiting to be written before a PING goes unanswered: libzmq keeps one PONG pending,
  * and a peer that PINGs without reading must not make us queue without end.
  */
-const PONG_BACKLOG = 64 * 1024;
+export const PONG_BACKLOG = 64 * 1024;
 
 /** The socket types a DEALER may talk to (ZMTP 3: RFC 28's compatibility table). */
 const DEALER_PEERS = new Set(["DEALER", "ROUTER", "REP"]);
@@ -357,7 +382,7 @@ export interface ZmtpConnectionOptions {
 }
 
 /** What libzmq allows a handshake (its `ZMQ_HANDSHAKE_IVL` default) before dropping the connection. */
-const HANDSHAKE_MS = 30_000;
+export const HANDSHAKE_MS = 30_000;
 
 /**
  * One DEALER's connection to one peer, with the NULL mechanism: connects, greets, reconnects
@@ -441,24 +466,7 @@ export class ZmtpConnection {
   send(frames: Buffer | readonly Buffer[]): boolean {
     const socket = this.#socket;
     if (!this.#ready || !socket) return false;
-    if (Buffer.isBuffer(frames)) {
-      // A small frame goes with its header in one write (from Node's buffer pool): one
-      // write request instead of two, for the messages a State sends by the thousand.
-      if (frames.length <= COALESCE_BYTES) socket.write(withHeader(frames));
-      else {
-        socket.cork();
-        socket.write(frameHeader(frames.length, false));
-        socket.write(frames);
-        socket.uncork();
-      }
-      return true;
-    }
-    socket.cork();
-    frames.forEach((frame, i) => {
-      socket.write(frameHeader(frame.length, i < frames.length - 1));
-      if (frame.length > 0) socket.write(frame);
-    });
-    socket.uncork();
+    writeMessage(socket, frames);
     return true;
   }
 
