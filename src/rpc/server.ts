@@ -22,6 +22,7 @@ import {
 } from "../core/security/options.js";
 import type { Message } from "../core/socket.js";
 import { Router, type SocketOptions } from "../core/sockets.js";
+import { ZmtpListener } from "../core/zmtp-listener.js";
 import { heartbeatVerdict } from "./channel.js";
 import { type AsyncContextMode, type CallContext, receiveLoop, runAsCall, Ticker, usesStorage } from "./context.js";
 import { argsTuple, collectMethods, inspectEntry, type MethodInfo } from "./introspect.js";
@@ -348,6 +349,31 @@ function throttledWarning(name: string): (error: AuthenticationError) => void {
   };
 }
 
+/** What the server needs of its socket: a zeromq.js ROUTER, or the plain-JavaScript {@link ZmtpListener}. */
+interface RouterSocket {
+  bind(endpoint: string): Promise<string>;
+  receive(): Promise<Message>;
+  post(message: OutMessage, onError: (error: Error) => void): void;
+  send(message: OutMessage): Promise<void>;
+  close(): void;
+}
+
+/**
+ * An option of the state server's own RPC server, not of the public API: serve with the
+ * plain-JavaScript ZMTP listener (NULL mechanism, one tcp or ipc bind, no connect). The state
+ * server sets it only when no security is asked and its address is one the listener takes.
+ */
+export const PLAIN_LISTENER: unique symbol = Symbol("zerokit.plainListener");
+
+/** {@link ServerOptions} with the internal {@link PLAIN_LISTENER} flag. */
+export type InternalServerOptions = ServerOptions & { [PLAIN_LISTENER]?: boolean };
+
+/**
+ * Bytes a message may exceed `maxMessageSize` by and still reach the server on the plain
+ * listener, which then answers it as oversized (a larger one closes the connection).
+ */
+const OVERSIZE_SLACK = 64 * 1024;
+
 /** Whether a send failed because the client's pipe (or the writer queue) is full, not because it is gone. */
 function isBackPressure(error: unknown): boolean {
   return error instanceof TimeoutError || error instanceof QueueFullError;
@@ -406,7 +432,9 @@ export class RpcServer implements AsyncDisposable {
     deferredReplies: 0,
     droppedReplies: 0,
   };
-  readonly #socket: Router;
+  readonly #socket: RouterSocket;
+  /** The zeromq.js socket, for what only it has (CURVE, monitors, connect); undefined on the plain listener. */
+  readonly #router: Router | undefined;
   readonly #security: ServerSecurity | undefined;
   #stopHandshakeReports: (() => void) | undefined;
   /** The client security the socket's options were last set to by `connect` (worker mode). */
@@ -479,16 +507,25 @@ export class RpcServer implements AsyncDisposable {
       ...serverSocketOptions(options.security),
       mandatory: true,
     };
-    this.#socket = new Router(socketOptions);
-    const report = options.onHandshakeFailure ?? (options.security ? throttledWarning(this.name) : undefined);
-    if (report) {
-      this.#stopHandshakeReports = onHandshakeFailure(this.#socket.raw, (error) => {
-        try {
-          report(error);
-        } catch {
-          // the observer is the user's: its failure must not reach the socket's event loop
-        }
-      });
+    if ((options as InternalServerOptions)[PLAIN_LISTENER] && !options.security) {
+      this.#router = undefined;
+      const maxMessageBytes = this.#maxMessageSize + OVERSIZE_SLACK;
+      // A batch is at most 257 frames; a message with large parts, a few more.
+      this.#socket = new ZmtpListener({ limits: { maxFrameBytes: maxMessageBytes, maxFrames: 1024, maxMessageBytes } });
+    } else {
+      const router = new Router(socketOptions);
+      this.#router = router;
+      this.#socket = router;
+      const report = options.onHandshakeFailure ?? (options.security ? throttledWarning(this.name) : undefined);
+      if (report) {
+        this.#stopHandshakeReports = onHandshakeFailure(router.raw, (error) => {
+          try {
+            report(error);
+          } catch {
+            // the observer is the user's: its failure must not reach the socket's event loop
+          }
+        });
+      }
     }
     if (this.#heartbeat !== false) {
       const period = this.#heartbeat;
@@ -533,10 +570,13 @@ export class RpcServer implements AsyncDisposable {
     checkString("endpoint", endpoint, { nonEmpty: true });
     checkObject("options", options);
     checkClientSecurity("options.security", options.security);
+    const router = this.#router;
+    if (!router)
+      throw new InvalidArgumentError("endpoint", endpoint, "none: a server on the plain listener only binds");
     const security = options.security;
     if (security !== undefined && security !== this.#connectSecurity) {
       // libzmq takes a socket's security options at each connect: these apply to this one on.
-      const raw = this.#socket.raw as zmq.Router;
+      const raw = router.raw as zmq.Router;
       const own = clientSocketOptions(security);
       raw.curveServer = false;
       if (own.curveServerKey !== undefined) {
@@ -546,7 +586,7 @@ export class RpcServer implements AsyncDisposable {
       }
       this.#connectSecurity = security;
     }
-    this.#socket.connect(endpoint);
+    router.connect(endpoint);
     if (endpoint.startsWith("inproc:")) this.#inproc = true;
     this.#start();
   }

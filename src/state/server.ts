@@ -7,8 +7,9 @@ import { defaultAddress } from "../core/endpoint.js";
 import { InvalidArgumentError, TimeoutError } from "../core/errors.js";
 import { checkDuration, checkNumber, checkObject, checkOneOf, checkString } from "../core/options.js";
 import { checkServerSecurity, type ServerSecurity } from "../core/security/index.js";
+import { listenerAddress } from "../core/zmtp-listener.js";
 import { currentCall } from "../rpc/context.js";
-import { RpcServer } from "../rpc/server.js";
+import { type InternalServerOptions, PLAIN_LISTENER, RpcServer } from "../rpc/server.js";
 import { PushStream, type StreamSink } from "../rpc/streams.js";
 import { encodedValueProblem } from "./encoded.js";
 import { MutationError, StateLimitError } from "./errors.js";
@@ -44,6 +45,14 @@ export interface StateServerOptions {
    * the RPC server. Without it the server is plaintext and open to anyone who reaches it.
    */
   security?: ServerSecurity;
+  /**
+   * How messages travel. `"auto"` (the default) serves ZMTP in plain JavaScript when there is no
+   * `security` and the address is tcp with a numeric host or an ipc path: the same wire, without
+   * zeromq.js's per-message hops, which is the latency a watcher sees. Anything else (CURVE,
+   * inproc, a host name, a wildcard or abstract ipc path) uses a zeromq.js ROUTER, as `"zeromq"`
+   * always does.
+   */
+  transport?: "auto" | "zeromq";
 }
 
 /** The view a named mutation gets of its namespace; writes apply atomically when it returns. */
@@ -93,6 +102,7 @@ export function checkStateServerOptions(options: unknown): asserts options is St
   if (o.heartbeat !== false) checkDuration("heartbeat", o.heartbeat);
   checkNumber("maxWatchersPerPeer", o.maxWatchersPerPeer, { min: 1, integer: true });
   checkServerSecurity("security", o.security);
+  if (o.transport !== undefined) checkOneOf("transport", o.transport, ["auto", "zeromq"]);
 }
 
 // Request fields arrive from any peer: each is checked before use, so a bad request fails alone,
@@ -179,7 +189,7 @@ export class StateServer implements AsyncDisposable {
   /** What recovery from `dataDir` found (undefined without persistence). */
   readonly recovery: RecoveryReport | undefined;
 
-  private constructor(options: StateServerOptions, mutations: Map<string, Mutation>) {
+  private constructor(address: string, options: StateServerOptions, mutations: Map<string, Mutation>) {
     this.#store = new Store({
       historyLimit: options.historyLimit ?? 10_000,
       historyBytes: options.historyBytes ?? DEFAULT_HISTORY_BYTES,
@@ -200,12 +210,15 @@ export class StateServer implements AsyncDisposable {
     }
     // Every handler reads its call context (origin, signal) before its first await, so the server
     // can skip AsyncLocalStorage and the promise hooks it costs on every promise.
-    this.#rpc = new RpcServer(this.#api(), {
+    const plain = options.transport !== "zeromq" && !options.security && listenerAddress(address) !== undefined;
+    const rpcOptions: InternalServerOptions = {
       name: "zerokit-state",
       heartbeat: options.heartbeat ?? 5000,
       asyncContext: false,
       ...(options.security ? { security: options.security } : {}),
-    });
+      [PLAIN_LISTENER]: plain,
+    };
+    this.#rpc = new RpcServer(this.#api(), rpcOptions);
   }
 
   /**
@@ -231,7 +244,7 @@ export class StateServer implements AsyncDisposable {
     }
     // Started before binding: a client that connects first must not meet a missing ZAP handler.
     await options.security?.authenticator?.start();
-    const server = new StateServer(options, mutations);
+    const server = new StateServer(address, options, mutations);
     try {
       server.address = await server.#rpc.bind(address);
     } catch (error) {

@@ -41,6 +41,8 @@ const badServerOptions: [string, unknown][] = [
   ["heartbeat", true],
   ["maxWatchersPerPeer", 0],
   ["maxWatchersPerPeer", Number.POSITIVE_INFINITY],
+  ["transport", "zmtp"],
+  ["transport", 1],
 ];
 
 describe("state options", () => {
